@@ -1,0 +1,215 @@
+"""``@task``: a function plus its id, dependencies, retry policy and timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, Union, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ._context import Context
+from ._errors import TaskError, WorkflowDefinitionError
+
+RetryBackoff = Literal["fixed", "linear", "exponential"]
+RetryCondition = Literal["never", "transient", "all"]
+
+TaskFunction = Callable[[Context], Union[Awaitable[None], None]]
+
+#: Exceptions outside ``TaskError`` that ``retry_condition="transient"`` retries.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, asyncio.TimeoutError)
+
+
+# pydantic field name -> the @task argument a user wrote, for error messages
+_ARGUMENT = {
+    "attempts": "retry_attempts",
+    "backoff": "retry_backoff",
+    "delay_ms": "retry_delay_ms",
+    "max_delay_ms": "retry_max_delay_ms",
+    "jitter": "retry_jitter",
+    "condition": "retry_condition",
+}
+
+
+class RetryPolicy(BaseModel):
+    """When and how often a failed task runs again.
+
+    ``attempts`` is the number of retries after the first failure (``attempts + 1`` runs at most).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=0, ge=0, le=1000)
+    backoff: RetryBackoff = "exponential"
+    delay_ms: int = Field(default=1000, ge=0)
+    max_delay_ms: int = Field(default=30_000, ge=0)
+    jitter: bool = True
+    condition: RetryCondition = "all"
+
+    @model_validator(mode="after")
+    def _max_not_below_delay(self) -> RetryPolicy:
+        if self.max_delay_ms < self.delay_ms:
+            raise ValueError(
+                f"retry_max_delay_ms ({self.max_delay_ms}) is below retry_delay_ms ({self.delay_ms})"
+            )
+        return self
+
+    def should_retry(self, error: BaseException, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` (1-based) that raised ``error`` gets another run."""
+        if attempt > self.attempts or self.condition == "never":
+            return False
+        if self.condition == "all":
+            return True
+        if isinstance(error, TaskError):
+            return type(error).transient
+        return isinstance(error, TRANSIENT_ERRORS)
+
+    def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before the retry that follows failed attempt ``attempt`` (1-based)."""
+        if self.backoff == "fixed":
+            ms = float(self.delay_ms)
+        elif self.backoff == "linear":
+            ms = float(self.delay_ms * attempt)
+        else:
+            ms = float(self.delay_ms) * (2.0 ** min(attempt - 1, 62))
+        ms = min(ms, float(self.max_delay_ms))
+        if self.jitter and ms > 0:
+            # "equal jitter": keep half the delay, randomise the rest, so retries never bunch up
+            ms = ms / 2 + (rng or random).uniform(0, ms / 2)
+        return ms / 1000.0
+
+
+class TaskSpec(BaseModel):
+    """Everything about a task except its code: what packaging and the engine record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+    dependencies: tuple[str, ...] = ()
+    retry: RetryPolicy = RetryPolicy()
+    timeout_s: float | None = Field(default=None, gt=0)
+    docstring: str | None = None
+
+
+class Task:
+    """A task function with its spec. Calling it calls the function (``await t(ctx)`` if async)."""
+
+    __slots__ = ("spec", "function", "is_async", "__dict__")
+
+    def __init__(self, spec: TaskSpec, function: TaskFunction) -> None:
+        self.spec = spec
+        self.function = function
+        self.is_async = inspect.iscoroutinefunction(function)
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        return self.spec.dependencies
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.spec.retry
+
+    @property
+    def timeout_s(self) -> float | None:
+        return self.spec.timeout_s
+
+    def __call__(self, context: Context) -> Any:
+        return self.function(context)
+
+    async def run(self, context: Context) -> None:
+        """Run once: await an async task, run a plain one in a thread, off the event loop."""
+        if self.is_async:
+            await self.function(context)  # type: ignore[misc]
+        else:
+            await asyncio.to_thread(self.function, context)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id!r} deps={list(self.dependencies)}>"
+
+
+@overload
+def task(function: TaskFunction, /) -> Task: ...
+@overload
+def task(
+    function: None = None,
+    /,
+    *,
+    id: str | None = None,
+    dependencies: Sequence[str] = (),
+    retry_attempts: int = 0,
+    retry_backoff: RetryBackoff = "exponential",
+    retry_delay_ms: int = 1000,
+    retry_max_delay_ms: int = 30_000,
+    retry_jitter: bool = True,
+    retry_condition: RetryCondition = "all",
+    timeout_s: float | None = None,
+) -> Callable[[TaskFunction], Task]: ...
+
+
+def task(
+    function: TaskFunction | None = None,
+    /,
+    *,
+    id: str | None = None,  # noqa: A002  # the name Cloacina users know
+    dependencies: Sequence[str] = (),
+    retry_attempts: int = 0,
+    retry_backoff: RetryBackoff = "exponential",
+    retry_delay_ms: int = 1000,
+    retry_max_delay_ms: int = 30_000,
+    retry_jitter: bool = True,
+    retry_condition: RetryCondition = "all",
+    timeout_s: float | None = None,
+) -> Task | Callable[[TaskFunction], Task]:
+    """Declare a task. Use inside a ``@workflow`` class, bare (``@task``) or with options.
+
+    ``id`` defaults to the function name. ``retry_attempts=N`` allows N retries after the first
+    failure. ``timeout_s`` fails an attempt that runs longer (``TaskError.Timeout``).
+    """
+
+    def decorate(fn: TaskFunction) -> Task:
+        if not callable(fn):
+            raise WorkflowDefinitionError(f"@task must decorate a function, not {fn!r}")
+        task_id = id if id is not None else getattr(fn, "__name__", "")
+        if isinstance(dependencies, str):
+            raise WorkflowDefinitionError(
+                f"Task {task_id!r}: dependencies must be a list of task ids, not the string "
+                f"{dependencies!r}; write dependencies=[{dependencies!r}].",
+                task=task_id,
+            )
+        try:
+            spec = TaskSpec(
+                id=task_id,
+                dependencies=tuple(dependencies),
+                retry=RetryPolicy(
+                    attempts=retry_attempts,
+                    backoff=retry_backoff,
+                    delay_ms=retry_delay_ms,
+                    max_delay_ms=retry_max_delay_ms,
+                    jitter=retry_jitter,
+                    condition=retry_condition,
+                ),
+                timeout_s=timeout_s,
+                docstring=inspect.getdoc(fn),
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_ARGUMENT.get(str(err['loc'][-1]), err['loc'][-1]) if err['loc'] else 'retry'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise WorkflowDefinitionError(
+                f"Task {task_id!r} has invalid settings: {problems}. Fix the @task(...) arguments.",
+                task=task_id,
+            ) from exc
+        return Task(spec, fn)
+
+    if function is not None:
+        return decorate(function)
+    return decorate

@@ -1,0 +1,256 @@
+"""``@workflow``: a class used as a namespace of tasks becomes a validated DAG."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from ._context import Context, JSONValue
+from ._errors import WorkflowDefinitionError
+from ._task import Task
+from .hookspecs import hookimpl
+
+DEFAULT_TENANT = "public"
+EMBEDDED_PACKAGE = "embedded"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+
+
+@dataclass(frozen=True)
+class ContextConflict:
+    """Two dependencies of ``task_id`` wrote different values under ``key``; ``winner`` prevailed."""
+
+    task_id: str
+    key: str
+    loser: str
+    winner: str
+
+
+class Workflow:
+    """A named DAG of tasks. Built by ``@workflow``; tasks are reachable as attributes."""
+
+    def __init__(
+        self,
+        name: str,
+        tasks: Iterable[Task],
+        *,
+        package: str | None = None,
+        description: str | None = None,
+        author: str | None = None,
+        attributes: Mapping[str, Task] | None = None,
+    ) -> None:
+        self.name = name
+        self.package = package
+        self.description = description or ""
+        self.author = author
+        task_list = list(tasks)
+        self._check_name(name, "workflow name")
+        if package is not None:
+            self._check_name(package, "package")
+        self.tasks: Mapping[str, Task] = MappingProxyType(self._index(task_list))
+        self._attributes = dict(attributes or {t.function.__name__: t for t in task_list})
+        self.order: tuple[str, ...] = self._validate()
+        dependents: dict[str, list[str]] = {tid: [] for tid in self.tasks}
+        for t in task_list:
+            for dep in t.dependencies:
+                dependents[dep].append(t.id)
+        self.dependents: Mapping[str, tuple[str, ...]] = MappingProxyType(
+            {k: tuple(v) for k, v in dependents.items()}
+        )
+
+    # -- definition checks -------------------------------------------------------------------
+
+    def _check_name(self, value: str, what: str) -> None:
+        if not isinstance(value, str) or not _NAME.match(value) or "::" in value:
+            raise WorkflowDefinitionError(
+                f"Workflow {self.name!r}: {what} {value!r} is not a valid name; use letters, digits, "
+                "'_', '-' and '.', starting with a letter or '_'.",
+                workflow=self.name,
+            )
+
+    def _index(self, tasks: list[Task]) -> dict[str, Task]:
+        if not tasks:
+            raise WorkflowDefinitionError(
+                f"Workflow {self.name!r} has no tasks; decorate at least one function in it with @task.",
+                workflow=self.name,
+            )
+        index: dict[str, Task] = {}
+        for t in tasks:
+            if t.id in index:
+                raise WorkflowDefinitionError(
+                    f"Workflow {self.name!r} has two tasks with id {t.id!r} (functions "
+                    f"{index[t.id].function.__name__!r} and {t.function.__name__!r}); give each a unique id.",
+                    workflow=self.name,
+                    task=t.id,
+                )
+            index[t.id] = t
+        return index
+
+    def _validate(self) -> tuple[str, ...]:
+        for t in self.tasks.values():
+            seen: set[str] = set()
+            for dep in t.dependencies:
+                if dep in seen:
+                    raise WorkflowDefinitionError(
+                        f"Task {t.id!r} in workflow {self.name!r} lists dependency {dep!r} twice; list it once.",
+                        workflow=self.name,
+                        task=t.id,
+                    )
+                seen.add(dep)
+                if dep not in self.tasks:
+                    raise WorkflowDefinitionError(
+                        f"Task {t.id!r} in workflow {self.name!r} depends on {dep!r}, which is not a task "
+                        f"of this workflow (tasks: {', '.join(sorted(self.tasks))}). Fix the id in "
+                        "dependencies=[...] or add that task.",
+                        workflow=self.name,
+                        task=t.id,
+                    )
+        cycle = self._find_cycle()
+        if cycle:
+            raise WorkflowDefinitionError(
+                f"Workflow {self.name!r} has a dependency cycle: {' -> '.join(cycle)}. "
+                f"Remove one of these dependencies so that task {cycle[0]!r} does not depend on itself.",
+                workflow=self.name,
+                task=cycle[0],
+            )
+        # Kahn's algorithm, ties broken by declaration order: a stable, deterministic order.
+        position = {tid: i for i, tid in enumerate(self.tasks)}
+        remaining = {tid: len(t.dependencies) for tid, t in self.tasks.items()}
+        ready = [tid for tid, n in remaining.items() if n == 0]
+        order: list[str] = []
+        while ready:
+            ready.sort(key=position.__getitem__)
+            tid = ready.pop(0)
+            order.append(tid)
+            for other, t in self.tasks.items():
+                if tid in t.dependencies:
+                    remaining[other] -= 1
+                    if remaining[other] == 0:
+                        ready.append(other)
+        return tuple(order)
+
+    def _find_cycle(self) -> list[str] | None:
+        white, grey, black = 0, 1, 2
+        colour = dict.fromkeys(self.tasks, white)
+        stack: list[str] = []
+
+        def visit(tid: str) -> list[str] | None:
+            colour[tid] = grey
+            stack.append(tid)
+            for dep in self.tasks[tid].dependencies:
+                if colour[dep] == grey:
+                    # stack holds tid's dependency chain; report it in execution order
+                    cycle = stack[stack.index(dep) :] + [dep]
+                    return list(reversed(cycle))
+                if colour[dep] == white:
+                    found = visit(dep)
+                    if found:
+                        return found
+            stack.pop()
+            colour[tid] = black
+            return None
+
+        for tid in self.tasks:
+            if colour[tid] == white:
+                found = visit(tid)
+                if found:
+                    return found
+        return None
+
+    # -- use ---------------------------------------------------------------------------------
+
+    def namespace(self, tenant: str = DEFAULT_TENANT, package: str | None = None) -> str:
+        """``tenant::package::workflow``."""
+        return f"{tenant}::{package or self.package or EMBEDDED_PACKAGE}::{self.name}"
+
+    def roots(self) -> list[str]:
+        return [tid for tid in self.order if not self.tasks[tid].dependencies]
+
+    def task(self, task_id: str) -> Task:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise KeyError(f"Workflow {self.name!r} has no task {task_id!r}") from None
+
+    def input_context(
+        self,
+        task_id: str,
+        initial: Mapping[str, JSONValue],
+        outputs: Mapping[str, Mapping[str, JSONValue]],
+        on_conflict: Callable[[ContextConflict], None] | None = None,
+    ) -> Context:
+        """The context task ``task_id`` starts with: ``initial`` overlaid by each dependency's output.
+
+        Dependencies are applied in their declared order, so where two wrote the same key, the one
+        declared later wins (Cloacina's rule). ``on_conflict`` hears of each differing value.
+        """
+        merged: dict[str, JSONValue] = dict(initial)
+        writer: dict[str, str] = {}
+        for dep in self.tasks[task_id].dependencies:
+            for key, value in outputs[dep].items():
+                if on_conflict is not None and key in writer and merged[key] != value:
+                    on_conflict(ContextConflict(task_id, key, writer[key], dep))
+                merged[key] = value
+                if key not in initial or initial[key] != value:
+                    writer[key] = dep
+        return Context(merged)
+
+    def final_context(self, initial: Mapping[str, JSONValue], outputs: Mapping[str, Mapping[str, JSONValue]]) -> Context:
+        """The execution's result: ``initial`` overlaid by every completed task's output, in order."""
+        merged: dict[str, JSONValue] = dict(initial)
+        for tid in self.order:
+            if tid in outputs:
+                merged.update(outputs[tid])
+        return Context(merged)
+
+    @hookimpl
+    def cloacina_workflows(self) -> Workflow:
+        """A ``Workflow`` named by an entry point is its own plugin."""
+        return self
+
+    def __getattr__(self, name: str) -> Task:
+        attributes = self.__dict__.get("_attributes")
+        if attributes is not None and name in attributes:
+            return attributes[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"Workflow {self.__dict__.get('name')!r} has no task attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._attributes))
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.namespace()!r} tasks={list(self.order)}>"
+
+
+def workflow(
+    name: str | None = None,
+    *,
+    package: str | None = None,
+    description: str | None = None,
+    author: str | None = None,
+) -> Callable[[type[Any]], Workflow]:
+    """Turn a class whose body holds ``@task`` functions into a ``Workflow``; validate its DAG now.
+
+    ``name`` defaults to the class name, ``description`` to the first paragraph of its docstring.
+    """
+
+    def decorate(cls: type[Any]) -> Workflow:
+        if not inspect.isclass(cls):
+            raise WorkflowDefinitionError(
+                f"@workflow decorates a class used as a namespace of tasks, not {cls!r}.",
+                workflow=name,
+            )
+        attributes = {attr: value for attr, value in vars(cls).items() if isinstance(value, Task)}
+        doc = inspect.getdoc(cls)
+        return Workflow(
+            name or cls.__name__,
+            attributes.values(),
+            package=package,
+            description=description if description is not None else (doc.split("\n\n")[0] if doc else None),
+            author=author,
+            attributes=attributes,
+        )
+
+    return decorate
