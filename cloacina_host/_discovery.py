@@ -1,0 +1,261 @@
+"""Discovery: find workflows in installed distributions through pluggy, and name them.
+
+Every ``cloacina.workflows`` entry point of the environment is loaded and registered with a
+``pluggy.PluginManager("cloacina")`` under the name ``<distribution>:<entry point>``. Workflows are
+collected by calling each plugin's ``cloacina_workflows`` hook. A plugin that fails in any way is
+recorded as a ``PluginLoadError`` (distribution, entry point, cause) and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Literal
+
+import pluggy
+from cloacina_workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, Workflow, hookspecs
+
+from ._errors import (
+    AmbiguousWorkflowError,
+    PluginLoadError,
+    WorkflowConflictError,
+    WorkflowNotFoundError,
+)
+
+log = logging.getLogger("cloacina_host.discovery")
+
+ENTRY_POINT_GROUP = "cloacina.workflows"
+DISABLE_ENV = "CLOACINA_DISABLE_PLUGINS"
+
+SourceKind = Literal["embedded", "installed", "registered"]
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    """A fresh plugin manager that knows Cloacina's hook specifications."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalisation, so ``Simple_Packaged.Demo`` and ``simple-packaged-demo`` match."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class WorkflowSource:
+    """Where a workflow comes from."""
+
+    kind: SourceKind
+    distribution: str | None = None
+    version: str | None = None
+    entry_point: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "embedded":
+            return "embedded"
+        return f"{self.kind} {self.distribution} {self.version} (entry point {self.entry_point!r})"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A workflow the host can run, with its package name and source."""
+
+    workflow: Workflow
+    package: str
+    source: WorkflowSource
+
+    @property
+    def key(self) -> str:
+        """``package::workflow``: unique within a tenant."""
+        return f"{self.package}::{self.workflow.name}"
+
+    def namespace(self, tenant: str = DEFAULT_TENANT) -> str:
+        return f"{tenant}::{self.key}"
+
+
+@dataclass
+class WorkflowCatalog:
+    """Every workflow the host knows, by ``package::workflow``, with the problems met finding them."""
+
+    plugin_manager: pluggy.PluginManager = field(default_factory=make_plugin_manager)
+    entries: dict[str, CatalogEntry] = field(default_factory=dict)
+    conflicts: dict[str, list[CatalogEntry]] = field(default_factory=dict)
+    problems: list[PluginLoadError] = field(default_factory=list)
+
+    def add(self, entry: CatalogEntry) -> None:
+        """Add ``entry``; a second entry with the same key makes that key a conflict (and unusable)."""
+        if entry.key in self.conflicts:
+            self.conflicts[entry.key].append(entry)
+            return
+        existing = self.entries.get(entry.key)
+        if existing is None:
+            self.entries[entry.key] = entry
+            return
+        if existing.workflow is entry.workflow and existing.source == entry.source:
+            return
+        del self.entries[entry.key]
+        self.conflicts[entry.key] = [existing, entry]
+
+    def add_workflow(self, wf: Workflow, package: str | None = None) -> CatalogEntry:
+        """Add an embedded workflow (defined in the host application's own code)."""
+        entry = CatalogEntry(wf, package or wf.package or EMBEDDED_PACKAGE, WorkflowSource("embedded"))
+        self.add(entry)
+        return entry
+
+    def conflict_error(self, key: str) -> WorkflowConflictError:
+        sources = [e.source.describe() for e in self.conflicts[key]]
+        return WorkflowConflictError(
+            f"Workflow {key!r} is offered by more than one source: {'; '.join(sources)}. "
+            "Uninstall one of them, or block one with --disable-plugin DISTRIBUTION "
+            f"(or {DISABLE_ENV}=DISTRIBUTION).",
+            name=key,
+            sources=sources,
+        )
+
+    def resolve(self, name: str) -> CatalogEntry:
+        """Find a workflow by ``workflow``, ``package::workflow`` or ``tenant::package::workflow``."""
+        parts = name.split("::")
+        if len(parts) == 3:
+            parts = parts[1:]
+        if len(parts) == 2:
+            key = "::".join(parts)
+            if key in self.conflicts:
+                raise self.conflict_error(key)
+            if key in self.entries:
+                return self.entries[key]
+        elif len(parts) == 1:
+            matches = [k for k, e in self.entries.items() if e.workflow.name == name]
+            matches += [k for k in self.conflicts if k.split("::")[1] == name]
+            if len(matches) == 1:
+                return self.resolve(matches[0])
+            if len(matches) > 1:
+                raise AmbiguousWorkflowError(
+                    f"Workflow name {name!r} is ambiguous; it exists in several packages: "
+                    f"{', '.join(sorted(matches))}. Name it as PACKAGE::WORKFLOW.",
+                    name=name,
+                    candidates=sorted(matches),
+                )
+        known = sorted(set(self.entries) | set(self.conflicts))
+        raise WorkflowNotFoundError(
+            f"No workflow named {name!r}. Known workflows: {', '.join(known) if known else '(none)'}. "
+            "Install a workflow package (pip install ...) or check `cloacina-ctl workflows list`.",
+            name=name,
+            known=known,
+        )
+
+
+def disabled_from_env(environ: dict[str, str] | None = None) -> list[str]:
+    value = (environ if environ is not None else os.environ).get(DISABLE_ENV, "")
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _is_blocked(blocked: set[str], dist_name: str, ep_name: str) -> bool:
+    return bool(blocked & {normalize(dist_name), normalize(ep_name), f"{normalize(dist_name)}:{normalize(ep_name)}"})
+
+
+def _entry_points(path: Sequence[str] | None) -> list[tuple[metadata.Distribution, metadata.EntryPoint]]:
+    """``(distribution, entry point)`` pairs of the group, first distribution of a name winning."""
+    seen: set[str] = set()
+    found: list[tuple[metadata.Distribution, metadata.EntryPoint]] = []
+    dists = metadata.distributions(path=list(path)) if path is not None else metadata.distributions()
+    for dist in dists:
+        name = dist.metadata["Name"]
+        if not name or normalize(name) in seen:
+            continue
+        seen.add(normalize(name))
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                found.append((dist, ep))
+    found.sort(key=lambda pair: (normalize(pair[0].metadata["Name"]), pair[1].name))
+    return found
+
+
+def _collect(catalog: WorkflowCatalog, plugin: object, source: WorkflowSource) -> None:
+    """Call the ``cloacina_workflows`` implementations of ``plugin`` and add what they return."""
+    assert source.distribution is not None and source.entry_point is not None
+    pm = catalog.plugin_manager
+    impls = [impl for impl in pm.hook.cloacina_workflows.get_hookimpls() if impl.plugin is plugin]
+    package_default = source.distribution.replace("-", "_").replace(".", "_").lower()
+    for impl in impls:
+        try:
+            result = impl.function()
+        except Exception as exc:  # noqa: BLE001  # any failure of plugin code is reported, not raised
+            err = PluginLoadError(
+                f"Plugin {source.distribution}:{source.entry_point} raised in cloacina_workflows(): "
+                f"{type(exc).__name__}: {exc}",
+                distribution=source.distribution,
+                entry_point=source.entry_point,
+            )
+            err.__cause__ = exc
+            catalog.problems.append(err)
+            continue
+        items = list(result) if isinstance(result, (list, tuple)) else [result]
+        for item in items:
+            if not isinstance(item, Workflow):
+                catalog.problems.append(
+                    PluginLoadError(
+                        f"Plugin {source.distribution}:{source.entry_point} returned {type(item).__name__} "
+                        f"{item!r:.80} from cloacina_workflows(), not a Workflow. Return the object made "
+                        "by @workflow (or a list of them).",
+                        distribution=source.distribution,
+                        entry_point=source.entry_point,
+                    )
+                )
+                continue
+            catalog.add(CatalogEntry(item, item.package or package_default, source))
+
+
+def discover(
+    *,
+    disabled: Iterable[str] = (),
+    path: Sequence[str] | None = None,
+    catalog: WorkflowCatalog | None = None,
+) -> WorkflowCatalog:
+    """Load every ``cloacina.workflows`` entry point and return the catalog of workflows found.
+
+    ``disabled`` names plugins not to load (distribution, entry point or ``dist:entry-point``); the
+    ``CLOACINA_DISABLE_PLUGINS`` environment variable adds to it. ``path`` searches those
+    directories instead of ``sys.path`` (and makes them importable).
+    """
+    catalog = catalog if catalog is not None else WorkflowCatalog()
+    pm = catalog.plugin_manager
+    blocked = {normalize(b) if ":" not in b else ":".join(map(normalize, b.split(":", 1))) for b in disabled}
+    blocked |= {normalize(b) for b in disabled_from_env()}
+    if path is not None:
+        for entry in reversed(path):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+    for dist, ep in _entry_points(path):
+        dist_name = dist.metadata["Name"]
+        plugin_name = f"{dist_name}:{ep.name}"
+        source = WorkflowSource("installed", dist_name, dist.version, ep.name)
+        if _is_blocked(blocked, dist_name, ep.name):
+            pm.set_blocked(plugin_name)
+            log.info("plugin %s is disabled", plugin_name)
+            continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=plugin_name)
+            pm.check_pending()
+        except Exception as exc:  # noqa: BLE001  # import errors, bad hookimpls: report, go on
+            if pm.has_plugin(plugin_name):
+                pm.unregister(name=plugin_name)
+            err = PluginLoadError(
+                f"Plugin {plugin_name} (distribution {dist_name} {dist.version}, entry point "
+                f"{ep.name} = {ep.value}) failed to load: {type(exc).__name__}: {exc}",
+                distribution=dist_name,
+                entry_point=ep.name,
+            )
+            err.__cause__ = exc
+            catalog.problems.append(err)
+            continue
+        _collect(catalog, plugin, source)
+    for problem in catalog.problems:
+        log.warning("%s", problem)
+    return catalog

@@ -1,0 +1,134 @@
+"""What every ``cloacina-ctl`` command shares: global options, output, JSON input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from .._discovery import WorkflowCatalog, discover
+from .._errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Settings:
+    """The global options, whether given before or after the subcommand."""
+
+    database_url: str | None = None
+    home: str | None = None
+    tenant: str = "public"
+    json: bool = False
+    verbose: bool = False
+    disabled_plugins: list[str] = field(default_factory=list)
+    _catalog: WorkflowCatalog | None = None
+
+    def catalog(self) -> WorkflowCatalog:
+        """Discover installed workflows once per command."""
+        if self._catalog is None:
+            self._catalog = discover(disabled=self.disabled_plugins)
+        return self._catalog
+
+    @property
+    def out(self) -> Console:
+        return Console(highlight=False, soft_wrap=True)
+
+    @property
+    def err(self) -> Console:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        settings = ctx.ensure_object(Settings)
+        if attr == "disabled_plugins":
+            settings.disabled_plugins.extend(_plugin_names(value))
+        elif value is not None and value is not False:
+            setattr(settings, attr, value)
+
+    return callback
+
+
+def _plugin_names(values: tuple[str, ...]) -> list[str]:
+    return [v[3:] if v.startswith("no:") else v for v in values]
+
+
+def global_options(f: F) -> F:
+    """Options accepted both by the group and by every subcommand."""
+    options = [
+        click.option(
+            "--database-url",
+            envvar="CLOACINA_DATABASE_URL",
+            expose_value=False,
+            callback=_setter("database_url"),
+            help="sqlite:///PATH or postgresql://USER:PASS@HOST/DB [env CLOACINA_DATABASE_URL; default: a "
+            "SQLite file under the Cloacina home].",
+        ),
+        click.option(
+            "--home",
+            envvar="CLOACINA_HOME",
+            expose_value=False,
+            callback=_setter("home"),
+            help="Cloacina's directory [env CLOACINA_HOME; default ~/.cloacina].",
+        ),
+        click.option("--tenant", expose_value=False, callback=_setter("tenant"), help="Tenant [default: public]."),
+        click.option("--json", "json_", is_flag=True, expose_value=False, callback=_setter("json"), help="JSON output."),
+        click.option(
+            "-v", "--verbose", is_flag=True, expose_value=False, callback=_setter("verbose"),
+            help="Show causes of errors and more detail.",
+        ),
+        click.option(
+            "-p",
+            "--disable-plugin",
+            "disabled_plugins",
+            multiple=True,
+            expose_value=False,
+            callback=_setter("disabled_plugins"),
+            metavar="[no:]NAME",
+            help="Do not load this plugin (distribution, entry point or DIST:ENTRY-POINT); repeatable "
+            "[env CLOACINA_DISABLE_PLUGINS, comma-separated].",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+pass_settings = click.make_pass_decorator(Settings, ensure=True)
+
+
+def parse_context(value: str | None) -> dict[str, Any]:
+    """``--context`` as inline JSON or ``@file``; must be a JSON object."""
+    if value is None:
+        return {}
+    source = "--context"
+    text = value
+    if value.startswith("@"):
+        path = Path(value[1:])
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"Cannot read context file {path}: {exc.strerror}. Check the path after '@'.") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"Invalid JSON in {source} at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}. "
+            "Pass a JSON object, e.g. --context '{\"key\": \"value\"}' or --context @context.json."
+        ) from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} must be a JSON object ({{...}}), not {type(data).__name__}.")
+    return data
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
