@@ -7,6 +7,8 @@ to 3.13 that is present (absent ones are skipped). PostgreSQL tests need CLOACIN
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import nox
@@ -29,11 +31,27 @@ def _install_project(session: nox.Session, *groups: str) -> None:
     session.install(KIT, ".", *PLUGIN_DIRS, *extra)
 
 
+def _postgres_url(session: nox.Session) -> str | None:
+    """CLOACINA_TEST_POSTGRES_URL, else whatever `.ci/postgres.sh` starts (it installs the server when root)."""
+    url = os.environ.get("CLOACINA_TEST_POSTGRES_URL")
+    if url:
+        return url
+    proc = subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh")], capture_output=True, text=True, check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        url = proc.stdout.strip().splitlines()[-1]
+        os.environ["CLOACINA_TEST_POSTGRES_URL"] = url  # later sessions of this run reuse the server
+        return url
+    session.warn(f"No PostgreSQL server ({proc.stderr.strip()[-300:]}); PostgreSQL tests will be skipped (CI fails).")
+    return None
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Host, kit and every plugin's own tests."""
+    """Host, kit and every plugin's own tests (PostgreSQL ones against a real server)."""
     _install_project(session, "test")
-    session.run("pytest", *session.posargs)
+    url = _postgres_url(session)
+    env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
+    session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session(python="3.11")
