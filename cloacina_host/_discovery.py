@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import Literal
 
 import pluggy
+
 from cloacina_workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, Workflow, hookspecs
 
 from ._errors import (
@@ -178,7 +179,8 @@ def _entry_points(path: Sequence[str] | None) -> list[tuple[metadata.Distributio
 
 def _collect(catalog: WorkflowCatalog, plugin: object, source: WorkflowSource) -> None:
     """Call the ``cloacina_workflows`` implementations of ``plugin`` and add what they return."""
-    assert source.distribution is not None and source.entry_point is not None
+    assert source.distribution is not None
+    assert source.entry_point is not None
     pm = catalog.plugin_manager
     impls = [impl for impl in pm.hook.cloacina_workflows.get_hookimpls() if impl.plugin is plugin]
     package_default = source.distribution.replace("-", "_").replace(".", "_").lower()

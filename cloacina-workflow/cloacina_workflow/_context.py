@@ -132,7 +132,5 @@ class Context:
     @staticmethod
     def _check_key(key: object) -> str:
         if not isinstance(key, str):
-            raise ContextNotSerializable(
-                f"Context keys must be str, got {type(key).__name__} {key!r}.", key=str(key)
-            )
+            raise ContextNotSerializable(f"Context keys must be str, got {type(key).__name__} {key!r}.", key=str(key))
         return key

@@ -52,9 +52,7 @@ class RetryPolicy(BaseModel):
     @model_validator(mode="after")
     def _max_not_below_delay(self) -> RetryPolicy:
         if self.max_delay_ms < self.delay_ms:
-            raise ValueError(
-                f"retry_max_delay_ms ({self.max_delay_ms}) is below retry_delay_ms ({self.delay_ms})"
-            )
+            raise ValueError(f"retry_max_delay_ms ({self.max_delay_ms}) is below retry_delay_ms ({self.delay_ms})")
         return self
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
@@ -97,13 +95,13 @@ class TaskSpec(BaseModel):
 class Task:
     """A task function with its spec. Calling it calls the function (``await t(ctx)`` if async)."""
 
-    __slots__ = ("spec", "function", "is_async", "__dict__")
+    __slots__ = ("__dict__", "function", "is_async", "spec")
 
     def __init__(self, spec: TaskSpec, function: TaskFunction) -> None:
         self.spec = spec
         self.function = function
         self.is_async = inspect.iscoroutinefunction(function)
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
 
     @property
     def id(self) -> str:

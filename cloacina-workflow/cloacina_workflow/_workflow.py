@@ -57,9 +57,7 @@ class Workflow:
         for t in task_list:
             for dep in t.dependencies:
                 dependents[dep].append(t.id)
-        self.dependents: Mapping[str, tuple[str, ...]] = MappingProxyType(
-            {k: tuple(v) for k, v in dependents.items()}
-        )
+        self.dependents: Mapping[str, tuple[str, ...]] = MappingProxyType({k: tuple(v) for k, v in dependents.items()})
 
     # -- definition checks -------------------------------------------------------------------
 
@@ -143,7 +141,7 @@ class Workflow:
             for dep in self.tasks[tid].dependencies:
                 if colour[dep] == grey:
                     # stack holds tid's dependency chain; report it in execution order
-                    cycle = stack[stack.index(dep) :] + [dep]
+                    cycle = [*stack[stack.index(dep) :], dep]
                     return list(reversed(cycle))
                 if colour[dep] == white:
                     found = visit(dep)
@@ -198,7 +196,9 @@ class Workflow:
                     writer[key] = dep
         return Context(merged)
 
-    def final_context(self, initial: Mapping[str, JSONValue], outputs: Mapping[str, Mapping[str, JSONValue]]) -> Context:
+    def final_context(
+        self, initial: Mapping[str, JSONValue], outputs: Mapping[str, Mapping[str, JSONValue]]
+    ) -> Context:
         """The execution's result: ``initial`` overlaid by every completed task's output, in order."""
         merged: dict[str, JSONValue] = dict(initial)
         for tid in self.order:

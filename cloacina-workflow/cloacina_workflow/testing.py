@@ -84,7 +84,11 @@ async def arun_workflow(
     def on_conflict(c: ContextConflict) -> None:
         log.warning(
             "task %r: dependencies %r and %r wrote different values for %r; %r (declared later) wins",
-            c.task_id, c.loser, c.winner, c.key, c.winner,
+            c.task_id,
+            c.loser,
+            c.winner,
+            c.key,
+            c.winner,
         )
 
     async def run_task(tid: str) -> None:

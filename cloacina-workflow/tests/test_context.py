@@ -4,6 +4,7 @@ import math
 from datetime import datetime
 
 import pytest
+
 from cloacina_workflow import CloacinaError, Context, ContextError
 
 

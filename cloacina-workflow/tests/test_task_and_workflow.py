@@ -4,6 +4,7 @@ import asyncio
 import random
 
 import pytest
+
 from cloacina_workflow import (
     CloacinaError,
     Context,

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 from cloacina_workflow import Context, TaskError, task, workflow
 from cloacina_workflow.testing import RunResult, arun_workflow, run_workflow
 
@@ -44,7 +45,8 @@ def test_runs_in_dependency_order_and_merges_outputs(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="cloacina_workflow.testing"):
         result = run_workflow(make_fan_out(calls), {"seed": True})  # type: ignore[arg-type]
     assert result.ok
-    assert calls[0] == "split" and calls[-1] == "join"
+    assert calls[0] == "split"
+    assert calls[-1] == "join"
     assert sorted(calls[1:3]) == ["evens", "odds"]
     # "odds" is declared after "evens" in join's dependencies, so its value wins
     assert result.context.get("winner") == "odds"

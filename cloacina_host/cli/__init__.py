@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+
 from cloacina_workflow import CloacinaError
 
 from .._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USER_ERROR
@@ -49,8 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cloacina-ctl`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     settings = Settings()
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="cloacina-ctl",
-                 standalone_mode=False, obj=settings)
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="cloacina-ctl", standalone_mode=False, obj=settings
+        )
     except CloacinaError as exc:
         _report(exc, settings)
         return getattr(exc, "exit_status", EXIT_USER_ERROR)

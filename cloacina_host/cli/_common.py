@@ -79,9 +79,15 @@ def global_options(f: F) -> F:
             help="Cloacina's directory [env CLOACINA_HOME; default ~/.cloacina].",
         ),
         click.option("--tenant", expose_value=False, callback=_setter("tenant"), help="Tenant [default: public]."),
-        click.option("--json", "json_", is_flag=True, expose_value=False, callback=_setter("json"), help="JSON output."),
         click.option(
-            "-v", "--verbose", is_flag=True, expose_value=False, callback=_setter("verbose"),
+            "--json", "json_", is_flag=True, expose_value=False, callback=_setter("json"), help="JSON output."
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            expose_value=False,
+            callback=_setter("verbose"),
             help="Show causes of errors and more detail.",
         ),
         click.option(
@@ -122,7 +128,7 @@ def parse_context(value: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"Invalid JSON in {source} at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}. "
-            "Pass a JSON object, e.g. --context '{\"key\": \"value\"}' or --context @context.json."
+            'Pass a JSON object, e.g. --context \'{"key": "value"}\' or --context @context.json.'
         ) from exc
     if not isinstance(data, dict):
         raise UsageError(f"{source} must be a JSON object ({{...}}), not {type(data).__name__}.")

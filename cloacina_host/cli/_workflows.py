@@ -41,8 +41,12 @@ def _problems_json(catalog: WorkflowCatalog) -> list[dict[str, Any]]:
         for p in catalog.problems
     ]
     problems += [
-        {"kind": "conflict", "workflow": key, "sources": catalog.conflict_error(key).sources,
-         "message": str(catalog.conflict_error(key))}
+        {
+            "kind": "conflict",
+            "workflow": key,
+            "sources": catalog.conflict_error(key).sources,
+            "message": str(catalog.conflict_error(key)),
+        }
         for key in catalog.conflicts
     ]
     return problems
@@ -60,8 +64,9 @@ def list_command(settings: Settings) -> None:
     catalog = settings.catalog()
     entries = sorted(catalog.entries.values(), key=lambda e: e.key)
     if settings.json:
-        print_json({"workflows": [entry_json(e, settings.tenant) for e in entries],
-                    "problems": _problems_json(catalog)})
+        print_json(
+            {"workflows": [entry_json(e, settings.tenant) for e in entries], "problems": _problems_json(catalog)}
+        )
         return
     if entries:
         table = Table(box=None, pad_edge=False)
@@ -73,6 +78,8 @@ def list_command(settings: Settings) -> None:
             table.add_row(e.namespace(settings.tenant), e.workflow.description, str(len(e.workflow.tasks)), where)
         settings.out.print(table)
     else:
-        settings.out.print("No workflows found. Install a workflow package, e.g. pip install ./plugins/simple-packaged-demo")
+        settings.out.print(
+            "No workflows found. Install a workflow package, e.g. pip install ./plugins/simple-packaged-demo"
+        )
     for problem in _problems_json(catalog):
         click.echo(f"warning: {problem['message']}", err=True)

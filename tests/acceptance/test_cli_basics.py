@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from cloacina_host import __version__
 from cloacina_host.cli import main
 

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from cloacina_host import (
     AmbiguousWorkflowError,
     WorkflowCatalog,
@@ -41,8 +42,9 @@ def install_fake(site: Path, dist: str, module_source: str, entry_points: dict[s
     info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    lines = "\n".join(f"{name} = {module}:{attr}" if ":" not in attr else f"{name} = {attr}"
-                      for name, attr in entry_points.items())
+    lines = "\n".join(
+        f"{name} = {module}:{attr}" if ":" not in attr else f"{name} = {attr}" for name, attr in entry_points.items()
+    )
     (info / "entry_points.txt").write_text(f"[cloacina.workflows]\n{lines}\n")
     return module
 
