@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from types import CodeType, MappingProxyType
 from typing import Any
 
 from ._context import Context, JSONValue
@@ -206,6 +209,31 @@ class Workflow:
                 merged.update(outputs[tid])
         return Context(merged)
 
+    def describe(self) -> dict[str, Any]:
+        """The workflow's structure as JSON data: what a manifest records and ``inspect`` shows."""
+        return {
+            "name": self.name,
+            "package": self.package,
+            "description": self.description,
+            "author": self.author,
+            "tasks": [
+                {**self.tasks[tid].spec.model_dump(mode="json"), "function": self.tasks[tid].function.__qualname__}
+                for tid in self.order
+            ],
+        }
+
+    def fingerprint(self) -> str:
+        """``sha256:<hex>`` over canonical JSON of the structure and each task's code.
+
+        Code is the task function's source text when available, else its bytecode; so the
+        fingerprint changes when a task's behaviour or the graph changes, and not otherwise.
+        """
+        body = self.describe()
+        for entry in body["tasks"]:
+            entry["code"] = _code_digest(self.tasks[entry["id"]].function)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
     @hookimpl
     def cloacina_workflows(self) -> Workflow:
         """A ``Workflow`` named by an entry point is its own plugin."""
@@ -222,6 +250,24 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"<Workflow {self.namespace()!r} tasks={list(self.order)}>"
+
+
+def _code_bytes(code: CodeType) -> bytes:
+    """Bytecode, names and constants, recursively; not file names or line numbers (they vary by install)."""
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    for const in code.co_consts:
+        parts.append(_code_bytes(const) if isinstance(const, CodeType) else repr(const).encode())
+    return b"\x00".join(parts)
+
+
+def _code_digest(function: Callable[..., Any]) -> str:
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        code = getattr(function, "__code__", None)
+        raw = _code_bytes(code) if code is not None else repr(function).encode()
+        return "bytecode:" + hashlib.sha256(raw).hexdigest()
+    return "source:" + hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 def workflow(

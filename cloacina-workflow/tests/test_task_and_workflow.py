@@ -258,3 +258,46 @@ def test_input_context_later_dependency_wins_and_conflict_is_reported() -> None:
     )
     assert ctx.to_dict() == {"seed": 1, "x": "from right", "l": 1, "r": 2}
     assert [(c.key, c.loser, c.winner) for c in conflicts] == [("x", "left", "right")]
+
+
+def _two_step(body: str) -> Workflow:
+    namespace: dict[str, object] = {}
+    exec(
+        compile(
+            "from cloacina_workflow import task, workflow\n"
+            "@workflow(name='fp', package='p')\n"
+            "class fp:\n"
+            "    @task(id='a')\n"
+            "    def a(context):\n"
+            f"        {body}\n"
+            "    @task(id='b', dependencies=['a'])\n"
+            "    def b(context):\n"
+            "        pass\n",
+            "<fingerprint-test>",
+            "exec",
+        ),
+        namespace,
+    )
+    wf = namespace["fp"]
+    assert isinstance(wf, Workflow)
+    return wf
+
+
+def test_describe_gives_the_structure_as_json() -> None:
+    described = etl.describe()
+    assert described["name"] == "etl"
+    assert [t["id"] for t in described["tasks"]] == ["extract", "transform", "load"]
+    assert described["tasks"][1]["dependencies"] == ["extract"]
+    assert described["tasks"][0]["retry"]["attempts"] == 2
+    assert described["tasks"][0]["docstring"] == "Pull the numbers."
+
+
+def test_fingerprint_is_stable_and_follows_code_and_structure() -> None:
+    assert etl.fingerprint() == etl.fingerprint()
+    assert etl.fingerprint().startswith("sha256:")
+    # exec'd code has no source file: the bytecode stands in for it
+    same_a, same_b = _two_step("context.set('x', 1)"), _two_step("context.set('x', 1)")
+    changed = _two_step("context.set('x', 2)")
+    assert same_a.fingerprint() == same_b.fingerprint()
+    assert changed.fingerprint() != same_a.fingerprint()
+    assert etl.fingerprint() != same_a.fingerprint()
