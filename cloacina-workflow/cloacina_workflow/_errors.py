@@ -76,6 +76,10 @@ class TaskError(CloacinaError):
         self.message = message
         self.task = task
 
+    def is_transient(self) -> bool:
+        """Whether a retry may succeed; ``retry_condition="transient"`` retries only these."""
+        return type(self).transient
+
     def __reduce__(self) -> tuple[object, ...]:  # keep keyword-only fields across pickling
         return (_rebuild_task_error, (type(self), self.message, self.task))
 

@@ -62,7 +62,7 @@ class RetryPolicy(BaseModel):
         if self.condition == "all":
             return True
         if isinstance(error, TaskError):
-            return type(error).transient
+            return error.is_transient()
         return isinstance(error, TRANSIENT_ERRORS)
 
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
