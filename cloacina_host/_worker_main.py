@@ -12,7 +12,7 @@ own (bundled) dependencies take precedence over the host's inside this process o
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloacina_workflow import Workflow
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _forget(running: dict[object, object], rid: object, _job: object) -> None:
+def _forget(running: dict[object, Any], rid: object, _job: object) -> None:
     running.pop(rid, None)
 
 
