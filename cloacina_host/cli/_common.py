@@ -38,11 +38,18 @@ class Settings:
 
     @property
     def out(self) -> Console:
-        return Console(highlight=False, soft_wrap=True)
+        return _console(stderr=False)
 
     @property
     def err(self) -> Console:
-        return Console(stderr=True, highlight=False, soft_wrap=True)
+        return _console(stderr=True)
+
+
+def _console(*, stderr: bool) -> Console:
+    """A rich console; when the stream is not a terminal, lines are never wrapped (grep-friendly)."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 1000
+    return Console(file=stream, width=width, highlight=False, soft_wrap=True)
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:

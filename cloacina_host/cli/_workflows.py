@@ -70,8 +70,10 @@ def list_command(settings: Settings) -> None:
         return
     if entries:
         table = Table(box=None, pad_edge=False)
-        for column in ("WORKFLOW", "DESCRIPTION", "TASKS", "SOURCE"):
-            table.add_column(column, overflow="fold")
+        table.add_column("WORKFLOW", no_wrap=True)
+        table.add_column("DESCRIPTION", overflow="fold")
+        table.add_column("TASKS", justify="right", no_wrap=True)
+        table.add_column("SOURCE", no_wrap=True)
         for e in entries:
             src = e.source
             where = "embedded" if src.kind == "embedded" else f"{src.distribution} {src.version}"
