@@ -12,6 +12,7 @@ from ._discovery import (
     discover,
     make_plugin_manager,
 )
+from ._engine import DefaultRunner, ExecutionResult, TaskOutcome
 from ._errors import (
     AmbiguousWorkflowError,
     HostError,
@@ -32,10 +33,13 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "AmbiguousWorkflowError",
     "CatalogEntry",
+    "DefaultRunner",
+    "ExecutionResult",
     "HostError",
     "NotFoundError",
     "PluginLoadError",
     "StorageError",
+    "TaskOutcome",
     "UsageError",
     "WorkflowCatalog",
     "WorkflowConflictError",

@@ -1,0 +1,546 @@
+"""One execution of a workflow, driven to its end: readiness, attempts, retries, timeouts, skips.
+
+No polling: when a task's completion is committed, the coroutine that ran it starts every dependent
+whose last dependency that was. Each state change goes to the group-commit writer; the engine waits
+for durability exactly where something depends on it (a dependent starts, a retry is scheduled,
+the execution ends), and lets the record of an attempt's start ride along with the next commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloacina_workflow import ContextConflict, ContextError, JSONValue, Task, TaskError, Workflow
+
+from .._storage import ExecutionRecord, GroupCommitWriter, Op, Write
+from .._storage._queries import dumps
+from ._events import EventEmitter
+from ._results import ExecutionResult, TaskOutcome
+
+log = logging.getLogger("cloacina_host.engine")
+
+TERMINAL = frozenset({"completed", "failed", "skipped"})
+
+
+@dataclass
+class EngineServices:
+    """What every execution of one runner shares."""
+
+    writer: GroupCommitWriter
+    events: EventEmitter
+    semaphore: asyncio.Semaphore
+    executor: ThreadPoolExecutor
+    owner: str
+    lease_s: float
+    default_timeout_s: float | None = None
+
+
+@dataclass
+class _TaskState:
+    status: str = "pending"
+    attempt: int = 0  # attempts started, interrupted ones included
+    failures: int = 0  # failed attempts: what the retry policy counts
+    started_at: float | None = None
+    finished_at: float | None = None
+    ready_at: float | None = None  # a retry waiting for its delay runs again from here
+    error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def describe(exc: BaseException) -> str:
+    """``TaskError.Timeout: message``: the kit's variants by their public names, others by class."""
+    cls = type(exc)
+    for root in (TaskError, ContextError):
+        for attr in ("ValidationFailed", "ExecutionFailed", "Timeout", "KeyExists", "KeyNotFound", "NotSerializable"):
+            if getattr(root, attr, None) is cls:
+                return f"{root.__name__}.{attr}: {exc}"
+    return f"{cls.__qualname__}: {exc}"
+
+
+class ExecutionRun:
+    """Drives one execution. Build with ``new`` (then store ``insert_ops()``) or ``resume``; ``await run()``."""
+
+    def __init__(
+        self,
+        services: EngineServices,
+        *,
+        execution_id: str,
+        namespace: str,
+        workflow: Workflow,
+        initial: dict[str, JSONValue],
+        created_at: float,
+        states: dict[str, _TaskState],
+        outputs: dict[str, dict[str, JSONValue]],
+    ) -> None:
+        self.services = services
+        self.execution_id = execution_id
+        self.namespace = namespace
+        self.workflow = workflow
+        self.initial = initial
+        self.created_at = created_at
+        self.states = states
+        self.outputs = outputs
+        self._remaining = sum(1 for s in states.values() if s.status not in TERMINAL)
+        self._running: set[asyncio.Task[None]] = set()
+        self._done: asyncio.Future[None] | None = None
+        self._final: ExecutionResult | None = None
+        self._finished_at: float | None = None
+
+    # -- construction -----------------------------------------------------------------------------
+
+    @classmethod
+    def new(
+        cls, services: EngineServices, *, namespace: str, workflow: Workflow, initial: dict[str, JSONValue]
+    ) -> ExecutionRun:
+        return cls(
+            services,
+            execution_id=str(uuid.uuid4()),
+            namespace=namespace,
+            workflow=workflow,
+            initial=initial,
+            created_at=time.time(),
+            states={tid: _TaskState() for tid in workflow.order},
+            outputs={},
+        )
+
+    def insert_ops(self, *, tenant: str, package: str, package_version: str | None) -> list[Op]:
+        """The writes that record this new execution and its tasks (all ``pending``)."""
+        ops: list[Op] = [
+            (
+                Write.INSERT_EXECUTION,
+                {
+                    "id": self.execution_id,
+                    "tenant": tenant,
+                    "namespace": self.namespace,
+                    "package": package,
+                    "workflow": self.workflow.name,
+                    "package_version": package_version,
+                    "workflow_fingerprint": None,
+                    "status": "running",
+                    "context_in": dumps(self.initial),
+                    "context_out": None,
+                    "error": None,
+                    "created_at": self.created_at,
+                    "finished_at": None,
+                    "lease_owner": self.services.owner,
+                    "lease_expires_at": self.created_at + self.services.lease_s,
+                },
+            )
+        ]
+        for position, tid in enumerate(self.workflow.order):
+            ops.append(
+                (
+                    Write.INSERT_TASK,
+                    {
+                        "execution_id": self.execution_id,
+                        "task_id": tid,
+                        "position": position,
+                        "status": "pending",
+                        "attempt": 0,
+                        "ready_at": None,
+                        "started_at": None,
+                        "finished_at": None,
+                        "duration_s": None,
+                        "error": None,
+                        "context_out": None,
+                        "lease_owner": None,
+                        "lease_expires_at": None,
+                    },
+                )
+            )
+        return ops
+
+    @classmethod
+    def resume(cls, services: EngineServices, record: ExecutionRecord, workflow: Workflow) -> ExecutionRun:
+        """Pick up a stored execution: completed tasks keep their output and never run again."""
+        states: dict[str, _TaskState] = {}
+        outputs: dict[str, dict[str, JSONValue]] = {}
+        stored = {t.task_id: t for t in record.tasks}
+        for tid in workflow.order:
+            t = stored.get(tid)
+            if t is None:  # the workflow gained a task since (a later issue pins versions); run it
+                states[tid] = _TaskState()
+                continue
+            states[tid] = _TaskState(
+                status=t.status,
+                attempt=max((a.attempt for a in t.attempts), default=t.attempt),
+                failures=sum(1 for a in t.attempts if a.status == "failed"),
+                started_at=t.started_at,
+                finished_at=t.finished_at,
+                ready_at=t.ready_at,
+                error=t.error,
+                errors=[a.traceback or a.error or "" for a in t.attempts if a.status == "failed"],
+            )
+            if t.status == "completed":
+                outputs[tid] = t.context_out or {}
+        return cls(
+            services,
+            execution_id=record.id,
+            namespace=record.namespace,
+            workflow=workflow,
+            initial=record.context_in,
+            created_at=record.created_at,
+            states=states,
+            outputs=outputs,
+        )
+
+    # -- driving ----------------------------------------------------------------------------------
+
+    async def run(self) -> ExecutionResult:
+        """Run every task that can still run; return when the execution has ended and that is stored."""
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self.services.events.emit(
+            "cloacina_execution_started", execution_id=self.execution_id, workflow=self.namespace, context=self.initial
+        )
+        extra: list[Op] = []
+        for tid, state in self.states.items():  # a failure whose skips were never stored (defensive)
+            if state.status == "failed":
+                extra += self._skip_dependents(tid)
+        if extra:
+            await self.services.writer.submit(extra)
+        if self._remaining == 0:
+            await self.services.writer.submit(self._finish_ops())
+            self._done.set_result(None)
+        else:
+            now = time.time()
+            for tid, state in self.states.items():
+                if state.status in ("pending", "retry_wait") and self._deps_completed(tid):
+                    delay = 0.0
+                    if state.status == "retry_wait" and state.ready_at is not None:
+                        delay = max(0.0, state.ready_at - now)
+                    self._spawn(tid, delay)
+        try:
+            await self._done
+        finally:
+            for t in list(self._running):
+                t.cancel()
+        result = self.result()
+        self.services.events.emit(
+            "cloacina_execution_finished",
+            execution_id=self.execution_id,
+            workflow=self.namespace,
+            status=result.status,
+            context=result.context.to_dict(),
+        )
+        return result
+
+    def _deps_completed(self, tid: str) -> bool:
+        return all(self.states[d].status == "completed" for d in self.workflow.tasks[tid].dependencies)
+
+    def _spawn(self, tid: str, delay: float = 0.0) -> None:
+        t = asyncio.ensure_future(self._drive_task(tid, delay))
+        self._running.add(t)
+        t.add_done_callback(self._running.discard)
+
+    async def _drive_task(self, tid: str, delay: float) -> None:
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            while await self._attempt(tid):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001  # storage failed (or a bug): the execution cannot go on
+            if self._done is not None and not self._done.done():
+                self._done.set_exception(exc)
+
+    def _on_conflict(self, c: ContextConflict) -> None:
+        log.warning(
+            "execution %s, task %r: dependencies %r and %r wrote different values for %r; %r (declared later) wins",
+            self.execution_id,
+            c.task_id,
+            c.loser,
+            c.winner,
+            c.key,
+            c.winner,
+        )
+
+    async def _call(self, task: Task, context: Any) -> None:
+        timeout = task.timeout_s if task.timeout_s is not None else self.services.default_timeout_s
+        if task.is_async:
+            if timeout is None:
+                await task.function(context)  # type: ignore[misc]
+                return
+            fut: asyncio.Future[Any] = asyncio.ensure_future(task.function(context))  # type: ignore[arg-type]
+        else:
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self.services.executor, contextvars.copy_context().run, task.function, context)
+            if timeout is None:
+                await fut
+                return
+        done, _ = await asyncio.wait({fut}, timeout=timeout)
+        if not done:
+            fut.cancel()  # a plain function's thread cannot be stopped: it finishes unobserved
+            raise TaskError.Timeout(
+                f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
+                "raise timeout_s (or the runner's default_timeout_s) if it needs more time",
+                task=task.id,
+            )
+        fut.result()
+
+    async def _attempt(self, tid: str) -> bool:
+        """Run one attempt of ``tid``; True when it failed and must run again."""
+        services = self.services
+        task = self.workflow.tasks[tid]
+        state = self.states[tid]
+        key = {"b_execution_id": self.execution_id, "b_task_id": tid}
+        async with services.semaphore:
+            state.attempt += 1
+            attempt = state.attempt
+            started = time.time()
+            if state.started_at is None:
+                state.started_at = started
+            state.status = "running"
+            start_stored = services.writer.submit(
+                [
+                    (
+                        Write.INSERT_ATTEMPT,
+                        {
+                            "execution_id": self.execution_id,
+                            "task_id": tid,
+                            "attempt": attempt,
+                            "status": "running",
+                            "started_at": started,
+                            "finished_at": None,
+                            "error": None,
+                            "traceback": None,
+                            "worker": services.owner,
+                        },
+                    ),
+                    (Write.TASK_STARTED, {**key, "attempt": attempt, "started_at": started}),
+                ]
+            )
+            services.events.emit(
+                "cloacina_task_started",
+                execution_id=self.execution_id,
+                workflow=self.namespace,
+                task_id=tid,
+                attempt=attempt,
+            )
+            error: Exception | None = None
+            output: dict[str, JSONValue] = {}
+            output_text = ""
+            try:
+                context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
+                await self._call(task, context)
+                output = context.to_dict()  # re-checks values a task mutated in place
+                output_text = dumps(output)
+            except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
+                error = exc
+        ended = time.time()
+        attempt_key = {"b_execution_id": self.execution_id, "b_task_id": tid, "b_attempt": attempt}
+        if error is None:
+            state.status, state.finished_at, state.error = "completed", ended, None
+            self.outputs[tid] = output
+            self._remaining -= 1
+            ops: list[Op] = [
+                (
+                    Write.FINISH_ATTEMPT,
+                    {**attempt_key, "status": "completed", "finished_at": ended, "error": None, "traceback": None},
+                ),
+                (
+                    Write.TASK_STATE,
+                    {
+                        **key,
+                        "status": "completed",
+                        "ready_at": None,
+                        "finished_at": ended,
+                        "duration_s": ended - state.started_at,
+                        "error": None,
+                        "context_out": output_text,
+                    },
+                ),
+            ]
+            if self._remaining == 0:
+                ops += self._finish_ops()
+            await start_stored
+            await services.writer.submit(ops)
+            self._emit_finished(tid)
+            for child in self.workflow.dependents[tid]:
+                if self.states[child].status == "pending" and self._deps_completed(child):
+                    self._spawn(child)
+            self._maybe_done()
+            return False
+
+        message = describe(error)
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        state.failures += 1
+        state.error = message
+        state.errors.append(tb)
+        failed_attempt: Op = (
+            Write.FINISH_ATTEMPT,
+            {**attempt_key, "status": "failed", "finished_at": ended, "error": message, "traceback": tb},
+        )
+        if task.retry.should_retry(error, state.failures):
+            delay = task.retry.delay_s(state.failures)
+            state.status = "retry_wait"
+            await start_stored
+            await services.writer.submit(
+                [
+                    failed_attempt,
+                    (
+                        Write.TASK_STATE,
+                        {
+                            **key,
+                            "status": "retry_wait",
+                            "ready_at": ended + delay,
+                            "finished_at": None,
+                            "duration_s": None,
+                            "error": message,
+                            "context_out": None,
+                        },
+                    ),
+                ]
+            )
+            services.events.emit(
+                "cloacina_task_retrying",
+                execution_id=self.execution_id,
+                workflow=self.namespace,
+                task_id=tid,
+                attempt=attempt,
+                error=message,
+                delay_s=delay,
+            )
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return True
+
+        state.status, state.finished_at = "failed", ended
+        self._remaining -= 1
+        ops = [
+            failed_attempt,
+            (
+                Write.TASK_STATE,
+                {
+                    **key,
+                    "status": "failed",
+                    "ready_at": None,
+                    "finished_at": ended,
+                    "duration_s": ended - state.started_at,
+                    "error": message,
+                    "context_out": None,
+                },
+            ),
+        ]
+        skipped = self._skip_dependents(tid)
+        ops += skipped
+        if self._remaining == 0:
+            ops += self._finish_ops()
+        await start_stored
+        await services.writer.submit(ops)
+        self._emit_finished(tid)
+        for _, params in skipped:
+            self._emit_finished(str(params["b_task_id"]))
+        self._maybe_done()
+        return False
+
+    def _skip_dependents(self, failed: str) -> list[Op]:
+        """Mark every task downstream of ``failed`` skipped; the writes that store it."""
+        ops: list[Op] = []
+        now = time.time()
+        stack = list(self.workflow.dependents[failed])
+        while stack:
+            tid = stack.pop()
+            state = self.states[tid]
+            if state.status in TERMINAL:
+                continue
+            state.status, state.finished_at = "skipped", now
+            state.error = f"skipped: upstream task {failed!r} failed"
+            self._remaining -= 1
+            ops.append(
+                (
+                    Write.TASK_STATE,
+                    {
+                        "b_execution_id": self.execution_id,
+                        "b_task_id": tid,
+                        "status": "skipped",
+                        "ready_at": None,
+                        "finished_at": now,
+                        "duration_s": 0.0,
+                        "error": state.error,
+                        "context_out": None,
+                    },
+                )
+            )
+            stack.extend(self.workflow.dependents[tid])
+        return ops
+
+    def _emit_finished(self, tid: str) -> None:
+        state = self.states[tid]
+        duration = 0.0
+        if state.started_at is not None and state.finished_at is not None:
+            duration = state.finished_at - state.started_at
+        self.services.events.emit(
+            "cloacina_task_finished",
+            execution_id=self.execution_id,
+            workflow=self.namespace,
+            task_id=tid,
+            status=state.status,
+            attempts=state.attempt,
+            duration_s=duration,
+            error=state.error,
+        )
+
+    def _maybe_done(self) -> None:
+        if self._remaining == 0 and self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    # -- the end ----------------------------------------------------------------------------------
+
+    def result(self) -> ExecutionResult:
+        if self._final is not None:
+            return self._final
+        failed = [tid for tid in self.workflow.order if self.states[tid].status == "failed"]
+        finished = self._remaining == 0
+        status = "running" if not finished else ("failed" if failed else "completed")
+        tasks = {}
+        for tid in self.workflow.order:
+            s = self.states[tid]
+            duration = 0.0
+            if s.started_at is not None and s.finished_at is not None and s.status in TERMINAL:
+                duration = s.finished_at - s.started_at
+            tasks[tid] = TaskOutcome(
+                status=s.status,  # type: ignore[arg-type]
+                attempts=s.attempt,
+                duration_s=duration,
+                error=s.error,
+                errors=list(s.errors),
+            )
+        result = ExecutionResult(
+            execution_id=self.execution_id,
+            workflow=self.namespace,
+            status=status,  # type: ignore[arg-type]
+            context=self.workflow.final_context(self.initial, self.outputs),
+            tasks=tasks,
+            error=f"task {failed[0]!r} failed: {self.states[failed[0]].error}" if failed else None,
+            created_at=self.created_at,
+            finished_at=self._finished_at,
+        )
+        if finished:
+            self._final = result
+        return result
+
+    def _finish_ops(self) -> list[Op]:
+        self._finished_at = time.time()
+        result = self.result()
+        return [
+            (
+                Write.FINISH_EXECUTION,
+                {
+                    "b_id": self.execution_id,
+                    "status": result.status,
+                    "finished_at": self._finished_at,
+                    "context_out": dumps(result.context.to_dict()),
+                    "error": result.error,
+                },
+            )
+        ]

@@ -1,0 +1,399 @@
+"""``DefaultRunner``: the durable engine's public face. Runs embedded and installed workflows alike.
+
+A runner owns one database (SQLite file or PostgreSQL), one group-commit writer, a limit on tasks
+running at once, and a lease on every execution it drives, renewed while it lives. When it starts
+it resumes the executions of its tenant that no live host owns any more (``recover=True``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import pluggy
+
+from cloacina_workflow import DEFAULT_TENANT, Context, Workflow
+
+from .._discovery import CatalogEntry, WorkflowCatalog, discover
+from .._errors import HostError, NotFoundError, UsageError
+from .._storage import Database, ExecutionRecord, GroupCommitWriter, Write, open_database
+from .._storage import _queries as q
+from .._storage._database import SqliteSynchronous
+from ._events import EventEmitter
+from ._execution import EngineServices, ExecutionRun
+from ._portal import LoopThread
+from ._results import ExecutionResult
+
+log = logging.getLogger("cloacina_host.engine")
+
+ContextInput = Mapping[str, object] | Context | None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+class DefaultRunner:
+    """Runs workflows durably. ``async with DefaultRunner() as runner: await runner.execute("name", {...})``.
+
+    ``database_url``: ``sqlite:///PATH`` or ``postgresql://USER:PASS@HOST/DB``; default
+    ``$CLOACINA_DATABASE_URL``, else ``cloacina.db`` under the Cloacina home (``home``,
+    ``$CLOACINA_HOME`` or ``~/.cloacina``). ``catalog``: the workflows it can run (default: every
+    installed plugin, discovered on first use); ``add_workflow`` adds embedded ones.
+    ``max_concurrent_tasks`` caps tasks running at once across all executions;
+    ``default_timeout_s`` applies to tasks without their own ``timeout_s``.
+
+    Use it from one event loop (the async methods), or from plain code through the ``*_sync``
+    methods and ``close()`` (they run a private loop in a thread) — not both.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        catalog: WorkflowCatalog | None = None,
+        home: str | os.PathLike[str] | None = None,
+        tenant: str = DEFAULT_TENANT,
+        max_concurrent_tasks: int = 32,
+        default_timeout_s: float | None = None,
+        recover: bool = True,
+        lease_s: float = 30.0,
+        sqlite_synchronous: SqliteSynchronous = "FULL",
+    ) -> None:
+        if max_concurrent_tasks < 1:
+            raise UsageError(f"max_concurrent_tasks must be at least 1, not {max_concurrent_tasks}.")
+        if default_timeout_s is not None and default_timeout_s <= 0:
+            raise UsageError(f"default_timeout_s must be a positive number of seconds, not {default_timeout_s}.")
+        if lease_s <= 0:
+            raise UsageError(f"lease_s must be a positive number of seconds, not {lease_s}.")
+        self._database_url = database_url
+        self._home = None if home is None else str(home)
+        self._catalog = catalog
+        self.tenant = tenant
+        self.max_concurrent_tasks = max_concurrent_tasks
+        self.default_timeout_s = default_timeout_s
+        self.recover_on_start = recover
+        self.lease_s = lease_s
+        self.sqlite_synchronous: SqliteSynchronous = sqlite_synchronous
+        #: who holds this runner's leases: ``host:pid:token``
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._db: Database | None = None
+        self._writer: GroupCommitWriter | None = None
+        self._services: EngineServices | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start_lock: asyncio.Lock | None = None
+        self._active: dict[str, asyncio.Task[ExecutionResult]] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._portal: LoopThread | None = None
+        self._closed = False
+
+    # -- what it runs -----------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> WorkflowCatalog:
+        """The workflows this runner knows; installed plugins are discovered on first access."""
+        if self._catalog is None:
+            self._catalog = discover()
+        return self._catalog
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """Register observer plugins here (``runner.plugin_manager.register(obj)``) to hear events."""
+        return self.catalog.plugin_manager
+
+    def add_workflow(self, workflow: Workflow, package: str | None = None) -> CatalogEntry:
+        """Make an embedded workflow (defined in the application's own code) runnable by name."""
+        return self.catalog.add_workflow(workflow, package)
+
+    def _entry(self, workflow: str | Workflow) -> CatalogEntry:
+        if isinstance(workflow, Workflow):
+            for entry in self.catalog.entries.values():
+                if entry.workflow is workflow:
+                    return entry
+            return self.add_workflow(workflow)
+        return self.catalog.resolve(workflow)
+
+    @property
+    def database(self) -> Database:
+        if self._db is None:
+            raise UsageError(
+                "The runner is not started; use `async with DefaultRunner(...)` or `await runner.start()`."
+            )
+        return self._db
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        if self._writer is None:
+            raise UsageError(
+                "The runner is not started; use `async with DefaultRunner(...)` or `await runner.start()`."
+            )
+        return self._writer
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open (and migrate) the database, start the writer, resume unfinished executions. Idempotent."""
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise UsageError("This DefaultRunner is closed; create a new one.")
+        if self._loop is not None and self._loop is not loop:
+            raise UsageError(
+                "This DefaultRunner was started on another event loop (or through its *_sync methods); "
+                "use it from that loop only."
+            )
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._db is not None:
+                return
+            self._loop = loop
+            catalog = self.catalog
+            db = await asyncio.to_thread(
+                open_database, self._database_url, home=self._home, sqlite_synchronous=self.sqlite_synchronous
+            )
+            writer = GroupCommitWriter(db)
+            writer.start()
+            self._services = EngineServices(
+                writer=writer,
+                events=EventEmitter(catalog.plugin_manager),
+                semaphore=asyncio.Semaphore(self.max_concurrent_tasks),
+                executor=ThreadPoolExecutor(self.max_concurrent_tasks, thread_name_prefix="cloacina-task"),
+                owner=self.owner,
+                lease_s=self.lease_s,
+                default_timeout_s=self.default_timeout_s,
+            )
+            self._db, self._writer = db, writer
+            self._heartbeat = asyncio.ensure_future(self._renew_leases())
+            if self.recover_on_start:
+                await self._recover()
+
+    async def aclose(self, *, cancel: bool = False) -> None:
+        """Stop: wait for running executions (or ``cancel=True``: abandon them, resumable later), flush, close."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._db is None:
+            return
+        active = list(self._active.values())
+        if cancel:
+            for t in active:
+                t.cancel()
+        await asyncio.gather(*active, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        db, writer, services = self._db, self._writer, self._services
+        assert writer is not None
+        assert services is not None
+        await asyncio.to_thread(writer.close)
+        try:
+            await asyncio.to_thread(self._release_leases, db)
+        finally:
+            services.executor.shutdown(wait=False, cancel_futures=True)
+            db.dispose()
+
+    def _release_leases(self, db: Database) -> None:
+        with db.write("releasing leases") as conn:
+            q.release_leases(conn, owner=self.owner)
+
+    async def __aenter__(self) -> DefaultRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        # cancelled or interrupted: abandon what runs (it resumes later); otherwise let it finish
+        await self.aclose(cancel=exc_type is not None and not issubclass(exc_type, Exception))
+
+    async def _renew_leases(self) -> None:
+        interval = self.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._active or self._writer is None:
+                continue
+            try:
+                await self._writer.submit(
+                    [(Write.RENEW_LEASES, {"b_owner": self.owner, "lease_expires_at": time.time() + self.lease_s})]
+                )
+            except HostError as exc:
+                log.warning("could not renew the leases of %s: %s", self.owner, exc)
+
+    # -- running ----------------------------------------------------------------------------------
+
+    async def submit(self, workflow: str | Workflow, context: ContextInput = None) -> str:
+        """Store a new execution of ``workflow`` and start it; return its id once it is durable."""
+        await self.start()
+        entry = self._entry(workflow)
+        initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
+        assert self._services is not None
+        run = ExecutionRun.new(
+            self._services, namespace=entry.namespace(self.tenant), workflow=entry.workflow, initial=initial
+        )
+        await self.writer.submit(
+            run.insert_ops(tenant=self.tenant, package=entry.package, package_version=entry.source.version)
+        )
+        self._drive(run)
+        return run.execution_id
+
+    async def execute(self, workflow: str | Workflow, context: ContextInput = None) -> ExecutionResult:
+        """Run ``workflow`` with ``context`` to its end; the result says whether it completed or failed."""
+        execution_id = await self.submit(workflow, context)
+        return await self.wait(execution_id)
+
+    def _drive(self, run: ExecutionRun) -> None:
+        task = asyncio.ensure_future(run.run())
+        self._active[run.execution_id] = task
+        task.add_done_callback(lambda _t: self._active.pop(run.execution_id, None))
+
+    async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
+        """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""
+        await self.start()
+        task = self._active.get(execution_id)
+        if task is not None:
+            return await asyncio.shield(task)
+        while True:
+            record = await self.get_execution(execution_id)
+            if record.status != "running":
+                return ExecutionResult.from_record(record)
+            task = self._active.get(execution_id)
+            if task is not None:
+                return await asyncio.shield(task)
+            await asyncio.sleep(poll_s)
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        """The stored execution with its tasks and attempts; ``NotFoundError`` if there is none."""
+        await self.start()
+        db = self.database
+
+        def read() -> ExecutionRecord | None:
+            with db.read("reading an execution") as conn:
+                return q.get_execution(conn, execution_id)
+
+        record = await asyncio.to_thread(read)
+        if record is None or record.tenant != self.tenant:
+            raise NotFoundError(
+                f"No execution {execution_id!r} in tenant {self.tenant!r} of {db.display_url}. "
+                "List them with `cloacina-ctl executions list`."
+            )
+        return record
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def _is_stale(self, owner: str | None, expires: float | None, now: float) -> bool:
+        if owner is None or expires is None or expires < now:
+            return True
+        host, _, rest = owner.partition(":")
+        pid_text = rest.partition(":")[0]
+        if host == socket.gethostname() and pid_text.isdigit() and int(pid_text) != os.getpid():
+            return not _pid_alive(int(pid_text))
+        return False
+
+    async def recover(self) -> list[str]:
+        """Resume this tenant's unfinished executions whose host is gone; return their ids.
+
+        Done at start unless ``recover=False``. Completed tasks keep their stored output and never run
+        again; an attempt that was running when its host died is marked ``interrupted`` and runs again.
+        Executions of workflows this runner does not know are left for a host that does.
+        """
+        await self.start()
+        return await self._recover()
+
+    async def _recover(self) -> list[str]:
+        db = self.database
+        assert self._services is not None
+
+        def unfinished() -> list[tuple[str, str, str | None, float | None]]:
+            with db.read("looking for unfinished executions") as conn:
+                return q.unfinished_executions(conn, tenant=self.tenant)
+
+        resumed: list[str] = []
+        now = time.time()
+        for execution_id, namespace, owner, expires in await asyncio.to_thread(unfinished):
+            if execution_id in self._active or not self._is_stale(owner, expires, now):
+                continue
+            try:
+                entry = self.catalog.resolve(namespace)
+            except HostError as exc:
+                log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
+                continue
+
+            def claim(eid: str = execution_id, previous: str | None = owner) -> ExecutionRecord | None:
+                with db.write("resuming an execution") as conn:
+                    ok = q.claim_execution(
+                        conn,
+                        execution_id=eid,
+                        previous_owner=previous,
+                        owner=self.owner,
+                        lease_expires_at=time.time() + self.lease_s,
+                        now=time.time(),
+                    )
+                    return q.get_execution(conn, eid) if ok else None
+
+            record = await asyncio.to_thread(claim)
+            if record is None:
+                continue
+            log.info("resuming execution %s of %s (was held by %s)", execution_id, namespace, owner)
+            self._drive(ExecutionRun.resume(self._services, record, entry.workflow))
+            resumed.append(execution_id)
+        return resumed
+
+    # -- the synchronous forms --------------------------------------------------------------------
+
+    def _sync(self) -> LoopThread:
+        if self._portal is None:
+            if self._loop is not None:
+                raise UsageError(
+                    "This DefaultRunner runs on an event loop already; await its async methods instead of *_sync."
+                )
+            self._portal = LoopThread()
+        return self._portal
+
+    def start_sync(self) -> None:
+        self._sync().run(self.start())
+
+    def execute_sync(self, workflow: str | Workflow, context: ContextInput = None) -> ExecutionResult:
+        """``execute`` for code without an event loop."""
+        return self._sync().run(self.execute(workflow, context))
+
+    def submit_sync(self, workflow: str | Workflow, context: ContextInput = None) -> str:
+        return self._sync().run(self.submit(workflow, context))
+
+    def wait_sync(self, execution_id: str) -> ExecutionResult:
+        return self._sync().run(self.wait(execution_id))
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Synchronous ``aclose`` for a runner used through the ``*_sync`` methods."""
+        if self._portal is None:
+            if self._loop is not None:
+                raise UsageError("This DefaultRunner runs on an event loop; use `await runner.aclose()`.")
+            self._closed = True
+            return
+        try:
+            self._portal.run(self.aclose(cancel=cancel))
+        finally:
+            self._portal.stop()
+            self._portal = None
+
+    def __enter__(self) -> DefaultRunner:
+        self.start_sync()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self._db.display_url if self._db is not None else (self._database_url or "default database")
+        return f"<DefaultRunner {where} tenant={self.tenant!r} active={len(self._active)}>"

@@ -1,0 +1,26 @@
+"""Storage: the schema, its migrations, every query, and the group-commit writer (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from ._database import Database, mask, open_database, parse_database_url
+from ._migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
+from ._queries import Write
+from ._records import AttemptRecord, ExecutionRecord, TaskRecord
+from ._writer import GroupCommitWriter, Op
+
+__all__ = [
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "AttemptRecord",
+    "Database",
+    "ExecutionRecord",
+    "GroupCommitWriter",
+    "Op",
+    "TaskRecord",
+    "Write",
+    "current_version",
+    "mask",
+    "migrate",
+    "open_database",
+    "parse_database_url",
+]

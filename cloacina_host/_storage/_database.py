@@ -1,0 +1,194 @@
+"""Connecting to the database: URLs, engines, SQLite pragmas, and driver errors made ``StorageError``.
+
+SQLite runs in WAL mode with one writer: the write engine opens every transaction with
+``BEGIN IMMEDIATE`` (so a writer never has to upgrade a read lock, the classic SQLITE_BUSY trap),
+the read engine with a plain ``BEGIN``. ``PRAGMA synchronous=FULL`` by default: a commit is on disk
+before the engine moves on. PostgreSQL goes through psycopg 3 with its defaults (``synchronous_commit=on``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+
+from .._errors import StorageError, UsageError
+from .._settings import default_database_url
+from ._migrations import migrate
+
+SqliteSynchronous = Literal["FULL", "NORMAL", "EXTRA"]
+
+_POSTGRES_NAMES = {"postgresql", "postgres", "postgresql+psycopg"}
+_SQLITE_NAMES = {"sqlite", "sqlite+pysqlite"}
+
+
+def mask(url: str | URL) -> str:
+    """The URL with any password replaced by ``***``, for messages and logs."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except ArgumentError:
+        return "<unparseable database URL>"
+    if parsed.drivername == "postgresql+psycopg":  # show the URL as users write it
+        parsed = parsed.set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=True)
+
+
+def parse_database_url(url: str) -> URL:
+    """Check ``url`` and give it the driver the engine uses (``postgresql://`` → psycopg 3)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise UsageError(
+            f"Database URL {url!r} cannot be parsed. Use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB."
+        ) from exc
+    name = parsed.drivername
+    if name in _POSTGRES_NAMES:
+        return parsed.set(drivername="postgresql+psycopg")
+    if name in _SQLITE_NAMES:
+        if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+            raise UsageError(
+                f"Database URL {mask(parsed)} names no SQLite file; the engine needs a file to be durable. "
+                "Use sqlite:///PATH/TO/cloacina.db (or leave --database-url out for one under the Cloacina home)."
+            )
+        return parsed.set(drivername="sqlite")
+    raise UsageError(
+        f"Database URL {mask(parsed)} uses {name!r}, which Cloacina does not support. "
+        "Use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB."
+    )
+
+
+def _reason(exc: BaseException, url: URL) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+    reason = " ".join(lines[:3]) or type(orig).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason
+
+
+def storage_error(exc: BaseException, url: URL, action: str) -> StorageError:
+    """One translation of a driver error: name the database (password masked), the failure, a fix."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        fix = (
+            "Check that the database is reachable and that the URL, user and password are right "
+            "(--database-url or CLOACINA_DATABASE_URL)."
+        )
+    else:
+        fix = "Check that the user may create and change tables there, or point --database-url elsewhere."
+    err = StorageError(f"Database {mask(url)} failed while {action}: {_reason(exc, url)}. {fix}")
+    err.__cause__ = exc
+    return err
+
+
+@dataclass
+class Database:
+    """The engines for one database and what the engine needs to know about it."""
+
+    url: URL
+    write_engine: Engine
+    read_engine: Engine
+    sqlite_synchronous: SqliteSynchronous | None
+
+    @property
+    def display_url(self) -> str:
+        return mask(self.url)
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.url.drivername == "sqlite" else "postgresql"
+
+    @property
+    def durability(self) -> str:
+        """How commits are made durable, in words, for benchmark and diagnostic output."""
+        if self.sqlite_synchronous is not None:
+            return f"SQLite WAL, synchronous={self.sqlite_synchronous}"
+        return "PostgreSQL, synchronous_commit=on"
+
+    @contextlib.contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """Translate driver errors raised inside the block into ``StorageError``."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, self.url, action) from exc
+
+    @contextlib.contextmanager
+    def write(self, action: str) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed when the block ends."""
+        with self.errors(action), self.write_engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self, action: str) -> Iterator[Connection]:
+        with self.errors(action), self.read_engine.connect() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+
+def _sqlite_engine(url: URL, synchronous: SqliteSynchronous, begin: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the "begin" listener below opens transactions itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def open_database(
+    url: str | None = None,
+    *,
+    home: str | None = None,
+    sqlite_synchronous: SqliteSynchronous = "FULL",
+    migrate_schema: bool = True,
+) -> Database:
+    """Connect to ``url`` (default: ``$CLOACINA_DATABASE_URL`` or a SQLite file under the home) and migrate it."""
+    parsed = parse_database_url(url or default_database_url(home))
+    if parsed.drivername == "sqlite":
+        assert parsed.database is not None
+        path = Path(parsed.database).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot create the directory {path.parent} for database {mask(parsed)}: {exc.strerror}. "
+                "Choose another --home or --database-url."
+            ) from exc
+        parsed = parsed.set(database=str(path))
+        db = Database(
+            parsed,
+            _sqlite_engine(parsed, sqlite_synchronous, "BEGIN IMMEDIATE"),
+            _sqlite_engine(parsed, sqlite_synchronous, "BEGIN"),
+            sqlite_synchronous,
+        )
+    else:
+        engine = create_engine(
+            parsed, pool_size=4, max_overflow=8, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+        )
+        db = Database(parsed, engine, engine, None)
+    if migrate_schema:
+        try:
+            with db.write("migrating the schema") as conn:
+                migrate(conn, where=db.display_url)
+        except BaseException:
+            db.dispose()
+            raise
+    return db

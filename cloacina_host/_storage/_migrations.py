@@ -1,0 +1,145 @@
+"""Versioned schema migrations. Migration 1 is the first release's schema; append, never edit.
+
+Each migration is a function of an open connection, run inside the transaction that also records
+its number in ``schema_version``. A migration describes its tables in its own ``MetaData``, frozen
+as they were at that version, so later changes to ``_schema`` never rewrite history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
+
+from .._errors import StorageError
+from ._schema import schema_version
+
+# an arbitrary constant: PostgreSQL advisory lock taken while migrating, so two hosts starting at
+# once never migrate the same database concurrently (SQLite's BEGIN IMMEDIATE does the same there)
+MIGRATION_LOCK_ID = 0x636C6F61  # "cloa"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "executions",
+        md,
+        Column("id", String(36), primary_key=True),
+        Column("tenant", String(100), nullable=False),
+        Column("namespace", String(400), nullable=False),
+        Column("package", String(200), nullable=False),
+        Column("workflow", String(200), nullable=False),
+        Column("package_version", String(100), nullable=True),
+        Column("workflow_fingerprint", String(128), nullable=True),
+        Column("status", String(20), nullable=False),
+        Column("context_in", Text, nullable=False),
+        Column("context_out", Text, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("created_at", Float, nullable=False),
+        Column("finished_at", Float, nullable=True),
+        Column("lease_owner", String(200), nullable=True),
+        Column("lease_expires_at", Float, nullable=True),
+        Index("ix_executions_tenant_status", "tenant", "status"),
+        Index("ix_executions_tenant_created", "tenant", "created_at"),
+    )
+    Table(
+        "task_executions",
+        md,
+        Column("execution_id", String(36), ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+        Column("task_id", String(200), primary_key=True),
+        Column("position", Integer, nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("attempt", Integer, nullable=False),
+        Column("ready_at", Float, nullable=True),
+        Column("started_at", Float, nullable=True),
+        Column("finished_at", Float, nullable=True),
+        Column("duration_s", Float, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("context_out", Text, nullable=True),
+        Column("lease_owner", String(200), nullable=True),
+        Column("lease_expires_at", Float, nullable=True),
+        Index("ix_task_executions_status_ready", "status", "ready_at"),
+    )
+    Table(
+        "task_attempts",
+        md,
+        Column("execution_id", String(36), primary_key=True),
+        Column("task_id", String(200), primary_key=True),
+        Column("attempt", Integer, primary_key=True, autoincrement=False),
+        Column("status", String(20), nullable=False),
+        Column("started_at", Float, nullable=False),
+        Column("finished_at", Float, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("traceback", Text, nullable=True),
+        Column("worker", String(200), nullable=True),
+        ForeignKeyConstraint(
+            ["execution_id", "task_id"],
+            ["task_executions.execution_id", "task_executions.task_id"],
+            ondelete="CASCADE",
+        ),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "executions, task executions, attempts", _v1_initial),)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(conn: Connection) -> int:
+    """The version the database is at (0 for an empty database)."""
+    if not conn.dialect.has_table(conn, schema_version.name):
+        return 0
+    return int(conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one())
+
+
+def migrate(conn: Connection, *, target: int = LATEST_VERSION, where: str = "the database") -> int:
+    """Bring the schema up to ``target`` inside the caller's transaction; return the version reached.
+
+    Safe to run from several processes at once: on PostgreSQL an advisory lock serialises them; on
+    SQLite the caller's ``BEGIN IMMEDIATE`` does.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    schema_version.create(conn, checkfirst=True)
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise StorageError(
+            f"The schema of {where} is at version {version}, newer than this cloacina-host knows "
+            f"(up to {LATEST_VERSION}). Upgrade cloacina-host, or point --database-url at another database."
+        )
+    for migration in MIGRATIONS:
+        if version < migration.version <= target:
+            migration.apply(conn)
+            conn.execute(
+                insert(schema_version).values(
+                    version=migration.version, description=migration.description, applied_at=time.time()
+                )
+            )
+            version = migration.version
+    return version

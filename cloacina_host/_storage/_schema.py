@@ -1,0 +1,100 @@
+"""The current database schema, as SQLAlchemy Core tables. Every query in ``_queries`` uses these.
+
+The tables carry no schema name, so a later per-tenant layout can map them into one PostgreSQL
+schema per tenant with ``schema_translate_map``. The migrations in ``_migrations`` must produce
+exactly this schema; ``tests/integration/engine/test_migrations.py`` checks that they do.
+
+Timestamps are seconds since the epoch (``time.time()``), stored as double precision on both backends.
+
+Statuses:
+
+- execution: ``running``, ``completed``, ``failed``
+- task: ``pending`` (waits for dependencies), ``running``, ``retry_wait`` (failed, runs again at
+  ``ready_at``), ``completed``, ``failed``, ``skipped`` (an upstream task failed)
+- attempt: ``running``, ``completed``, ``failed``, ``interrupted`` (the host died while it ran)
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(100), nullable=False),
+    Column("namespace", String(400), nullable=False),  # tenant::package::workflow
+    Column("package", String(200), nullable=False),
+    Column("workflow", String(200), nullable=False),
+    Column("package_version", String(100), nullable=True),
+    Column("workflow_fingerprint", String(128), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("context_in", Text, nullable=False),
+    Column("context_out", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Index("ix_executions_tenant_status", "tenant", "status"),
+    Index("ix_executions_tenant_created", "tenant", "created_at"),
+)
+
+task_executions = Table(
+    "task_executions",
+    metadata,
+    Column("execution_id", String(36), ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ready_at", Float, nullable=True),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("duration_s", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("context_out", Text, nullable=True),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Index("ix_task_executions_status_ready", "status", "ready_at"),
+)
+
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("execution_id", String(36), primary_key=True),
+    Column("task_id", String(200), primary_key=True),
+    Column("attempt", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("worker", String(200), nullable=True),
+    ForeignKeyConstraint(
+        ["execution_id", "task_id"],
+        ["task_executions.execution_id", "task_executions.task_id"],
+        ondelete="CASCADE",
+    ),
+)

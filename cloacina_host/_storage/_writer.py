@@ -1,0 +1,163 @@
+"""Group commit: one thread owns the write connection and commits many state changes per transaction.
+
+Callers on any event loop ``submit`` a list of writes and get a future. The writer thread takes
+everything queued, runs it in one transaction (writes grouped by kind, each kind as one
+``executemany``), commits, and only then resolves the futures of that batch. So a waiter resumes
+exactly when its change is durable, and under load one commit (one fsync) serves hundreds of changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Executable
+from sqlalchemy.exc import SQLAlchemyError
+
+from .._errors import StorageError
+from ._database import Database, storage_error
+from ._queries import WRITES, Write
+
+log = logging.getLogger("cloacina_host.storage")
+
+Op = tuple[Write, Mapping[str, Any]]
+
+
+@dataclass
+class _Item:
+    ops: Sequence[Op]
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    writes: int = 0
+    largest_batch: int = 0
+    failures: int = 0
+
+
+@dataclass
+class GroupCommitWriter:
+    """The single writer of one ``Database``. ``start()`` it, ``submit()`` from coroutines, ``close()`` it."""
+
+    database: Database
+    max_batch: int = 20_000
+    statements: Mapping[Write, Executable] = field(default_factory=lambda: WRITES)
+    stats: WriterStats = field(default_factory=WriterStats)
+
+    def __post_init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="cloacina-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, ops: Sequence[Op]) -> asyncio.Future[None]:
+        """Queue ``ops``; the future resolves once they are committed (or fails with ``StorageError``)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self._closed:
+            future.set_exception(
+                StorageError(f"The writer of {self.database.display_url} is closed; no more state can be stored.")
+            )
+            return future
+        self._queue.put(_Item(ops, future, loop))
+        return future
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread (blocks until it has)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn: Connection | None = None
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            items: list[_Item] = []
+            if first is None:
+                stop = True
+            else:
+                items.append(first)
+            count = len(first.ops) if first is not None else 0
+            while count < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    continue
+                items.append(item)
+                count += len(item.ops)
+            if items:
+                conn = self._flush(conn, items, count)
+        if conn is not None:
+            conn.close()
+
+    def _flush(self, conn: Connection | None, items: list[_Item], count: int) -> Connection | None:
+        grouped: dict[Write, list[Mapping[str, Any]]] = {}
+        for item in items:
+            for kind, params in item.ops:
+                grouped.setdefault(kind, []).append(params)
+        error: BaseException | None = None
+        try:
+            if conn is None:
+                conn = self.database.write_engine.connect()
+            with conn.begin():
+                for kind in sorted(grouped):
+                    conn.execute(self.statements[kind], grouped[kind])
+        except SQLAlchemyError as exc:
+            error = storage_error(exc, self.database.url, "storing execution state")
+        except Exception as exc:  # noqa: BLE001  # whatever broke, every waiter must hear of it
+            error = StorageError(f"Storing execution state in {self.database.display_url} failed: {exc!r}")
+            error.__cause__ = exc
+        if error is not None:
+            self.stats.failures += 1
+            log.error("%s", error)
+            if conn is not None:
+                try:
+                    conn.invalidate()
+                    conn.close()
+                except SQLAlchemyError:
+                    log.debug("closing the broken write connection failed", exc_info=True)
+                conn = None
+        else:
+            self.stats.batches += 1
+            self.stats.writes += count
+            self.stats.largest_batch = max(self.stats.largest_batch, count)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for item in items:
+            by_loop.setdefault(item.loop, []).append(item.future)
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, futures, error)
+            except RuntimeError:  # the loop closed while we committed: nobody is waiting any more
+                log.debug("event loop closed before its writes were acknowledged")
+        return conn
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
