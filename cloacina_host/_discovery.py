@@ -29,6 +29,9 @@ from ._errors import (
 )
 
 log = logging.getLogger("cloacina_host.discovery")
+# Problems are returned in ``WorkflowCatalog.problems`` for the caller to report; without a handler of
+# our own, logging's last-resort handler would print each one to stderr a second time, unprefixed.
+log.addHandler(logging.NullHandler())
 
 ENTRY_POINT_GROUP = "cloacina.workflows"
 DISABLE_ENV = "CLOACINA_DISABLE_PLUGINS"
@@ -143,8 +146,10 @@ class WorkflowCatalog:
                     candidates=sorted(matches),
                 )
         known = sorted(set(self.entries) | set(self.conflicts))
+        failed = sorted({f"{p.distribution}:{p.entry_point}" for p in self.problems})
+        hint = f" Plugins that failed to load (it may be in one of them): {', '.join(failed)}." if failed else ""
         raise WorkflowNotFoundError(
-            f"No workflow named {name!r}. Known workflows: {', '.join(known) if known else '(none)'}. "
+            f"No workflow named {name!r}. Known workflows: {', '.join(known) if known else '(none)'}.{hint} "
             "Install a workflow package (pip install ...) or check `cloacina-ctl workflows list`.",
             name=name,
             known=known,
