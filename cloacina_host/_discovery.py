@@ -250,6 +250,13 @@ def discover(
             plugin = ep.load()
             pm.register(plugin, name=plugin_name)
             pm.check_pending()
+            if not pm.get_hookcallers(plugin):  # else it would be registered and silently offer nothing
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"{ep.value} is {plugin!r:.100}, which implements no Cloacina hook. Point the "
+                    "entry point at a Workflow made by @workflow, or mark the module's cloacina_workflows() "
+                    "function with @hookimpl.",
+                )
         except Exception as exc:  # noqa: BLE001  # import errors, bad hookimpls: report, go on
             if pm.has_plugin(plugin_name):
                 pm.unregister(name=plugin_name)

@@ -35,6 +35,7 @@ LOADABLE = sorted([*REAL, "inventory::inventory_check"])
 BROKEN = {
     "cloacina-test-broken-import": "broken_import",
     "cloacina-test-misspelt-hook": "misspelt_hook",
+    "cloacina-test-no-hooks": "no_hooks",
     "cloacina-test-not-a-workflow": "not_a_workflow",
     "cloacina-test-raising-hook": "raising_hook",
 }
@@ -213,6 +214,7 @@ def test_broken_plugins_are_reported_and_the_rest_listed(zoo_site: Path, home: P
     assert any("cloacina_test_missing_dependency" in w for w in warnings)
     assert any("inventory service unreachable at startup" in w for w in warnings)
     assert any("unknown hook 'cloacina_workflow'" in w for w in warnings)
+    assert any("implements no Cloacina hook" in w for w in warnings)
     [conflict] = [w for w in warnings if "shared_reports::daily_report" in w]
     assert all(d in conflict for d in DUPLICATES)
     assert "Traceback" not in proc.stderr
@@ -259,7 +261,7 @@ def test_blocked_plugins_are_not_loaded(zoo_site: Path, home: Path, argv: list[s
     data = final_json(proc.stdout)
     reported = {p.get("distribution") for p in data["problems"] if p["kind"] == "load"}
     # the import error would be reported had the module been imported
-    assert reported == {"cloacina-test-misspelt-hook", "cloacina-test-not-a-workflow"}
+    assert reported == {"cloacina-test-misspelt-hook", "cloacina-test-no-hooks", "cloacina-test-not-a-workflow"}
     assert sorted(wf["namespace"].removeprefix("public::") for wf in data["workflows"]) == LOADABLE
 
 

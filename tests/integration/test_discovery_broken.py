@@ -42,6 +42,11 @@ BROKEN: dict[str, tuple[str, type[BaseException], tuple[str, ...]]] = {
         pluggy.PluginValidationError,
         ("failed to load", "PluginValidationError", "unknown hook 'cloacina_workflow'"),
     ),
+    "cloacina-test-no-hooks": (
+        "no_hooks",
+        pluggy.PluginValidationError,
+        ("failed to load", "cloacina_test_no_hooks is <module", "implements no Cloacina hook", "@hookimpl"),
+    ),
     "cloacina-test-not-a-workflow": (
         "not_a_workflow",
         type(None),
@@ -128,7 +133,7 @@ def test_blocked_plugins_are_not_even_imported(
         "cloacina-test-raising-hook": "cloacina_test_raising_hook",
         "cloacina-test-misspelt-hook": "cloacina_test_misspelt_hook",
     }
-    assert {p.distribution for p in catalog.problems} == {"cloacina-test-not-a-workflow"}
+    assert {p.distribution for p in catalog.problems} == {"cloacina-test-no-hooks", "cloacina-test-not-a-workflow"}
     for distribution, module in blocked.items():
         assert module not in sys.modules, f"{distribution} was imported although blocked"
         [entry_point] = [ep for d, (ep, _, _) in BROKEN.items() if d == distribution]
