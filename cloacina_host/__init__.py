@@ -23,6 +23,18 @@ from ._errors import (
     WorkflowConflictError,
     WorkflowNotFoundError,
 )
+from ._packaging import (
+    Archive,
+    ArchiveError,
+    Manifest,
+    PackageResult,
+    PackagingError,
+    ValidationReport,
+    manifest_json_schema,
+    package_workflow,
+    read_archive,
+    validate_archive,
+)
 
 try:
     __version__ = version("cloacina-host")
@@ -32,15 +44,21 @@ except PackageNotFoundError:  # pragma: no cover - source tree never installed
 __all__ = [
     "ENTRY_POINT_GROUP",
     "AmbiguousWorkflowError",
+    "Archive",
+    "ArchiveError",
     "CatalogEntry",
     "DefaultRunner",
     "ExecutionResult",
     "HostError",
+    "Manifest",
     "NotFoundError",
+    "PackageResult",
+    "PackagingError",
     "PluginLoadError",
     "StorageError",
     "TaskOutcome",
     "UsageError",
+    "ValidationReport",
     "WorkflowCatalog",
     "WorkflowConflictError",
     "WorkflowNotFoundError",
@@ -48,4 +66,8 @@ __all__ = [
     "__version__",
     "discover",
     "make_plugin_manager",
+    "manifest_json_schema",
+    "package_workflow",
+    "read_archive",
+    "validate_archive",
 ]

@@ -1,0 +1,149 @@
+"""The manifest of a ``.cloacina`` archive: a pydantic model, versioned, with a published JSON Schema.
+
+``manifest.json`` is the archive's first member. It is written by ``package`` from the built wheel
+and from the task graph read in a separate process, and it is all ``inspect`` needs: no package code
+runs to show it. ``schemas/cloacina-manifest-v1.schema.json`` is ``manifest_json_schema()``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloacina_workflow import TaskSpec
+
+#: The ``format_version`` this host writes and the only one it reads.
+FORMAT_VERSION: Literal[1] = 1
+#: The archive member that holds the manifest; always the first member.
+MANIFEST_NAME = "manifest.json"
+#: Where wheels live inside the archive.
+WHEELS_DIR = "wheels/"
+SCHEMA_ID = "https://cloacina.dev/schemas/cloacina-manifest-v1.schema.json"
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="Lower-case hex SHA-256 of the file.")]
+WheelFilename = Annotated[str, Field(pattern=r"^[^/\\]+\.whl$", max_length=255)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_\-.]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PackageInfo(_Model):
+    """The distribution, as its wheel's METADATA describes it."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+    version: str = Field(min_length=1, max_length=100)
+    summary: str | None = None
+    author: str | None = None
+    license: str | None = None
+    requires_python: str | None = None
+    requirements: tuple[str, ...] = ()
+
+
+class WheelTag(_Model):
+    """One compatibility tag of a wheel (PEP 425): ``python-abi-platform``."""
+
+    python: str = Field(min_length=1, max_length=100)
+    abi: str = Field(min_length=1, max_length=100)
+    platform: str = Field(min_length=1, max_length=200)
+
+    def __str__(self) -> str:
+        return f"{self.python}-{self.abi}-{self.platform}"
+
+
+class WheelInfo(_Model):
+    """The package's own wheel: ``wheels/<filename>`` in the archive."""
+
+    filename: WheelFilename
+    sha256: Sha256
+    size: int = Field(ge=0)
+    tags: tuple[WheelTag, ...] = Field(min_length=1)
+    pure: bool = Field(description="True when every tag is py*-none-any: no compiled code, any platform.")
+
+
+class BundledWheel(_Model):
+    """A dependency wheel bundled with ``package --bundle-deps``: ``wheels/<filename>``."""
+
+    filename: WheelFilename
+    sha256: Sha256
+    size: int = Field(ge=0)
+
+
+class EntryPointRef(_Model):
+    """A ``cloacina.workflows`` entry point of the wheel: ``name = value``."""
+
+    name: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=500)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"
+
+
+class ManifestTask(TaskSpec):
+    """A task: the kit's ``TaskSpec`` (id, dependencies, retry, timeout_s, docstring) and its function."""
+
+    function: str | None = Field(default=None, description="Qualified name of the task function.")
+
+
+class ManifestWorkflow(_Model):
+    """A workflow of the package, as loading the wheel in a separate process found it."""
+
+    name: Name
+    package: Name
+    description: str = ""
+    author: str | None = None
+    entry_point: EntryPointRef
+    fingerprint: str = Field(
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Workflow.fingerprint(): sha256 over canonical JSON of the structure and each task's code.",
+    )
+    tasks: tuple[ManifestTask, ...] = Field(min_length=1, description="In execution order.")
+
+    @property
+    def key(self) -> str:
+        return f"{self.package}::{self.name}"
+
+
+class BuilderInfo(_Model):
+    name: Literal["cloacina-host"] = "cloacina-host"
+    version: str = Field(min_length=1, max_length=100)
+
+
+class Manifest(_Model):
+    """``manifest.json``: everything the registry and ``inspect`` know about an archive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="Cloacina package manifest")
+
+    format_version: Literal[1] = Field(description="Manifest format; readers refuse versions they do not know.")
+    package: PackageInfo
+    wheel: WheelInfo
+    workflows: tuple[ManifestWorkflow, ...] = Field(min_length=1)
+    bundled_wheels: tuple[BundledWheel, ...] = ()
+    cloacina_workflow_version: str = Field(
+        min_length=1, max_length=100, description="Version of the cloacina-workflow kit the graph was read with."
+    )
+    builder: BuilderInfo
+    created_at: datetime = Field(description="SOURCE_DATE_EPOCH when set, else 1980-01-01T00:00:00Z (reproducible).")
+
+    def to_json(self) -> str:
+        """The exact text stored in archives: stable key order, 2-space indent, final newline."""
+        return self.model_dump_json(indent=2) + "\n"
+
+    def wheel_members(self) -> list[str]:
+        """Archive member names of every wheel, sorted: the package's own and bundled ones."""
+        names = [self.wheel.filename, *(b.filename for b in self.bundled_wheels)]
+        return sorted(WHEELS_DIR + n for n in names)
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``manifest.json`` (format version 1), as published in ``schemas/``."""
+    schema = Manifest.model_json_schema(mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def manifest_schema_text() -> str:
+    return json.dumps(manifest_json_schema(), indent=2, sort_keys=True) + "\n"
