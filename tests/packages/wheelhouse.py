@@ -34,8 +34,20 @@ PLUGINS: Mapping[str, Path] = {
     "simple-packaged-demo": ROOT / "plugins" / "simple-packaged-demo",
     "etl-toolkit": ROOT / "plugins" / "etl-toolkit",
 }
-#: The small broken or conflicting plugins under tests/packages/: name -> project directory.
-TEST_PACKAGES: Mapping[str, Path] = {p.parent.name: p.parent for p in sorted(PACKAGES.glob("*/pyproject.toml"))}
+#: The small broken or conflicting plugins under tests/packages/: name -> project directory. Listed, not
+#: globbed: other sample projects live beside them (some are meant not to build at all).
+TEST_PACKAGES: Mapping[str, Path] = {
+    name: PACKAGES / name
+    for name in (
+        "broken-import",
+        "raising-hook",
+        "not-a-workflow",
+        "misspelt-hook",
+        "no-hooks",
+        "duplicate-one",
+        "duplicate-two",
+    )
+}
 
 #: Top-level modules the projects above install; tests forget them around in-process discovery.
 MODULES = (
