@@ -28,7 +28,7 @@ from ._manifest import (
     WheelTag,
 )
 from ._reader import read_archive
-from ._wheel import WheelFacts, read_wheel
+from ._wheel import WheelFacts, read_wheel, stdlib_shadows
 from ._writer import created_at, source_date_epoch, write_archive
 
 Progress = Callable[[str], None]
@@ -150,6 +150,13 @@ def package_workflow(
             f"Read METADATA, WHEEL tags ({', '.join(str(t) for t in facts.tags)}) and "
             f"{len(facts.entry_points)} entry point(s)"
         )
+
+        shadows = stdlib_shadows(facts.top_level)
+        if shadows:
+            raise fail(
+                f"its wheel installs top-level module(s) {', '.join(shadows)}, which shadow the standard library; "
+                "rename them (the registry refuses such packages)"
+            )
 
         bundled: list[Path] = []
         if bundle_deps:

@@ -89,7 +89,8 @@ class _Reader:
         self.require_compatible = require_compatible
 
     def fail(self, message: str, member: str | None = None) -> ArchiveError:
-        return ArchiveError(f"{self.source}: {message}.", path=self.source, member=member)
+        end = "" if message.endswith(".") else "."
+        return ArchiveError(f"{self.source}: {message}{end}", path=self.source, member=member)
 
     def read(self, data: bytes) -> Archive:
         if not zipfile.is_zipfile(io.BytesIO(data)):
@@ -252,6 +253,12 @@ class _Reader:
 
     def _check_graphs(self, manifest: Manifest) -> None:
         for i, wf in enumerate(manifest.workflows):
+            ids = [t.id for t in wf.tasks]
+            twice = sorted({tid for tid in ids if ids.count(tid) > 1})
+            if twice:
+                raise self.fail(
+                    f"workflows[{i}] {wf.key!r} in {MANIFEST_NAME} lists task {twice[0]!r} twice", MANIFEST_NAME
+                )
             try:
                 Workflow(wf.name, [Task(t, _placeholder_task) for t in wf.tasks], package=wf.package)
             except WorkflowDefinitionError as exc:

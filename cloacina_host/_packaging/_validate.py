@@ -76,7 +76,7 @@ def validate_archive(
     archive = read_archive(source, require_compatible=True)
 
     def fail(message: str) -> ArchiveError:
-        return ArchiveError(f"{archive.source}: {message}.", path=archive.source)
+        return ArchiveError(f"{archive.source}: {message.rstrip('.')}.", path=archive.source)
 
     manifest = archive.manifest
     with tempfile.TemporaryDirectory(prefix="cloacina-validate-") as tmp:

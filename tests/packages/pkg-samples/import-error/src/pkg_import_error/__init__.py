@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+raise RuntimeError("pkg_import_error refuses to import: SAMPLE-IMPORT-FAILURE")
