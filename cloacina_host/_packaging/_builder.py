@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ._errors import PackagingError
@@ -105,6 +104,8 @@ def build_wheel(project: Path, out_dir: Path, *, isolation: bool, source_date_ep
 
 def host_provided() -> frozenset[str]:
     """The kit and every distribution it needs, as installed here: these stay the host's in a worker."""
+    from packaging.requirements import Requirement
+
     found: set[str] = set()
     pending = [KIT_DISTRIBUTION]
     while pending:
@@ -125,6 +126,8 @@ def host_provided() -> frozenset[str]:
 
 def bundle_requirements(requirements: Sequence[str]) -> list[str]:
     """The requirements to bundle: those that apply to this interpreter, minus what the host provides."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     keep: list[str] = []
     for text in requirements:
         try:

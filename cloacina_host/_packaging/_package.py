@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.tags import Tag
+from typing import TYPE_CHECKING
 
 from ._builder import build_wheel, download_dependency_wheels
 from ._errors import ArchiveError, PackagingError
@@ -30,6 +29,9 @@ from ._manifest import (
 from ._reader import read_archive
 from ._wheel import WheelFacts, read_wheel, stdlib_shadows
 from ._writer import created_at, source_date_epoch, write_archive
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 Progress = Callable[[str], None]
 

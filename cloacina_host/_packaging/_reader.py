@@ -20,9 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.tags import Tag, sys_tags
 from pydantic import ValidationError
 
 from cloacina_workflow import Task, Workflow, WorkflowDefinitionError
@@ -42,6 +41,9 @@ from ._zipsafe import (
 
 #: Largest ``.cloacina`` file read at all.
 MAX_ARCHIVE_SIZE = MAX_TOTAL_SIZE
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Archive:
 
 @cache
 def supported_tags() -> frozenset[Tag]:
+    from packaging.tags import sys_tags
+
     return frozenset(sys_tags())
 
 
@@ -223,6 +227,8 @@ class _Reader:
         if not self.require_compatible or supported_tags() & set(facts.tags):
             return
         tags = ", ".join(str(t) for t in facts.tags)
+        from packaging.tags import sys_tags
+
         best = next(iter(sys_tags()))
         raise self.fail(
             f"wheel {facts.filename!r} has tags {tags}, none of which this interpreter can load (it accepts e.g. "

@@ -7,8 +7,6 @@ import re
 import sys
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from ._errors import PackagingError
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$|^[A-Za-z]$")
@@ -146,6 +144,8 @@ def _kit_floor() -> str:
 
 
 def module_name(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
     return canonicalize_name(name).replace("-", "_")
 
 

@@ -13,9 +13,10 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
+from typing import TYPE_CHECKING
 
-from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 from ._errors import ArchiveError
 from ._zipsafe import WHEEL_LIMITS, check_members, read_member, translated
@@ -89,6 +90,8 @@ def stdlib_shadows(modules: tuple[str, ...]) -> list[str]:
 
 def read_wheel(data: bytes, filename: str, fail: Fail) -> WheelFacts:
     """Read and cross-check a wheel's filename, dist-info, METADATA, WHEEL tags and entry points."""
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename  # not free to import
+
     try:
         name, version, _build, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as exc:
