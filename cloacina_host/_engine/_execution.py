@@ -51,6 +51,7 @@ class _TaskState:
     started_at: float | None = None
     finished_at: float | None = None
     ready_at: float | None = None  # a retry waiting for its delay runs again from here
+    stored: bool = False  # its completion is committed: dependents may start
     error: str | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -181,6 +182,7 @@ class ExecutionRun:
             )
             if t.status == "completed":
                 outputs[tid] = t.context_out or {}
+                states[tid].stored = True
         return cls(
             services,
             execution_id=record.id,
@@ -234,9 +236,14 @@ class ExecutionRun:
         return result
 
     def _deps_completed(self, tid: str) -> bool:
-        return all(self.states[d].status == "completed" for d in self.workflow.tasks[tid].dependencies)
+        """Whether every dependency of ``tid`` has completed and that completion is committed."""
+        return all(self.states[d].stored for d in self.workflow.tasks[tid].dependencies)
 
     def _spawn(self, tid: str, delay: float = 0.0) -> None:
+        state = self.states[tid]
+        if state.status not in ("pending", "retry_wait"):
+            return  # already started by another path
+        state.status = "ready"  # in memory only: keeps a second parent from spawning it again
         t = asyncio.ensure_future(self._drive_task(tid, delay))
         self._running.add(t)
         t.add_done_callback(self._running.discard)
@@ -364,6 +371,7 @@ class ExecutionRun:
                 ops += self._finish_ops()
             await start_stored
             await services.writer.submit(ops)
+            state.stored = True
             self._emit_finished(tid)
             for child in self.workflow.dependents[tid]:
                 if self.states[child].status == "pending" and self._deps_completed(child):

@@ -10,7 +10,7 @@ from cloacina_workflow import Context
 from .._storage import ExecutionRecord
 
 ExecutionStatus = Literal["running", "completed", "failed"]
-TaskStatus = Literal["pending", "running", "retry_wait", "completed", "failed", "skipped"]
+TaskStatus = Literal["pending", "ready", "running", "retry_wait", "completed", "failed", "skipped"]
 
 
 @dataclass

@@ -15,6 +15,7 @@ from cloacina_workflow import CloacinaError
 
 from .._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USER_ERROR
 from ._common import Settings, global_options
+from ._executions import executions_group
 from ._package import inspect_command, manifest_schema_command, new_command, package_command, validate_command
 from ._run import run_command
 from ._workflows import workflows_group
@@ -41,6 +42,7 @@ cli.add_command(package_command)
 cli.add_command(inspect_command)
 cli.add_command(validate_command)
 cli.add_command(manifest_schema_command)
+cli.add_command(executions_group)
 
 
 def _report(exc: BaseException, settings: Settings) -> None:

@@ -1,35 +1,89 @@
-"""``cloacina-ctl run``: run a workflow and show its result."""
+"""``cloacina-ctl run``: run a workflow on the durable engine, show progress, print the final context."""
 
 from __future__ import annotations
 
-import click
-from cloacina_workflow.testing import run_workflow
+import asyncio
+import sys
 
+import click
+
+from .._discovery import CatalogEntry
+from .._engine import DefaultRunner, ExecutionResult
 from ._common import Settings, global_options, parse_context, pass_settings, print_json
+from ._progress import Progress, format_duration
 
 
 @click.command("run")
 @click.argument("workflow")
-@click.option("--context", "context_arg", metavar="JSON|@FILE", help="Initial context: a JSON object, or @path to a JSON file.")
+@click.option(
+    "--context", "context_arg", metavar="JSON|@FILE", help="Initial context: a JSON object, or @path to a JSON file."
+)
+@click.option(
+    "--max-concurrent-tasks",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Tasks allowed to run at once.",
+)
+@click.option(
+    "--timeout",
+    "default_timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Timeout for tasks that set no timeout_s of their own.",
+)
 @global_options
 @pass_settings
-def run_command(settings: Settings, workflow: str, context_arg: str | None) -> None:
-    """Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context."""
+def run_command(
+    settings: Settings,
+    workflow: str,
+    context_arg: str | None,
+    max_concurrent_tasks: int,
+    default_timeout_s: float | None,
+) -> None:
+    """Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context.
+
+    Every state change is stored (see `cloacina-ctl executions show ID`). Progress goes to stderr:
+    a live table on a terminal, one line per event otherwise; the final context (or the whole result
+    with --json) goes to stdout. Exits 1 when the execution fails.
+    """
     context = parse_context(context_arg)
     entry = settings.catalog().resolve(workflow)
-    result = run_workflow(entry.workflow, context)
+    runner = DefaultRunner(
+        settings.database_url,
+        catalog=settings.catalog(),
+        home=settings.home,
+        tenant=settings.tenant,
+        max_concurrent_tasks=max_concurrent_tasks,
+        default_timeout_s=default_timeout_s,
+        recover=False,  # resuming other executions is a long-running host's job, not this command's
+    )
+    err = settings.err
+    progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
+    result = asyncio.run(_run(runner, entry, context, progress))
     if settings.json:
-        print_json({
-            "workflow": entry.namespace(settings.tenant),
-            "status": result.status,
-            "context": result.context.to_dict(),
-            "tasks": {tid: {"status": o.status, "attempts": o.attempts, "duration_s": o.duration_s, "error": o.error}
-                      for tid, o in result.tasks.items()},
-        })
+        print_json(result.to_json())
     else:
-        for tid, o in result.tasks.items():
-            settings.out.print(f"{tid}: {o.status} ({o.attempts} attempt(s), {o.duration_s * 1000:.0f} ms)"
-                               + (f" — {o.error}" if o.error else ""))
+        summary = f"execution {result.execution_id} of {result.workflow} {result.status}"
+        err.print(f"{summary} in {format_duration(result.duration_s)}", markup=False)
         print_json(result.context.to_dict())
-    if result.status != "completed":
+    if not result.ok:
+        click.echo(f"error: {result.error}. Details: cloacina-ctl executions show {result.execution_id}", err=True)
         raise click.exceptions.Exit(1)
+
+
+async def _run(
+    runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object], progress: Progress
+) -> ExecutionResult:
+    pm = runner.plugin_manager
+    async with runner:
+        pm.register(progress)
+        try:
+            with progress:
+                execution_id = await runner.submit(entry.workflow, context)
+                progress.execution_id = execution_id
+                return await runner.wait(execution_id)
+        finally:
+            pm.unregister(progress)
+            sys.stderr.flush()

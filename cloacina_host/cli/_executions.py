@@ -1,0 +1,193 @@
+"""``cloacina-ctl executions``: the history of executions, and each one's tasks, attempts and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from .._errors import NotFoundError, UsageError
+from .._storage import Database, ExecutionRecord, open_database
+from .._storage import _queries as q
+from ._common import Settings, global_options, pass_settings, print_json
+from ._progress import _STYLE, format_duration
+
+STATUSES = ("running", "completed", "failed")
+
+
+@click.group("executions")
+def executions_group() -> None:
+    """Executions stored in the database: list them, show one."""
+
+
+def _open(settings: Settings) -> Database:
+    return open_database(settings.database_url, home=settings.home)
+
+
+def _when(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _local(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _summary_json(r: ExecutionRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "workflow": r.namespace,
+        "package": r.package,
+        "package_version": r.package_version,
+        "status": r.status,
+        "error": r.error,
+        "created_at": _when(r.created_at),
+        "finished_at": _when(r.finished_at),
+        "duration_s": r.duration_s,
+    }
+
+
+def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
+    return {
+        **_summary_json(r),
+        "tenant": r.tenant,
+        "context": r.context_in,
+        "final_context": r.context_out,
+        "tasks": [
+            {
+                "task_id": t.task_id,
+                "status": t.status,
+                "attempts": [
+                    {
+                        "attempt": a.attempt,
+                        "status": a.status,
+                        "started_at": _when(a.started_at),
+                        "finished_at": _when(a.finished_at),
+                        "duration_s": a.duration_s,
+                        "error": a.error,
+                        "traceback": a.traceback,
+                    }
+                    for a in t.attempts
+                ],
+                "started_at": _when(t.started_at),
+                "finished_at": _when(t.finished_at),
+                "duration_s": t.duration_s,
+                "error": t.error,
+            }
+            for t in r.tasks
+        ],
+    }
+
+
+@executions_group.command("list")
+@click.option("--workflow", "-w", metavar="NAME", help="Only this workflow (NAME, PACKAGE::NAME or a namespace).")
+@click.option("--status", "-s", type=click.Choice(STATUSES), help="Only executions in this status.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many.")
+@global_options
+@pass_settings
+def list_command(settings: Settings, workflow: str | None, status: str | None, limit: int) -> None:
+    """List executions, newest first."""
+    db = _open(settings)
+    try:
+        with db.read("listing executions") as conn:
+            records = q.list_executions(conn, tenant=settings.tenant, workflow=workflow, status=status, limit=limit)
+    finally:
+        db.dispose()
+    if settings.json:
+        print_json({"executions": [_summary_json(r) for r in records]})
+        return
+    if not records:
+        settings.out.print(f"No executions in {db.display_url} match.", markup=False)
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):
+        table.add_column(column, no_wrap=column in ("ID", "STARTED"), overflow="fold")
+    for r in records:
+        table.add_row(
+            r.id,
+            r.namespace,
+            Text(r.status, style=_STYLE.get(r.status, "")),
+            _local(r.created_at),
+            format_duration(r.duration_s),
+            Text(r.error or ""),
+        )
+    settings.out.print(table)
+
+
+def _find(db: Database, settings: Settings, execution_id: str) -> ExecutionRecord:
+    with db.read("reading an execution") as conn:
+        ids = q.find_execution_ids(conn, tenant=settings.tenant, prefix=execution_id)
+        if execution_id in ids:
+            ids = [execution_id]
+        if not ids:
+            raise NotFoundError(
+                f"No execution {execution_id!r} in tenant {settings.tenant!r} of {db.display_url}. "
+                "List them with `cloacina-ctl executions list`."
+            )
+        if len(ids) > 1:
+            raise UsageError(
+                f"Execution id prefix {execution_id!r} matches several executions ({', '.join(ids)}); "
+                "give more characters."
+            )
+        record = q.get_execution(conn, ids[0])
+    assert record is not None
+    return record
+
+
+@executions_group.command("show")
+@click.argument("execution_id", metavar="ID")
+@global_options
+@pass_settings
+def show_command(settings: Settings, execution_id: str) -> None:
+    """Show execution ID (or a unique prefix of it): each task's status, attempts, durations and errors."""
+    db = _open(settings)
+    try:
+        record = _find(db, settings, execution_id)
+    finally:
+        db.dispose()
+    if settings.json:
+        print_json(_detail_json(record))
+        return
+    out = settings.out
+    out.print(f"Execution {record.id}", markup=False)
+    out.print(f"  workflow  {record.namespace}", markup=False)
+    out.print(Text.assemble("  status    ", Text(record.status, style=_STYLE.get(record.status, ""))))
+    out.print(f"  started   {_local(record.created_at)}", markup=False)
+    out.print(f"  finished  {_local(record.finished_at)}  ({format_duration(record.duration_s)})", markup=False)
+    if record.error:
+        out.print(f"  error     {record.error}", markup=False)
+    table = Table(box=None, pad_edge=False, title=None)
+    for column in ("TASK", "STATUS", "ATTEMPTS", "DURATION", "ERROR"):
+        table.add_column(column, overflow="fold")
+    for t in record.tasks:
+        table.add_row(
+            t.task_id,
+            Text(t.status, style=_STYLE.get(t.status, "")),
+            str(len(t.attempts)),
+            format_duration(t.duration_s),
+            Text(t.error or ""),
+        )
+    out.print()
+    out.print(table)
+    failed = [(t.task_id, a) for t in record.tasks for a in t.attempts if a.status in ("failed", "interrupted")]
+    if failed:
+        out.print()
+        out.print("Failed attempts:", markup=False)
+        for task_id, a in failed:
+            out.print(
+                f"  {task_id} attempt {a.attempt} ({a.status}, {format_duration(a.duration_s)}): {a.error}",
+                markup=False,
+            )
+            if settings.verbose and a.traceback:
+                for line in a.traceback.rstrip().splitlines():
+                    out.print(f"      {line}", markup=False)
+    if record.context_out is not None:
+        out.print()
+        out.print("Final context:", markup=False)
+        print_json(record.context_out)
