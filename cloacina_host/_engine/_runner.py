@@ -128,6 +128,11 @@ class DefaultRunner:
         return self.catalog.resolve(workflow)
 
     @property
+    def active_execution_ids(self) -> list[str]:
+        """Executions this runner is driving now (new ones and resumed ones)."""
+        return list(self._active)
+
+    @property
     def database(self) -> Database:
         if self._db is None:
             raise UsageError(

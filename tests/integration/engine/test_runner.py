@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cloacina_workflow import Context, ContextError, TaskError, task, workflow
 
 from cloacina_host import DefaultRunner, NotFoundError, WorkflowCatalog, WorkflowNotFoundError
+from cloacina_workflow import Context, ContextError, TaskError, task, workflow
 
 
 def make_runner(database_url: str, **kwargs: object) -> DefaultRunner:
@@ -88,7 +88,8 @@ async def test_a_diamond_runs_its_join_once_after_both_branches(database_url: st
 
         @task(dependencies=["left", "right"])
         def join(ctx: Context) -> None:
-            assert ctx.get("left") and ctx.get("right")
+            assert ctx.get("left")
+            assert ctx.get("right")
             runs.append("join")
 
     async with make_runner(database_url) as runner:
