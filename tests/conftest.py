@@ -53,3 +53,70 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cloacina.db'}"
     return str(request.getfixturevalue("postgres_schema_url"))
+
+
+CLI_FLOWS_SOURCE = """
+from cloacina_workflow import Context, task, workflow
+
+
+@workflow(name="cli_demo", package="cli_pkg", description="Greets someone, loudly")
+class cli_demo:
+    @task
+    def greet(ctx: Context) -> None:
+        ctx.set("greeting", "hello " + ctx.get("name", "world"))
+
+    @task(dependencies=["greet"])
+    async def shout(ctx: Context) -> None:
+        ctx.set("shout", ctx.get("greeting").upper())
+
+
+@workflow(name="cli_failing", package="cli_pkg")
+class cli_failing:
+    @task
+    def fine(ctx: Context) -> None:
+        ctx.set("fine", True)
+
+    @task(dependencies=["fine"], retry_attempts=1, retry_delay_ms=0)
+    def breaks(ctx: Context) -> None:
+        raise ValueError("bad thing happened")
+
+    @task(dependencies=["breaks"])
+    def never(ctx: Context) -> None:
+        pass
+
+
+@workflow(name="cli_not_json", package="cli_pkg")
+class cli_not_json:
+    @task
+    def store_a_set(ctx: Context) -> None:
+        ctx.insert("tags", {"a", "b"})
+"""
+
+
+@pytest.fixture(scope="session")
+def cli_flows_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site directory holding an installed plugin (module + ``.dist-info`` with its entry points).
+
+    Workflows ``cli_pkg::cli_demo`` (greet → shout), ``cli_pkg::cli_failing`` (fine → breaks, retried
+    once → never) and ``cli_pkg::cli_not_json`` (writes a set to the context).
+    """
+    site = tmp_path_factory.mktemp("cli-flows-site")
+    module = "cloacina_cli_test_flows"
+    (site / f"{module}.py").write_text(CLI_FLOWS_SOURCE, encoding="utf-8")
+    info = site / "cloacina_cli_test_flows-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cloacina-cli-test-flows\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[cloacina.workflows]\n"
+        + "".join(f"{name} = {module}:{name}\n" for name in ("cli_demo", "cli_failing", "cli_not_json"))
+    )
+    return site
+
+
+@pytest.fixture
+def cli_flows(cli_flows_site: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Make the ``cli_flows_site`` plugin visible to in-process ``main(argv)``, with a private home."""
+    monkeypatch.syspath_prepend(str(cli_flows_site))
+    monkeypatch.setenv("CLOACINA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLOACINA_DATABASE_URL", raising=False)
+    return cli_flows_site

@@ -9,8 +9,18 @@ import click
 
 from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
+from .._errors import HostError
 from ._common import Settings, global_options, parse_context, pass_settings, print_json
 from ._progress import Progress, format_duration
+
+
+class ExecutionFailedError(HostError):
+    """The workflow ran and failed: exit status 1, with the failing task's error and where to look."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        reason = (result.error or "it failed").rstrip(".")
+        super().__init__(f"{reason}. Details: cloacina-ctl executions show {result.execution_id}")
+        self.result = result
 
 
 @click.command("run")
@@ -69,8 +79,7 @@ def run_command(
         err.print(f"{summary} in {format_duration(result.duration_s)}", markup=False)
         print_json(result.context.to_dict())
     if not result.ok:
-        click.echo(f"error: {result.error}. Details: cloacina-ctl executions show {result.execution_id}", err=True)
-        raise click.exceptions.Exit(1)
+        raise ExecutionFailedError(result)
 
 
 async def _run(
