@@ -2,44 +2,101 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from ._discovery import (
-    ENTRY_POINT_GROUP,
-    CatalogEntry,
-    WorkflowCatalog,
-    WorkflowSource,
-    discover,
-    make_plugin_manager,
-)
-from ._engine import DefaultRunner, ExecutionResult, TaskOutcome
-from ._errors import (
-    AmbiguousWorkflowError,
-    HostError,
-    NotFoundError,
-    PluginLoadError,
-    StorageError,
-    UsageError,
-    WorkflowConflictError,
-    WorkflowNotFoundError,
-)
-from ._packaging import (
-    Archive,
-    ArchiveError,
-    Manifest,
-    PackageResult,
-    PackagingError,
-    ValidationReport,
-    manifest_json_schema,
-    package_workflow,
-    read_archive,
-    validate_archive,
-)
+if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
+    __version__: str
+    from ._discovery import (
+        ENTRY_POINT_GROUP,
+        CatalogEntry,
+        WorkflowCatalog,
+        WorkflowSource,
+        discover,
+        make_plugin_manager,
+    )
+    from ._engine import DefaultRunner, ExecutionResult, TaskOutcome
+    from ._errors import (
+        AmbiguousWorkflowError,
+        HostError,
+        NotFoundError,
+        PluginLoadError,
+        StorageError,
+        UsageError,
+        WorkflowConflictError,
+        WorkflowNotFoundError,
+    )
+    from ._packaging import (
+        Archive,
+        ArchiveError,
+        Manifest,
+        PackageResult,
+        PackagingError,
+        ValidationReport,
+        manifest_json_schema,
+        package_workflow,
+        read_archive,
+        validate_archive,
+    )
 
-try:
-    __version__ = version("cloacina-host")
-except PackageNotFoundError:  # pragma: no cover - source tree never installed
-    __version__ = "0.0.0+unknown"
+# Imported on first use (PEP 562), so that `cloacina-ctl inspect` does not pay for SQLAlchemy and
+# a plugin importing one name does not load the whole host.
+_LAZY = {
+    "AmbiguousWorkflowError": "._errors",
+    "Archive": "._packaging",
+    "ArchiveError": "._packaging",
+    "CatalogEntry": "._discovery",
+    "DefaultRunner": "._engine",
+    "ENTRY_POINT_GROUP": "._discovery",
+    "ExecutionResult": "._engine",
+    "HostError": "._errors",
+    "Manifest": "._packaging",
+    "NotFoundError": "._errors",
+    "PackageResult": "._packaging",
+    "PackagingError": "._packaging",
+    "PluginLoadError": "._errors",
+    "StorageError": "._errors",
+    "TaskOutcome": "._engine",
+    "UsageError": "._errors",
+    "ValidationReport": "._packaging",
+    "WorkflowCatalog": "._discovery",
+    "WorkflowConflictError": "._errors",
+    "WorkflowNotFoundError": "._errors",
+    "WorkflowSource": "._discovery",
+    "discover": "._discovery",
+    "make_plugin_manager": "._discovery",
+    "manifest_json_schema": "._packaging",
+    "package_workflow": "._packaging",
+    "read_archive": "._packaging",
+    "validate_archive": "._packaging",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cloacina-host")
+    except PackageNotFoundError:  # pragma: no cover - source tree never installed
+        return "0.0.0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()["__version__"] = value = _version()
+        return value
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cloacina_host' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ENTRY_POINT_GROUP",

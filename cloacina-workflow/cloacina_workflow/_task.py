@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import random
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, Union, overload
 
@@ -20,7 +20,11 @@ RetryCondition = Literal["never", "transient", "all"]
 TaskFunction = Callable[[Context], Union[Awaitable[None], None]]
 
 #: Exceptions outside ``TaskError`` that ``retry_condition="transient"`` retries.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, asyncio.TimeoutError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
+if sys.version_info < (3, 11):  # asyncio.TimeoutError became the builtin TimeoutError in 3.11
+    import asyncio
+
+    TRANSIENT_ERRORS += (asyncio.TimeoutError,)
 
 
 # pydantic field name -> the @task argument a user wrote, for error messages
@@ -124,6 +128,8 @@ class Task:
 
     async def run(self, context: Context) -> None:
         """Run once: await an async task, run a plain one in a thread, off the event loop."""
+        import asyncio  # here, not at import time: reading manifests should not pay for asyncio
+
         if self.is_async:
             await self.function(context)  # type: ignore[misc]
         else:

@@ -6,6 +6,7 @@ unreachable), 3 not found.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -15,10 +16,6 @@ from cloacina_workflow import CloacinaError
 
 from .._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USER_ERROR
 from ._common import Settings, global_options
-from ._executions import executions_group
-from ._package import inspect_command, manifest_schema_command, new_command, package_command, validate_command
-from ._run import run_command
-from ._workflows import workflows_group
 
 __all__ = ["cli", "main", "run_main"]
 
@@ -28,21 +25,44 @@ Exit status: 0 success, 1 user error (bad input, validation),
 """
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: command name -> "module:attribute"; each module is imported only when its command runs (or for --help)
+COMMANDS = {
+    "workflows": "._workflows:workflows_group",
+    "run": "._run:run_command",
+    "executions": "._executions:executions_group",
+    "new": "._package:new_command",
+    "package": "._package:package_command",
+    "inspect": "._package:inspect_command",
+    "validate": "._package:validate_command",
+    "manifest-schema": "._package:manifest_schema_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on use, so each command pays only for what it needs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module, __name__), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="cloacina-host", prog_name="cloacina-ctl")
 @global_options
 def cli() -> None:
     """Cloacina: run Python workflows (DAGs of tasks passing a JSON context) from packages."""
-
-
-cli.add_command(workflows_group)
-cli.add_command(run_command)
-cli.add_command(new_command)
-cli.add_command(package_command)
-cli.add_command(inspect_command)
-cli.add_command(validate_command)
-cli.add_command(manifest_schema_command)
-cli.add_command(executions_group)
 
 
 def _report(exc: BaseException, settings: Settings) -> None:
@@ -58,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cloacina-ctl`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     settings = Settings()
     try:
-        cli.main(
+        result = cli.main(
             args=list(argv) if argv is not None else None, prog_name="cloacina-ctl", standalone_mode=False, obj=settings
         )
     except CloacinaError as exc:
@@ -75,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _report(exc, settings)
         return EXIT_INFRASTRUCTURE
-    return EXIT_OK
+    # with standalone_mode=False, click returns the code of a ``ctx.exit(code)`` instead of raising
+    return result if isinstance(result, int) else EXIT_OK
 
 
 def run_main() -> None:

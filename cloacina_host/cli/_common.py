@@ -7,13 +7,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
-from .._discovery import WorkflowCatalog, discover
 from .._errors import UsageError
+
+if TYPE_CHECKING:
+    from .._discovery import WorkflowCatalog
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +35,8 @@ class Settings:
     def catalog(self) -> WorkflowCatalog:
         """Discover installed workflows once per command."""
         if self._catalog is None:
+            from .._discovery import discover  # not needed by commands that only read archives
+
             self._catalog = discover(disabled=self.disabled_plugins)
         return self._catalog
 
