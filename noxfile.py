@@ -71,6 +71,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks: prints one table per benchmark (see benchmarks/)."""
+    """Every benchmarks/bench_*.py, each printing its table. `nox -s bench -- engine` runs the matching ones."""
     _install_project(session, "bench")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    url = _postgres_url(session)
+    env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        if session.posargs and not any(word in script.stem for word in session.posargs):
+            continue
+        session.log(f"--- {script.name}")
+        session.run("python", str(script), env=env)

@@ -1,6 +1,6 @@
 """Engine benchmark: three workflow shapes, run one at a time and 150 at once, on SQLite and PostgreSQL.
 
-    python benchmarks/run.py [--runs 200] [--workflows 150] [--backends sqlite,postgresql] [--check]
+    python benchmarks/bench_engine.py [--runs 200] [--workflows 150] [--backends sqlite,postgresql] [--check]
 
 Sequential: per-workflow latency (p50, p95) of ``await runner.execute(...)``, one after another.
 Concurrent: ``--workflows`` executions at once with ``max_concurrent_tasks=32``: workflows/s, tasks/s
