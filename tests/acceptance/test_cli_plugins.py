@@ -293,9 +293,9 @@ def test_run_of_an_unknown_workflow_exits_3_and_lists_the_known_ones(zoo_site: P
 
 
 def test_invalid_context_json_exits_1_with_the_position(plugin_site: Path, home: Path) -> None:
-    proc = ctl("run", "data_processing", "--context", '{"records": 10,}', site=plugin_site, home=home)
+    proc = ctl("run", "data_processing", "--context", '{"records": oops}', site=plugin_site, home=home)
 
     assert proc.returncode == 1
-    assert "Invalid JSON in --context at line 1, column 16 (char 15)" in proc.stderr
+    assert "Invalid JSON in --context at line 1, column 13 (char 12)" in proc.stderr
     assert "Collecting data" not in proc.stdout  # nothing ran
     assert "Traceback" not in proc.stderr
