@@ -1,11 +1,15 @@
-"""Fixtures every test layer shares: the PostgreSQL server and a fresh database on each backend."""
+"""Fixtures every test layer shares: the PostgreSQL server, a fresh database on each backend, and real
+distributions (wheels of the plugins and test packages, built with pypa build, installed into targets)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -120,3 +124,49 @@ def cli_flows(cli_flows_site: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("CLOACINA_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CLOACINA_DATABASE_URL", raising=False)
     return cli_flows_site
+
+
+# -- real distributions: wheels built once per session (cached by content), installed into targets --
+
+
+def load_wheelhouse() -> ModuleType:
+    """``tests/packages/wheelhouse.py``, loaded once per process (``tests`` is not a package)."""
+    name = "cloacina_tests_wheelhouse"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "packages" / "wheelhouse.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> ModuleType:
+    """``tests/packages/wheelhouse.py``: builds the test projects' wheels and installs them into targets."""
+    return load_wheelhouse()
+
+
+@pytest.fixture(scope="session")
+def wheels(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, wheelhouse: ModuleType
+) -> dict[str, Path]:
+    """Every plugin's and test package's wheel, by project directory name."""
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    cache_dir = cache.mkdir("cloacina-wheels") if cache is not None else tmp_path_factory.mktemp("wheels")
+    return wheelhouse.build_wheels({**wheelhouse.PLUGINS, **wheelhouse.TEST_PACKAGES}, cache_dir)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def plugin_site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, wheelhouse: ModuleType) -> Path:
+    """A directory holding the repository's two real plugins, installed from their wheels."""
+    wanted = [wheels[name] for name in wheelhouse.PLUGINS]
+    return wheelhouse.install_wheels(wanted, tmp_path_factory.mktemp("plugin-site"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def zoo_site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, wheelhouse: ModuleType) -> Path:
+    """The real plugins plus every broken or conflicting test package, installed side by side."""
+    return wheelhouse.install_wheels(wheels.values(), tmp_path_factory.mktemp("zoo-site"))  # type: ignore[no-any-return]

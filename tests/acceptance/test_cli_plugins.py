@@ -7,14 +7,12 @@ would leave them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -40,43 +38,6 @@ BROKEN = {
     "cloacina-test-raising-hook": "raising_hook",
 }
 DUPLICATES = ["cloacina-test-duplicate-one", "cloacina-test-duplicate-two"]
-
-
-def load_wheelhouse() -> ModuleType:
-    """``tests/packages/wheelhouse.py``, loaded once per process (``tests`` is not a package)."""
-    name = "cloacina_tests_wheelhouse"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "packages" / "wheelhouse.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-wheelhouse = load_wheelhouse()
-
-
-@pytest.fixture(scope="module")
-def wheels(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
-    cache_dir = cache.mkdir("cloacina-wheels") if cache is not None else tmp_path_factory.mktemp("wheels")
-    return wheelhouse.build_wheels({**wheelhouse.PLUGINS, **wheelhouse.TEST_PACKAGES}, cache_dir)  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def plugin_site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two real plugins, installed."""
-    wanted = [wheels[name] for name in wheelhouse.PLUGINS]
-    return wheelhouse.install_wheels(wanted, tmp_path_factory.mktemp("plugin-site"))  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def zoo_site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real plugins with every broken and conflicting test package beside them."""
-    return wheelhouse.install_wheels(wheels.values(), tmp_path_factory.mktemp("zoo-site"))  # type: ignore[no-any-return]
 
 
 @pytest.fixture
