@@ -19,6 +19,24 @@ from cloacina_workflow import Context, task, workflow
 HOST = Path(__file__).with_name("recovery_host.py")
 
 
+def _start_committed(database_url: str, task_id: str) -> bool:
+    """Whether the start of ``task_id``'s attempt is committed (the engine does not wait for it to run the task)."""
+    from sqlalchemy import select
+
+    from cloacina_host._storage import open_database
+    from cloacina_host._storage._schema import task_attempts
+
+    db = open_database(database_url, migrate_schema=False)
+    try:
+        with db.read("checking an attempt's start") as conn:
+            query = select(task_attempts.c.attempt).where(
+                task_attempts.c.task_id == task_id, task_attempts.c.status == "running"
+            )
+            return conn.execute(query).first() is not None
+    finally:
+        db.dispose()
+
+
 def _counter(directory: Path, name: str) -> int:
     path = directory / name
     return int(path.read_text()) if path.exists() else 0
@@ -45,6 +63,13 @@ def test_a_sigkilled_host_resumes_on_restart_and_never_reruns_completed_tasks(
                 pytest.fail(f"the host exited ({host.returncode}) before task 'second' started:\n{err.decode()}")
             if time.monotonic() > deadline:
                 pytest.fail("task 'second' never started")
+            time.sleep(0.02)
+        # The engine records an attempt's start in the next group commit instead of waiting for it before
+        # running the task (module docstring of _execution), so the marker can precede that commit; killing
+        # the host in between would lose the interrupted attempt's record. Kill once it is committed.
+        while not _start_committed(database_url, "second"):
+            if time.monotonic() > deadline:
+                pytest.fail("the start of task 'second' was never committed")
             time.sleep(0.02)
         host.send_signal(signal.SIGKILL)
         host.communicate()
