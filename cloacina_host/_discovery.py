@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Literal
+from typing import Literal, Protocol
 
 import pluggy
 
@@ -68,11 +68,16 @@ class WorkflowSource:
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """A workflow the host can run, with its package name and source."""
+    """A workflow the host can run, with its package name and source.
+
+    ``fingerprint`` is the workflow's ``Workflow.fingerprint()`` when known without running code (a
+    registered package's manifest records it); executions store it with the package version.
+    """
 
     workflow: Workflow
     package: str
     source: WorkflowSource
+    fingerprint: str | None = None
 
     @property
     def key(self) -> str:
@@ -83,28 +88,67 @@ class CatalogEntry:
         return f"{tenant}::{self.key}"
 
 
+class CatalogSource(Protocol):
+    """Workflows that change while the host runs (the registry's active versions), asked on each lookup."""
+
+    def catalog_entries(self) -> list[CatalogEntry]:
+        """The entries offered now (may read storage: call it off the event loop)."""
+
+    async def aclose(self) -> None:
+        """Release what the entries use on the running event loop (worker processes)."""
+
+
+def _add_entry(entries: dict[str, CatalogEntry], conflicts: dict[str, list[CatalogEntry]], entry: CatalogEntry) -> None:
+    if entry.key in conflicts:
+        conflicts[entry.key].append(entry)
+        return
+    existing = entries.get(entry.key)
+    if existing is None:
+        entries[entry.key] = entry
+        return
+    if existing.workflow is entry.workflow and existing.source == entry.source:
+        return
+    del entries[entry.key]
+    conflicts[entry.key] = [existing, entry]
+
+
 @dataclass
 class WorkflowCatalog:
-    """Every workflow the host knows, by ``package::workflow``, with the problems met finding them."""
+    """Every workflow the host knows, by ``package::workflow``, with the problems met finding them.
+
+    ``entries`` and ``conflicts`` hold the fixed workflows (embedded and installed); ``sources`` add
+    those that change while the host runs (registered packages), merged in by ``snapshot()``.
+    """
 
     plugin_manager: pluggy.PluginManager = field(default_factory=make_plugin_manager)
     entries: dict[str, CatalogEntry] = field(default_factory=dict)
     conflicts: dict[str, list[CatalogEntry]] = field(default_factory=dict)
     problems: list[PluginLoadError] = field(default_factory=list)
+    sources: list[CatalogSource] = field(default_factory=list)
 
     def add(self, entry: CatalogEntry) -> None:
         """Add ``entry``; a second entry with the same key makes that key a conflict (and unusable)."""
-        if entry.key in self.conflicts:
-            self.conflicts[entry.key].append(entry)
-            return
-        existing = self.entries.get(entry.key)
-        if existing is None:
-            self.entries[entry.key] = entry
-            return
-        if existing.workflow is entry.workflow and existing.source == entry.source:
-            return
-        del self.entries[entry.key]
-        self.conflicts[entry.key] = [existing, entry]
+        _add_entry(self.entries, self.conflicts, entry)
+
+    def add_source(self, source: CatalogSource) -> None:
+        """Add a source of workflows asked on every lookup (e.g. a ``Registry``)."""
+        self.sources.append(source)
+
+    def snapshot(self) -> tuple[dict[str, CatalogEntry], dict[str, list[CatalogEntry]]]:
+        """Entries and conflicts now, the sources' current entries included (reads storage when there are sources)."""
+        if not self.sources:
+            return self.entries, self.conflicts
+        entries = dict(self.entries)
+        conflicts = {key: list(found) for key, found in self.conflicts.items()}
+        for source in self.sources:
+            for entry in source.catalog_entries():
+                _add_entry(entries, conflicts, entry)
+        return entries, conflicts
+
+    async def aclose(self) -> None:
+        """Let every source release what it holds on the running event loop."""
+        for source in self.sources:
+            await source.aclose()
 
     def add_workflow(self, wf: Workflow, package: str | None = None) -> CatalogEntry:
         """Add an embedded workflow (defined in the host application's own code)."""
@@ -112,32 +156,46 @@ class WorkflowCatalog:
         self.add(entry)
         return entry
 
-    def conflict_error(self, key: str) -> WorkflowConflictError:
-        sources = [e.source.describe() for e in self.conflicts[key]]
+    def conflict_error(self, key: str, conflicts: dict[str, list[CatalogEntry]] | None = None) -> WorkflowConflictError:
+        found = (conflicts if conflicts is not None else self.conflicts)[key]
+        sources = [e.source.describe() for e in found]
+        registered = [e for e in found if e.source.kind == "registered"]
+        hint = (
+            " Or remove the registered version (cloacina-ctl packages remove NAME==VERSION) or deactivate it "
+            "(cloacina-ctl packages deactivate NAME)."
+            if registered
+            else ""
+        )
         return WorkflowConflictError(
             f"Workflow {key!r} is offered by more than one source: {'; '.join(sources)}. "
             "Uninstall one of them, or block one with --disable-plugin DISTRIBUTION "
-            f"(or {DISABLE_ENV}=DISTRIBUTION).",
+            f"(or {DISABLE_ENV}=DISTRIBUTION).{hint}",
             name=key,
             sources=sources,
         )
 
     def resolve(self, name: str) -> CatalogEntry:
         """Find a workflow by ``workflow``, ``package::workflow`` or ``tenant::package::workflow``."""
+        entries, conflicts = self.snapshot()
+        return self._resolve(name, entries, conflicts)
+
+    def _resolve(
+        self, name: str, entries: dict[str, CatalogEntry], conflicts: dict[str, list[CatalogEntry]]
+    ) -> CatalogEntry:
         parts = name.split("::")
         if len(parts) == 3:
             parts = parts[1:]
         if len(parts) == 2:
             key = "::".join(parts)
-            if key in self.conflicts:
-                raise self.conflict_error(key)
-            if key in self.entries:
-                return self.entries[key]
+            if key in conflicts:
+                raise self.conflict_error(key, conflicts)
+            if key in entries:
+                return entries[key]
         elif len(parts) == 1:
-            matches = [k for k, e in self.entries.items() if e.workflow.name == name]
-            matches += [k for k in self.conflicts if k.split("::")[1] == name]
+            matches = [k for k, e in entries.items() if e.workflow.name == name]
+            matches += [k for k in conflicts if k.split("::")[1] == name]
             if len(matches) == 1:
-                return self.resolve(matches[0])
+                return self._resolve(matches[0], entries, conflicts)
             if len(matches) > 1:
                 raise AmbiguousWorkflowError(
                     f"Workflow name {name!r} is ambiguous; it exists in several packages: "
@@ -145,7 +203,7 @@ class WorkflowCatalog:
                     name=name,
                     candidates=sorted(matches),
                 )
-        known = sorted(set(self.entries) | set(self.conflicts))
+        known = sorted(set(entries) | set(conflicts))
         failed = sorted({f"{p.distribution}:{p.entry_point}" for p in self.problems})
         hint = f" Plugins that failed to load (it may be in one of them): {', '.join(failed)}." if failed else ""
         raise WorkflowNotFoundError(

@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
     from cloacina_workflow import Context, TaskError
 
     workflows: dict[str, Workflow] = {}
+    entry_points: dict[str, str] = {}
     problems: list[str] = []
     for dist in metadata.distributions(path=[package_dir]):
         dist_name = dist.metadata["Name"]
@@ -73,14 +74,21 @@ def main(argv: list[str]) -> int:
                 problems.append(f"{dist_name}:{ep.name}: {type(exc).__name__}: {exc}")
                 continue
             for wf in found:
-                workflows[f"{wf.package or default_package}::{wf.name}"] = wf
+                key = f"{wf.package or default_package}::{wf.name}"
+                if key in workflows:
+                    problems.append(f"{dist_name}:{ep.name}: workflow {key} is offered twice")
+                workflows[key] = wf
+                entry_points[key] = ep.name
 
     reply(
         {
             "op": "ready",
             "pid": os.getpid(),
             "problems": problems,
-            "workflows": {key: {"fingerprint": wf.fingerprint(), **wf.describe()} for key, wf in workflows.items()},
+            "workflows": {
+                key: {"fingerprint": wf.fingerprint(), "entry_point": entry_points[key], **wf.describe()}
+                for key, wf in workflows.items()
+            },
         }
     )
 

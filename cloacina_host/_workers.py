@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cloacina_workflow import Context, Task, TaskError, TaskSpec, Workflow
 
@@ -74,9 +74,11 @@ class WorkerCrashed(TaskError):
 class Worker:
     """One worker process for one package directory."""
 
-    def __init__(self, package_dir: Path, *, python: str | None = None) -> None:
+    def __init__(self, package_dir: Path, *, python: str | None = None, stdout: int | None = None) -> None:
         self.package_dir = package_dir
         self.python = python or sys.executable
+        #: where the package's prints go (a file descriptor); None: the host's stdout
+        self.stdout = stdout
         self.process: asyncio.subprocess.Process | None = None
         self.workflows: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
@@ -106,6 +108,7 @@ class Worker:
                 str(self.package_dir),
                 str(write_fd),
                 stdin=asyncio.subprocess.PIPE,
+                stdout=self.stdout,
                 pass_fds=(write_fd,),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
@@ -269,7 +272,13 @@ class WorkerPool:
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
 
 
-def remote_workflow(pool: WorkerPool, package_dir: Path, key: str, described: Mapping[str, Any]) -> Workflow:
+class PoolLike(Protocol):
+    """What ``remote_workflow`` needs of a pool: the running worker for a package directory."""
+
+    async def get(self, package_dir: Path) -> Worker: ...
+
+
+def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapping[str, Any]) -> Workflow:
     """A ``Workflow`` whose tasks run in ``package_dir``'s worker; ``described`` is ``Workflow.describe()``."""
 
     def make_task(spec: TaskSpec) -> Task:

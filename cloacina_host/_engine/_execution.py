@@ -112,8 +112,19 @@ class ExecutionRun:
             outputs={},
         )
 
-    def insert_ops(self, *, tenant: str, package: str, package_version: str | None) -> list[Op]:
-        """The writes that record this new execution and its tasks (all ``pending``)."""
+    def insert_ops(
+        self,
+        *,
+        tenant: str,
+        package: str,
+        package_version: str | None,
+        workflow_fingerprint: str | None = None,
+        owned: bool = True,
+    ) -> list[Op]:
+        """The writes that record this new execution and its tasks (all ``pending``).
+
+        ``owned=False`` stores it without a lease, for whichever host picks it up (a detached submit).
+        """
         ops: list[Op] = [
             (
                 Write.INSERT_EXECUTION,
@@ -124,15 +135,15 @@ class ExecutionRun:
                     "package": package,
                     "workflow": self.workflow.name,
                     "package_version": package_version,
-                    "workflow_fingerprint": None,
+                    "workflow_fingerprint": workflow_fingerprint,
                     "status": "running",
                     "context_in": dumps(self.initial),
                     "context_out": None,
                     "error": None,
                     "created_at": self.created_at,
                     "finished_at": None,
-                    "lease_owner": self.services.owner,
-                    "lease_expires_at": self.created_at + self.services.lease_s,
+                    "lease_owner": self.services.owner if owned else None,
+                    "lease_expires_at": self.created_at + self.services.lease_s if owned else None,
                 },
             )
         ]

@@ -22,7 +22,8 @@ from cloacina_workflow import DEFAULT_TENANT, Context, Workflow
 
 from .._discovery import CatalogEntry, WorkflowCatalog, discover
 from .._errors import HostError, NotFoundError, UsageError
-from .._storage import Database, ExecutionRecord, GroupCommitWriter, Write, open_database
+from .._registry._tenants import open_tenant_database
+from .._storage import Database, ExecutionRecord, GroupCommitWriter, Write
 from .._storage import _queries as q
 from .._storage._database import SqliteSynchronous
 from ._events import EventEmitter
@@ -105,9 +106,13 @@ class DefaultRunner:
 
     @property
     def catalog(self) -> WorkflowCatalog:
-        """The workflows this runner knows; installed plugins are discovered on first access."""
+        """The workflows this runner knows; installed plugins are discovered on first access, and the
+        registry of the runner's tenant offers its active packages (looked up at each submit)."""
         if self._catalog is None:
+            from .._registry import Registry
+
             self._catalog = discover()
+            self._catalog.add_source(Registry(self._database_url, home=self._home, tenant=self.tenant))
         return self._catalog
 
     @property
@@ -119,7 +124,9 @@ class DefaultRunner:
         """Make an embedded workflow (defined in the application's own code) runnable by name."""
         return self.catalog.add_workflow(workflow, package)
 
-    def _entry(self, workflow: str | Workflow) -> CatalogEntry:
+    def _entry(self, workflow: str | Workflow | CatalogEntry) -> CatalogEntry:
+        if isinstance(workflow, CatalogEntry):
+            return workflow
         if isinstance(workflow, Workflow):
             for entry in self.catalog.entries.values():
                 if entry.workflow is workflow:
@@ -168,7 +175,11 @@ class DefaultRunner:
             self._loop = loop
             catalog = self.catalog
             db = await asyncio.to_thread(
-                open_database, self._database_url, home=self._home, sqlite_synchronous=self.sqlite_synchronous
+                open_tenant_database,
+                self._database_url,
+                home=self._home,
+                tenant=self.tenant,
+                sqlite_synchronous=self.sqlite_synchronous,
             )
             writer = GroupCommitWriter(db)
             writer.start()
@@ -210,6 +221,8 @@ class DefaultRunner:
         finally:
             services.executor.shutdown(wait=False, cancel_futures=True)
             db.dispose()
+            if self._catalog is not None:
+                await self._catalog.aclose()  # workers of registered packages started on this loop
 
     def _release_leases(self, db: Database) -> None:
         with db.write("releasing leases") as conn:
@@ -238,22 +251,37 @@ class DefaultRunner:
 
     # -- running ----------------------------------------------------------------------------------
 
-    async def submit(self, workflow: str | Workflow, context: ContextInput = None) -> str:
-        """Store a new execution of ``workflow`` and start it; return its id once it is durable."""
+    async def submit(
+        self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None, *, detach: bool = False
+    ) -> str:
+        """Store a new execution of ``workflow`` and start it; return its id once it is durable.
+
+        A name is resolved now: a registered package runs its active version, and the execution
+        keeps that version to its end. ``detach=True`` only stores it, unowned, for a long-running
+        host (``cloacina-ctl serve``) sharing the database to pick up.
+        """
         await self.start()
-        entry = self._entry(workflow)
+        # a name may be a registered workflow: the registry's lookup reads the database
+        entry = await asyncio.to_thread(self._entry, workflow) if isinstance(workflow, str) else self._entry(workflow)
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
         assert self._services is not None
         run = ExecutionRun.new(
             self._services, namespace=entry.namespace(self.tenant), workflow=entry.workflow, initial=initial
         )
         await self.writer.submit(
-            run.insert_ops(tenant=self.tenant, package=entry.package, package_version=entry.source.version)
+            run.insert_ops(
+                tenant=self.tenant,
+                package=entry.package,
+                package_version=entry.source.version,
+                workflow_fingerprint=entry.fingerprint,
+                owned=not detach,
+            )
         )
-        self._drive(run)
+        if not detach:
+            self._drive(run)
         return run.execution_id
 
-    async def execute(self, workflow: str | Workflow, context: ContextInput = None) -> ExecutionResult:
+    async def execute(self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None) -> ExecutionResult:
         """Run ``workflow`` with ``context`` to its end; the result says whether it completed or failed."""
         execution_id = await self.submit(workflow, context)
         return await self.wait(execution_id)
@@ -330,7 +358,7 @@ class DefaultRunner:
             if execution_id in self._active or not self._is_stale(owner, expires, now):
                 continue
             try:
-                entry = self.catalog.resolve(namespace)
+                entry = await asyncio.to_thread(self.catalog.resolve, namespace)
             except HostError as exc:
                 log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
                 continue
@@ -350,10 +378,30 @@ class DefaultRunner:
             record = await asyncio.to_thread(claim)
             if record is None:
                 continue
+            if entry.source.kind == "registered" and record.package_version not in (None, entry.source.version):
+                try:  # it resumes on the version it started with, not on the active one
+                    entry = await asyncio.to_thread(self._registered_version, entry, record.package_version)
+                except HostError as exc:
+                    log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
+                    await asyncio.to_thread(self._release, execution_id)
+                    continue
             log.info("resuming execution %s of %s (was held by %s)", execution_id, namespace, owner)
             self._drive(ExecutionRun.resume(self._services, record, entry.workflow))
             resumed.append(execution_id)
         return resumed
+
+    def _registered_version(self, entry: CatalogEntry, version: str | None) -> CatalogEntry:
+        for source in self.catalog.sources:
+            resolve = getattr(source, "resolve", None)
+            if resolve is not None:
+                found = resolve(entry.package, entry.workflow.name, version)
+                assert isinstance(found, CatalogEntry)
+                return found
+        raise NotFoundError(f"No registry here offers {entry.key} version {version}.")
+
+    def _release(self, execution_id: str) -> None:
+        with self.database.write("releasing an execution") as conn:
+            q.release_execution(conn, execution_id=execution_id, owner=self.owner)
 
     # -- the synchronous forms --------------------------------------------------------------------
 
@@ -369,11 +417,11 @@ class DefaultRunner:
     def start_sync(self) -> None:
         self._sync().run(self.start())
 
-    def execute_sync(self, workflow: str | Workflow, context: ContextInput = None) -> ExecutionResult:
+    def execute_sync(self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None) -> ExecutionResult:
         """``execute`` for code without an event loop."""
         return self._sync().run(self.execute(workflow, context))
 
-    def submit_sync(self, workflow: str | Workflow, context: ContextInput = None) -> str:
+    def submit_sync(self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None) -> str:
         return self._sync().run(self.submit(workflow, context))
 
     def wait_sync(self, execution_id: str) -> ExecutionResult:

@@ -159,8 +159,14 @@ def open_database(
     home: str | None = None,
     sqlite_synchronous: SqliteSynchronous = "FULL",
     migrate_schema: bool = True,
+    schema: str | None = None,
+    create_schema: bool = False,
 ) -> Database:
-    """Connect to ``url`` (default: ``$CLOACINA_DATABASE_URL`` or a SQLite file under the home) and migrate it."""
+    """Connect to ``url`` (default: ``$CLOACINA_DATABASE_URL`` or a SQLite file under the home) and migrate it.
+
+    ``schema`` (PostgreSQL): put every table in that schema (a tenant's) through SQLAlchemy's
+    ``schema_translate_map``; ``create_schema`` creates it first when missing.
+    """
     parsed = parse_database_url(url or default_database_url(home))
     if parsed.drivername == "sqlite":
         assert parsed.database is not None
@@ -183,6 +189,15 @@ def open_database(
         engine = create_engine(
             parsed, pool_size=4, max_overflow=8, pool_pre_ping=True, connect_args={"connect_timeout": 10}
         )
+        if schema is not None:
+            if create_schema:
+                try:
+                    with engine.begin() as conn:
+                        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                except SQLAlchemyError as exc:
+                    engine.dispose()
+                    raise storage_error(exc, parsed, f"creating schema {schema!r}") from exc
+            engine = engine.execution_options(schema_translate_map={None: schema})
         db = Database(parsed, engine, engine, None)
     if migrate_schema:
         try:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -106,14 +107,60 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "executions, task executions, attempts", _v1_initial),)
+def _v2_registry(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "tenants",
+        md,
+        Column("name", String(63), primary_key=True),
+        Column("created_at", Float, nullable=False),
+    )
+    Table(
+        "packages",
+        md,
+        Column("name", String(200), primary_key=True),
+        Column("version", String(100), primary_key=True),
+        Column("display_name", String(200), nullable=False),
+        Column("archive_sha256", String(64), nullable=False),
+        Column("archive_size", Integer, nullable=False),
+        Column("manifest", Text, nullable=False),
+        Column("archive", LargeBinary, nullable=False),
+        Column("registered_at", Float, nullable=False),
+    )
+    Table(
+        "package_workflows",
+        md,
+        Column("name", String(200), primary_key=True),
+        Column("version", String(100), primary_key=True),
+        Column("workflow_package", String(200), primary_key=True),
+        Column("workflow", String(200), primary_key=True),
+        Column("fingerprint", String(80), nullable=False),
+        ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"], ondelete="CASCADE"),
+        Index("ix_package_workflows_workflow", "workflow_package", "workflow"),
+    )
+    Table(
+        "active_packages",
+        md,
+        Column("name", String(200), primary_key=True),
+        Column("version", String(100), nullable=False),
+        Column("activated_at", Float, nullable=False),
+        ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"]),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "executions, task executions, attempts", _v1_initial),
+    Migration(2, "registry: tenants, packages, package workflows, active versions", _v2_registry),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
 def current_version(conn: Connection) -> int:
     """The version the database is at (0 for an empty database)."""
-    if not conn.dialect.has_table(conn, schema_version.name):
+    # the schema a tenant's schema_translate_map sends the table to (None: the connection's default)
+    if not conn.dialect.has_table(conn, schema_version.name, schema=conn.schema_for_object(schema_version)):
         return 0
     return int(conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one())
 

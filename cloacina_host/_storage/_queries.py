@@ -13,10 +13,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Executable, Row, and_, bindparam, delete, func, insert, or_, select, update
 
-from ._records import AttemptRecord, ExecutionRecord, TaskRecord
-from ._schema import executions, task_attempts, task_executions
+from ._records import AttemptRecord, ExecutionRecord, PackageRecord, TaskRecord
+from ._schema import (
+    active_packages,
+    executions,
+    package_workflows,
+    packages,
+    task_attempts,
+    task_executions,
+    tenants,
+)
 
 TERMINAL_TASK = ("completed", "failed", "skipped")
 INTERRUPTED_ERROR = "interrupted: the host process stopped while this attempt ran; it runs again"
@@ -118,6 +126,7 @@ def _execution(row: Row[Any], tasks: tuple[TaskRecord, ...] = ()) -> ExecutionRe
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
         tasks=tasks,
+        workflow_fingerprint=m["workflow_fingerprint"],
     )
 
 
@@ -252,6 +261,17 @@ def release_leases(conn: Connection, *, owner: str) -> int:
     )
 
 
+def release_execution(conn: Connection, *, execution_id: str, owner: str) -> bool:
+    """Give up ``owner``'s lease on one running execution (it cannot be resumed here)."""
+    return bool(
+        conn.execute(
+            update(_ex)
+            .where(_ex.c.id == execution_id, _ex.c.lease_owner == owner, _ex.c.status == "running")
+            .values(lease_owner=None, lease_expires_at=None)
+        ).rowcount
+    )
+
+
 def count_tasks_by_status(conn: Connection, execution_ids: Sequence[str]) -> dict[str, int]:
     """How many task rows of these executions are in each status (benchmarks and tests)."""
     query = (
@@ -260,3 +280,174 @@ def count_tasks_by_status(conn: Connection, execution_ids: Sequence[str]) -> dic
         .group_by(_te.c.status)
     )
     return {str(r[0]): int(r[1]) for r in conn.execute(query)}
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+_pk = packages
+_pw = package_workflows
+_ap = active_packages
+
+
+def _package(row: Row[Any]) -> PackageRecord:
+    m = row._mapping
+    return PackageRecord(
+        name=m["name"],
+        version=m["version"],
+        display_name=m["display_name"],
+        archive_sha256=m["archive_sha256"],
+        archive_size=m["archive_size"],
+        registered_at=m["registered_at"],
+        manifest=m["manifest"],
+        active=m["active_version"] == m["version"],
+    )
+
+
+def _package_query() -> Any:
+    columns = [c for c in _pk.c if c.name != "archive"]
+    return select(*columns, _ap.c.version.label("active_version")).select_from(
+        _pk.outerjoin(_ap, _ap.c.name == _pk.c.name)
+    )
+
+
+def list_packages(conn: Connection, *, name: str | None = None) -> list[PackageRecord]:
+    """Every registered version (without archive bytes), by name then registration time."""
+    query = _package_query()
+    if name is not None:
+        query = query.where(_pk.c.name == name)
+    return [_package(r) for r in conn.execute(query.order_by(_pk.c.name, _pk.c.registered_at, _pk.c.version))]
+
+
+def get_package(conn: Connection, *, name: str, version: str) -> PackageRecord | None:
+    row = conn.execute(_package_query().where(_pk.c.name == name, _pk.c.version == version)).first()
+    return None if row is None else _package(row)
+
+
+def package_archive(conn: Connection, *, name: str, version: str) -> bytes | None:
+    """The stored ``.cloacina`` bytes of one version."""
+    value = conn.execute(select(_pk.c.archive).where(_pk.c.name == name, _pk.c.version == version)).scalar()
+    return None if value is None else bytes(value)
+
+
+def active_packages_state(conn: Connection) -> list[tuple[str, str, str]]:
+    """``(name, active version, archive sha256)`` of every package that has an active version."""
+    query = (
+        select(_ap.c.name, _ap.c.version, _pk.c.archive_sha256)
+        .select_from(_ap.join(_pk, and_(_pk.c.name == _ap.c.name, _pk.c.version == _ap.c.version)))
+        .order_by(_ap.c.name)
+    )
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(query)]
+
+
+def store_package(
+    conn: Connection,
+    *,
+    record: PackageRecord,
+    archive: bytes,
+    workflows: Sequence[tuple[str, str, str]],
+    replace: bool,
+) -> None:
+    """Insert a version (``replace``: overwrite its bytes); ``workflows``: ``(package, workflow, fingerprint)``."""
+    values = {
+        "name": record.name,
+        "version": record.version,
+        "display_name": record.display_name,
+        "archive_sha256": record.archive_sha256,
+        "archive_size": record.archive_size,
+        "manifest": record.manifest,
+        "archive": archive,
+        "registered_at": record.registered_at,
+    }
+    where = (_pk.c.name == record.name, _pk.c.version == record.version)
+    if replace:
+        conn.execute(update(_pk).where(*where).values(**values))
+        conn.execute(delete(_pw).where(_pw.c.name == record.name, _pw.c.version == record.version))
+    else:
+        conn.execute(insert(_pk).values(**values))
+    if workflows:
+        conn.execute(
+            insert(_pw),
+            [
+                {"name": record.name, "version": record.version, "workflow_package": p, "workflow": w, "fingerprint": f}
+                for p, w, f in workflows
+            ],
+        )
+
+
+def active_version(conn: Connection, *, name: str) -> str | None:
+    value = conn.execute(select(_ap.c.version).where(_ap.c.name == name)).scalar()
+    return None if value is None else str(value)
+
+
+def set_active_version(conn: Connection, *, name: str, version: str, now: float) -> str | None:
+    """Make ``version`` the active one of ``name``; return the version that was active before."""
+    previous = conn.execute(select(_ap.c.version).where(_ap.c.name == name)).scalar()
+    if previous is None:
+        conn.execute(insert(_ap).values(name=name, version=version, activated_at=now))
+    else:
+        conn.execute(update(_ap).where(_ap.c.name == name).values(version=version, activated_at=now))
+    return None if previous is None else str(previous)
+
+
+def clear_active_version(conn: Connection, *, name: str) -> str | None:
+    """Leave ``name`` with no active version; return the version that was active."""
+    previous = conn.execute(select(_ap.c.version).where(_ap.c.name == name)).scalar()
+    if previous is not None:
+        conn.execute(delete(_ap).where(_ap.c.name == name))
+    return None if previous is None else str(previous)
+
+
+def delete_package(conn: Connection, *, name: str, version: str) -> bool:
+    return bool(conn.execute(delete(_pk).where(_pk.c.name == name, _pk.c.version == version)).rowcount)
+
+
+def package_workflow_rows(conn: Connection, *, name: str, version: str) -> list[tuple[str, str, str]]:
+    """``(package, workflow, fingerprint)`` of the workflows one version offers."""
+    query = select(_pw.c.workflow_package, _pw.c.workflow, _pw.c.fingerprint).where(
+        _pw.c.name == name, _pw.c.version == version
+    )
+    return [
+        (str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(query.order_by(_pw.c.workflow_package, _pw.c.workflow))
+    ]
+
+
+def find_registered_workflow(
+    conn: Connection, *, workflow_package: str, workflow: str, version: str | None
+) -> list[tuple[str, str]]:
+    """``(name, version)`` of the packages offering ``workflow_package::workflow`` at ``version`` (None: active)."""
+    query = select(_pw.c.name, _pw.c.version).where(
+        _pw.c.workflow_package == workflow_package, _pw.c.workflow == workflow
+    )
+    if version is None:
+        query = query.join(_ap, and_(_ap.c.name == _pw.c.name, _ap.c.version == _pw.c.version))
+    else:
+        query = query.where(_pw.c.version == version)
+    return [(str(r[0]), str(r[1])) for r in conn.execute(query.order_by(_pw.c.name))]
+
+
+def count_running_executions(conn: Connection, *, tenant: str, packages: Sequence[str], version: str) -> int:
+    """Unfinished executions of workflows of ``packages`` that run ``version``."""
+    if not packages:
+        return 0
+    query = select(func.count()).where(
+        _ex.c.tenant == tenant,
+        _ex.c.status == "running",
+        _ex.c.package.in_(list(packages)),
+        _ex.c.package_version == version,
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+# -- tenants (in the public tenant's database) ----------------------------------------------------
+
+
+def list_tenants(conn: Connection) -> list[tuple[str, float]]:
+    return [(str(r[0]), float(r[1])) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+
+
+def tenant_exists(conn: Connection, *, name: str) -> bool:
+    return conn.execute(select(tenants.c.name).where(tenants.c.name == name)).first() is not None
+
+
+def insert_tenant(conn: Connection, *, name: str, now: float) -> None:
+    conn.execute(insert(tenants).values(name=name, created_at=now))

@@ -59,7 +59,23 @@ class ExecutionRecord:
     lease_owner: str | None
     lease_expires_at: float | None
     tasks: tuple[TaskRecord, ...] = field(default=())
+    #: ``Workflow.fingerprint()`` of what ran, for registered packages (their manifest's)
+    workflow_fingerprint: str | None = None
 
     @property
     def duration_s(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.created_at
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """A registered package version, without its archive bytes. ``manifest`` is the manifest's JSON text."""
+
+    name: str
+    version: str
+    display_name: str
+    archive_sha256: str
+    archive_size: int
+    registered_at: float
+    manifest: str
+    active: bool

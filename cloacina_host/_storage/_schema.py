@@ -12,6 +12,11 @@ Statuses:
 - task: ``pending`` (waits for dependencies), ``running``, ``retry_wait`` (failed, runs again at
   ``ready_at``), ``completed``, ``failed``, ``skipped`` (an upstream task failed)
 - attempt: ``running``, ``completed``, ``failed``, ``interrupted`` (the host died while it ran)
+
+The registry (migration 2) keeps, per tenant: ``packages`` (one row per name and version, with the
+archive's bytes and manifest), ``package_workflows`` (the workflows each version offers, for lookups by
+``package::workflow``) and ``active_packages`` (the version of each package that new executions use).
+``tenants`` is read in the ``public`` tenant's database only: the tenants created there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -97,4 +103,47 @@ task_attempts = Table(
         ["task_executions.execution_id", "task_executions.task_id"],
         ondelete="CASCADE",
     ),
+)
+
+# -- the registry (migration 2) -------------------------------------------------------------------
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+packages = Table(
+    "packages",
+    metadata,
+    Column("name", String(200), primary_key=True),  # PEP 503 normalised distribution name
+    Column("version", String(100), primary_key=True),
+    Column("display_name", String(200), nullable=False),  # as the wheel's METADATA spells it
+    Column("archive_sha256", String(64), nullable=False),
+    Column("archive_size", Integer, nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("archive", LargeBinary, nullable=False),
+    Column("registered_at", Float, nullable=False),
+)
+
+package_workflows = Table(
+    "package_workflows",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", String(100), primary_key=True),
+    Column("workflow_package", String(200), primary_key=True),
+    Column("workflow", String(200), primary_key=True),
+    Column("fingerprint", String(80), nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"], ondelete="CASCADE"),
+    Index("ix_package_workflows_workflow", "workflow_package", "workflow"),
+)
+
+active_packages = Table(
+    "active_packages",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", String(100), nullable=False),
+    Column("activated_at", Float, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"]),
 )

@@ -1,0 +1,38 @@
+"""The registry: ``.cloacina`` archives stored in the database, installed into content-addressed
+directories, loaded into isolated workers; versions, the active one, hot swap; tenants."""
+
+from __future__ import annotations
+
+from ._errors import PackageNotFoundError, RegistryError, TenantError
+from ._registry import Registry, parse_requirement
+from ._results import ActivateResult, PackageInfo, PackageVersion, RegisteredWorkflow, RegisterResult, RemoveResult
+from ._tenants import (
+    TenantInfo,
+    check_tenant_name,
+    create_tenant,
+    list_tenants,
+    open_tenant_database,
+    tenant_exists,
+    tenant_location,
+)
+
+__all__ = [
+    "ActivateResult",
+    "PackageInfo",
+    "PackageNotFoundError",
+    "PackageVersion",
+    "RegisterResult",
+    "RegisteredWorkflow",
+    "Registry",
+    "RegistryError",
+    "RemoveResult",
+    "TenantError",
+    "TenantInfo",
+    "check_tenant_name",
+    "create_tenant",
+    "list_tenants",
+    "open_tenant_database",
+    "parse_requirement",
+    "tenant_exists",
+    "tenant_location",
+]

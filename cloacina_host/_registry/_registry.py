@@ -1,0 +1,473 @@
+"""``Registry``: register ``.cloacina`` archives, keep their versions, choose the active one, per tenant.
+
+Registering runs, in order: the hostile-archive checks of ``read_archive`` (the standard-library
+shadow check among them); install into the content-addressed directory; load in a fresh worker
+with a time limit and compare workflows and fingerprints with the manifest; then one transaction
+stores the archive and manifest and switches the active version. On any failure nothing is left
+behind: a directory this call created is removed and the database is unchanged.
+
+A ``Registry`` is also a catalog source: ``catalog_entries()`` gives the active versions' workflows,
+read from the database on each call, so a host sees a version registered by another process at its
+next submit, without a restart. Executions already running keep the workflow they started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cloacina_workflow import DEFAULT_TENANT
+
+from .._discovery import CatalogEntry, WorkflowCatalog, discover, normalize
+from .._errors import StorageError, WorkflowConflictError, WorkflowNotFoundError
+from .._packaging import DEFAULT_LOAD_TIMEOUT_S, Archive, Manifest, read_archive
+from .._storage import Database
+from .._storage import _queries as q
+from .._storage._records import PackageRecord
+from .._workers import DEFAULT_IDLE_TIMEOUT_S
+from ._catalog import LoopPools, build_entries
+from ._errors import PackageNotFoundError, RegistryError
+from ._installer import ensure_installed, install_dir, is_installed, remove_install
+from ._loader import check_loads
+from ._results import (
+    ActivateResult,
+    PackageInfo,
+    PackageVersion,
+    RegisteredWorkflow,
+    RegisterResult,
+    RemoveResult,
+)
+from ._tenants import check_tenant_name, open_tenant_database
+
+Progress = Callable[[str], None]
+
+
+def _newer(candidate: str, current: str) -> bool:
+    """Whether version ``candidate`` sorts after ``current`` (PEP 440; plain text when not PEP 440)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(candidate) > Version(current)
+    except InvalidVersion:
+        return candidate > current
+
+
+def _workflows(manifest: Manifest) -> tuple[RegisteredWorkflow, ...]:
+    return tuple(
+        RegisteredWorkflow(
+            key=wf.key,
+            description=wf.description,
+            fingerprint=wf.fingerprint,
+            entry_point=wf.entry_point.name,
+            tasks=tuple(t.id for t in wf.tasks),
+            dependencies={t.id: tuple(t.dependencies) for t in wf.tasks},
+        )
+        for wf in manifest.workflows
+    )
+
+
+def parse_requirement(text: str) -> tuple[str, str]:
+    """``NAME==VERSION`` → ``(NAME, VERSION)``; ``RegistryError`` for anything else."""
+    name, sep, version = text.partition("==")
+    if not sep or not name.strip() or not version.strip():
+        raise RegistryError(f"{text!r} does not name a version: write NAME==VERSION, e.g. simple-packaged-demo==1.0.0.")
+    return name.strip(), version.strip()
+
+
+class Registry:
+    """The packages registered in one tenant. ``Registry(database_url, home=..., tenant=...)``.
+
+    ``database_url`` and ``home`` default as for ``DefaultRunner`` (``$CLOACINA_DATABASE_URL``, else
+    ``cloacina.db`` under ``$CLOACINA_HOME`` or ``~/.cloacina``); installs go to ``<home>/packages``.
+    ``load_timeout_s`` limits loading a package's entry points in a worker; ``idle_timeout_s`` is how
+    long an unused worker lives. Methods are blocking (call them from a thread inside an event loop);
+    ``aclose()`` stops the workers started on the running loop.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        tenant: str = DEFAULT_TENANT,
+        load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    ) -> None:
+        self.database_url = database_url
+        self.home = None if home is None else str(home)
+        self.tenant = check_tenant_name(tenant)
+        self.load_timeout_s = load_timeout_s
+        self.pools = LoopPools(self._ensure_dir, idle_timeout_s=idle_timeout_s, load_timeout_s=load_timeout_s)
+        self._lock = threading.Lock()
+        self._db: Database | None = None
+        self._entries: dict[tuple[str, str, str], list[CatalogEntry]] = {}
+        self._dirs: dict[Path, tuple[str, str]] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def database(self) -> Database:
+        """The tenant's database, opened (and migrated) on first use."""
+        with self._lock:
+            if self._db is None:
+                self._db = open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
+            return self._db
+
+    def close(self) -> None:
+        """Release the database connections (opened again if the registry is used after)."""
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            db.dispose()
+
+    async def aclose(self) -> None:
+        """Stop the workers started on the running event loop, and release the database connections."""
+        await self.pools.aclose()
+        self.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _record(self, name: str, version: str) -> PackageRecord:
+        with self.database.read("reading a registered package") as conn:
+            record = q.get_package(conn, name=name, version=version)
+            known = [] if record is not None else [r.version for r in q.list_packages(conn, name=name)]
+        if record is None:
+            if known:
+                raise PackageNotFoundError(
+                    f"Package {name} has no version {version} in tenant {self.tenant!r}; registered versions: "
+                    f"{', '.join(known)}.",
+                    name=name,
+                    version=version,
+                )
+            raise self._not_found(name)
+        return record
+
+    def _not_found(self, name: str) -> PackageNotFoundError:
+        return PackageNotFoundError(
+            f"No package {name!r} is registered in tenant {self.tenant!r}. See `cloacina-ctl packages list`, "
+            "or register one with `cloacina-ctl register FILE`.",
+            name=name,
+        )
+
+    # -- registering ------------------------------------------------------------------------------
+
+    def register(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        force: bool = False,
+        activate: bool | None = None,
+        progress: Progress | None = None,
+    ) -> RegisterResult:
+        """Register a ``.cloacina`` archive (a path or its bytes); return what was done.
+
+        ``activate``: None makes the version active when the package has no active version or this
+        one is newer (PEP 440); True always; False never. The same bytes again is a no-op;
+        different bytes under a registered name and version are refused unless ``force``.
+        Raises ``ArchiveError`` or ``RegistryError`` (user errors), ``StorageError``; changes nothing then.
+        """
+        say = progress or (lambda _message: None)
+        started = time.perf_counter()
+        archive, data = self._read(source)
+        manifest = archive.manifest
+        name, version = normalize(manifest.package.name), manifest.package.version
+        display = f"{manifest.package.name} {version}"
+        say(
+            f"Read {archive.source}: {display}, {archive.size:,} bytes, sha256 {archive.sha256[:12]}; "
+            "archive checks passed (structure, hashes, tags, graphs, no standard-library shadowing)"
+        )
+        db = self.database
+        with db.read("reading a registered package") as conn:
+            existing = q.get_package(conn, name=name, version=version)
+        if existing is not None and existing.archive_sha256 == archive.sha256:
+            say(f"{display} is registered already with these exact bytes: nothing to do")
+            active, previous = existing.active, None
+            if activate and not existing.active:
+                previous = self.activate(name, version).previous
+                active = True
+            return self._result(archive, "unchanged", active, previous, started)
+        if existing is not None and not force:
+            raise RegistryError(
+                f"{archive.source}: {display} is registered already in tenant {self.tenant!r} with different "
+                f"bytes (sha256 {existing.archive_sha256[:12]}, this archive {archive.sha256[:12]}). A version "
+                "never changes: bump the version in pyproject.toml and package again, or replace it with --force."
+            )
+        target, created = ensure_installed(self.home, archive)
+        try:
+            say(f"{'Installed' if created else 'Found'} the wheels with installer in {target}")
+            check_loads(target, manifest, source=archive.source, timeout_s=self.load_timeout_s)
+            say(
+                f"Loaded {len(manifest.workflows)} workflow(s) in a fresh worker within the "
+                f"{self.load_timeout_s:g} s limit: workflows, tasks and fingerprints match the manifest"
+            )
+            status, active, previous = self._store(archive, data, name, force=force, activate=activate)
+        except BaseException:
+            if created:
+                remove_install(target)
+            raise
+        self._dirs[target] = (name, version)
+        if active and previous != version:
+            say(f"{display} is active now" + (f" (was {previous})" if previous else ""))
+        elif not active:
+            say(f"{display} is registered; the active version stays {previous}")
+        return self._result(archive, status, active, previous, started)
+
+    def _read(self, source: str | os.PathLike[str] | bytes) -> tuple[Archive, bytes]:
+        archive = read_archive(source)
+        if isinstance(source, bytes):
+            return archive, source
+        data = Path(source).read_bytes()
+        if hashlib.sha256(data).hexdigest() != archive.sha256:
+            raise RegistryError(f"{archive.source} changed while it was being read; register it again.")
+        return archive, data
+
+    def _store(
+        self, archive: Archive, data: bytes, name: str, *, force: bool, activate: bool | None
+    ) -> tuple[str, bool, str | None]:
+        manifest = archive.manifest
+        version = manifest.package.version
+        now = time.time()
+        record = PackageRecord(
+            name=name,
+            version=version,
+            display_name=manifest.package.name,
+            archive_sha256=archive.sha256,
+            archive_size=archive.size,
+            registered_at=now,
+            manifest=manifest.to_json(),
+            active=False,
+        )
+        workflows = [(wf.package, wf.name, wf.fingerprint) for wf in manifest.workflows]
+        with self.database.write("registering a package") as conn:
+            current = q.get_package(conn, name=name, version=version)  # again, under the write lock
+            if current is not None and current.archive_sha256 != archive.sha256 and not force:
+                raise RegistryError(
+                    f"{archive.source}: {manifest.package.name} {version} was registered by another process "
+                    "meanwhile, with different bytes; bump the version, or replace it with --force."
+                )
+            active_now = q.active_version(conn, name=name)
+            if current is None or current.archive_sha256 != archive.sha256:
+                q.store_package(conn, record=record, archive=data, workflows=workflows, replace=current is not None)
+            make_active = activate if activate is not None else (active_now is None or _newer(version, active_now))
+            if active_now == version:
+                make_active = True
+            if make_active:
+                q.set_active_version(conn, name=name, version=version, now=now)
+        status = "replaced" if current is not None else "registered"
+        return status, bool(make_active), None if active_now is None else str(active_now)
+
+    def _result(
+        self, archive: Archive, status: str, active: bool, previous: str | None, started: float
+    ) -> RegisterResult:
+        manifest = archive.manifest
+        return RegisterResult(
+            name=manifest.package.name,
+            version=manifest.package.version,
+            tenant=self.tenant,
+            status=status,  # type: ignore[arg-type]
+            sha256=archive.sha256,
+            size=archive.size,
+            active=active,
+            previous_active=previous,
+            workflows=_workflows(manifest),
+            install_dir=install_dir(self.home, archive.sha256),
+            seconds=time.perf_counter() - started,
+        )
+
+    # -- versions ---------------------------------------------------------------------------------
+
+    def activate(self, name: str, version: str) -> ActivateResult:
+        """Make ``version`` the one new executions of ``name`` use (a roll-back, or forward).
+
+        The version is installed when missing and loaded in a fresh worker first; if that fails, the
+        active version does not change.
+        """
+        key = normalize(name)
+        record = self._record(key, version)
+        target = self.ensure_installed(key, version)
+        check_loads(
+            target,
+            Manifest.model_validate_json(record.manifest),
+            source=f"{key}=={version}",
+            timeout_s=self.load_timeout_s,
+        )
+        with self.database.write("activating a package version") as conn:
+            if q.get_package(conn, name=key, version=version) is None:
+                raise self._not_found(key)
+            previous = q.set_active_version(conn, name=key, version=version, now=time.time())
+        return ActivateResult(record.display_name, self.tenant, version, previous)
+
+    def deactivate(self, name: str) -> ActivateResult:
+        """Leave ``name`` without an active version: its workflows are no longer offered (versions stay)."""
+        key = normalize(name)
+        with self.database.write("deactivating a package") as conn:
+            versions = q.list_packages(conn, name=key)
+            if not versions:
+                raise self._not_found(key)
+            previous = q.clear_active_version(conn, name=key)
+        return ActivateResult(versions[0].display_name, self.tenant, None, previous)
+
+    def remove(self, name: str, version: str, *, force: bool = False) -> RemoveResult:
+        """Delete a registered version. Refused while executions still run on it, unless ``force``."""
+        key = normalize(name)
+        record = self._record(key, version)
+        with self.database.write("removing a package version") as conn:
+            packages = sorted({p for p, _w, _f in q.package_workflow_rows(conn, name=key, version=version)})
+            running = q.count_running_executions(conn, tenant=self.tenant, packages=packages, version=version)
+            if running and not force:
+                raise RegistryError(
+                    f"{record.display_name} {version} is still used by {running} unfinished execution(s) in tenant "
+                    f"{self.tenant!r}; wait for them to finish (cloacina-ctl executions list --status running), "
+                    "or remove it anyway with --force (they then fail to resume)."
+                )
+            was_active = record.active
+            if was_active:
+                q.clear_active_version(conn, name=key)
+            q.delete_package(conn, name=key, version=version)
+        return RemoveResult(record.display_name, self.tenant, version, was_active, running)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _package_versions(self, records: list[PackageRecord], running: dict[str, int]) -> tuple[PackageVersion, ...]:
+        return tuple(
+            PackageVersion(
+                name=r.display_name,
+                version=r.version,
+                sha256=r.archive_sha256,
+                size=r.archive_size,
+                registered_at=r.registered_at,
+                active=r.active,
+                workflows=_workflows(Manifest.model_validate_json(r.manifest)),
+                running=running.get(r.version, 0),
+            )
+            for r in records
+        )
+
+    def list_packages(self) -> list[PackageInfo]:
+        """Every registered package of the tenant, by name, with its versions."""
+        with self.database.read("listing packages") as conn:
+            records = q.list_packages(conn)
+        by_name: dict[str, list[PackageRecord]] = {}
+        for r in records:
+            by_name.setdefault(r.name, []).append(r)
+        return [self._info(rs, {}) for _name, rs in sorted(by_name.items())]
+
+    def _info(self, records: list[PackageRecord], running: dict[str, int]) -> PackageInfo:
+        active = next((r.version for r in records if r.active), None)
+        return PackageInfo(records[0].display_name, self.tenant, active, self._package_versions(records, running))
+
+    def show(self, name: str) -> PackageInfo:
+        """One package: every version, the active one, their workflows and unfinished executions."""
+        key = normalize(name)
+        with self.database.read("reading a package") as conn:
+            records = q.list_packages(conn, name=key)
+            running = {}
+            for r in records:
+                packages = sorted({p for p, _w, _f in q.package_workflow_rows(conn, name=key, version=r.version)})
+                running[r.version] = q.count_running_executions(
+                    conn, tenant=self.tenant, packages=packages, version=r.version
+                )
+        if not records:
+            raise self._not_found(key)
+        return self._info(records, running)
+
+    # -- installing and resolving -----------------------------------------------------------------
+
+    def ensure_installed(self, name: str, version: str) -> Path:
+        """The install directory of ``name==version`` on this machine, re-created from the database if missing."""
+        key = normalize(name)
+        record = self._record(key, version)
+        target = install_dir(self.home, record.archive_sha256)
+        if not is_installed(target):
+            with self.database.read("reading a package archive") as conn:
+                data = q.package_archive(conn, name=key, version=version)
+            if data is None:
+                raise self._not_found(key)
+            archive = read_archive(data)
+            if archive.sha256 != record.archive_sha256:
+                raise StorageError(
+                    f"The stored archive of {key} {version} does not match its recorded sha256; "
+                    "register it again with --force."
+                )
+            target, _created = ensure_installed(self.home, archive)
+        self._dirs[target] = (key, version)
+        return target
+
+    def _ensure_dir(self, package_dir: Path) -> Path:
+        known = self._dirs.get(package_dir)
+        if known is None:
+            raise RegistryError(f"{package_dir} is not the install directory of a registered package version.")
+        return self.ensure_installed(*known)
+
+    def _entries_for(self, name: str, version: str, sha256: str) -> list[CatalogEntry]:
+        cached = self._entries.get((name, version, sha256))
+        if cached is not None:
+            return cached
+        with self.database.read("reading a package manifest") as conn:
+            record = q.get_package(conn, name=name, version=version)
+        if record is None or record.archive_sha256 != sha256:  # changed meanwhile: read it afresh next time
+            return [] if record is None else self._entries_for(name, version, record.archive_sha256)
+        manifest = Manifest.model_validate_json(record.manifest)
+        target = install_dir(self.home, sha256)
+        self._dirs[target] = (name, version)
+        entries = build_entries(self.pools, target, manifest, display_name=record.display_name, version=version)
+        self._entries[(name, version, sha256)] = entries
+        return entries
+
+    def catalog_entries(self) -> list[CatalogEntry]:
+        """The workflows of every active version (one query; entries cached per archive)."""
+        with self.database.read("reading the active package versions") as conn:
+            active = q.active_packages_state(conn)
+        return [entry for name, version, sha in active for entry in self._entries_for(name, version, sha)]
+
+    def resolve(self, package: str, workflow: str, version: str | None = None) -> CatalogEntry:
+        """The registered workflow ``package::workflow`` at ``version`` (None: the active version).
+
+        ``package`` is the workflow's package (as in ``package::workflow`` and in execution rows), not
+        the distribution name. Its tasks run in that version's worker; the install directory is
+        re-created from the database on first use when this machine lacks it.
+        """
+        with self.database.read("looking up a registered workflow") as conn:
+            found = q.find_registered_workflow(conn, workflow_package=package, workflow=workflow, version=version)
+            shas = {(n, v): q.get_package(conn, name=n, version=v) for n, v in found}
+        key = f"{package}::{workflow}"
+        if not found:
+            what = f"version {version}" if version else "an active version"
+            raise WorkflowNotFoundError(
+                f"No registered package offers workflow {key!r} at {what} in tenant {self.tenant!r}. "
+                "See `cloacina-ctl packages list`.",
+                name=key,
+                known=[],
+            )
+        if len(found) > 1:
+            sources = [f"registered {n} {v}" for n, v in found]
+            raise WorkflowConflictError(
+                f"Workflow {key!r} is offered by several registered packages: {', '.join(sources)}. "
+                "Deactivate or remove all but one.",
+                name=key,
+                sources=sources,
+            )
+        name, ver = found[0]
+        record = shas[(name, ver)]
+        assert record is not None
+        for entry in self._entries_for(name, ver, record.archive_sha256):
+            if entry.key == key:
+                return entry
+        raise WorkflowNotFoundError(f"Workflow {key!r} vanished from {name} {ver} meanwhile.", name=key, known=[])
+
+    def catalog(self, *, installed: bool = False) -> WorkflowCatalog:
+        """A catalog offering this registry's active workflows (and, ``installed``, every installed plugin's)."""
+        catalog = discover() if installed else WorkflowCatalog()
+        catalog.add_source(self)
+        return catalog
+
+    def __repr__(self) -> str:
+        return f"<Registry tenant={self.tenant!r} {self.database_url or 'default database'}>"
