@@ -101,7 +101,8 @@ def open_tenant_database(
     location = tenant_location(database_url, home, tenant)
     if tenant != DEFAULT_TENANT and not tenant_exists(database_url, home, tenant):
         raise TenantError(
-            f"Tenant {tenant!r} does not exist in {location.display.split(' (')[0]}. Create it with "
+            f"Tenant {tenant!r} does not exist in {tenant_location(database_url, home, DEFAULT_TENANT).display}. "
+            f"Create it with "
             f"`cloacina-ctl tenants create {tenant}` (see `cloacina-ctl tenants list`).",
             tenant=tenant,
         )

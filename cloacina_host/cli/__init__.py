@@ -35,6 +35,10 @@ COMMANDS = {
     "inspect": "._package:inspect_command",
     "validate": "._package:validate_command",
     "manifest-schema": "._package:manifest_schema_command",
+    "register": "._registry:register_command",
+    "packages": "._registry:packages_group",
+    "tenants": "._tenants:tenants_group",
+    "serve": "._serve:serve_command",
 }
 
 

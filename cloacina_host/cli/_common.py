@@ -33,11 +33,13 @@ class Settings:
     _catalog: WorkflowCatalog | None = None
 
     def catalog(self) -> WorkflowCatalog:
-        """Discover installed workflows once per command."""
+        """Discover installed workflows once per command; the tenant's registered ones are looked up on use."""
         if self._catalog is None:
             from .._discovery import discover  # not needed by commands that only read archives
+            from .._registry import Registry
 
             self._catalog = discover(disabled=self.disabled_plugins)
+            self._catalog.add_source(Registry(self.database_url, home=self.home, tenant=self.tenant))
         return self._catalog
 
     @property
@@ -89,7 +91,14 @@ def global_options(f: F) -> F:
             callback=_setter("home"),
             help="Cloacina's directory [env CLOACINA_HOME; default ~/.cloacina].",
         ),
-        click.option("--tenant", expose_value=False, callback=_setter("tenant"), help="Tenant [default: public]."),
+        click.option(
+            "--tenant",
+            envvar="CLOACINA_TENANT",
+            expose_value=False,
+            callback=_setter("tenant"),
+            help="Tenant whose packages and executions to use; create one with `tenants create` "
+            "[env CLOACINA_TENANT; default: public].",
+        ),
         click.option(
             "--json", "json_", is_flag=True, expose_value=False, callback=_setter("json"), help="JSON output."
         ),

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._errors import NotFoundError, UsageError
-from .._storage import Database, ExecutionRecord, open_database
+from .._storage import Database, ExecutionRecord
 from .._storage import _queries as q
 from ._common import Settings, global_options, pass_settings, print_json
 from ._progress import _STYLE, format_duration
@@ -24,7 +24,9 @@ def executions_group() -> None:
 
 
 def _open(settings: Settings) -> Database:
-    return open_database(settings.database_url, home=settings.home)
+    from .._registry import open_tenant_database
+
+    return open_tenant_database(settings.database_url, home=settings.home, tenant=settings.tenant)
 
 
 def _when(ts: float | None) -> str | None:
@@ -45,6 +47,7 @@ def _summary_json(r: ExecutionRecord) -> dict[str, Any]:
         "workflow": r.namespace,
         "package": r.package,
         "package_version": r.package_version,
+        "workflow_fingerprint": r.workflow_fingerprint,
         "status": r.status,
         "error": r.error,
         "created_at": _when(r.created_at),

@@ -43,6 +43,11 @@ class ExecutionFailedError(HostError):
     metavar="SECONDS",
     help="Timeout for tasks that set no timeout_s of their own.",
 )
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Only store the execution and print its id; a `cloacina-ctl serve` sharing the database runs it.",
+)
 @global_options
 @pass_settings
 def run_command(
@@ -51,12 +56,16 @@ def run_command(
     context_arg: str | None,
     max_concurrent_tasks: int,
     default_timeout_s: float | None,
+    detach: bool,
 ) -> None:
     """Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context.
 
     Every state change is stored (see `cloacina-ctl executions show ID`). Progress goes to stderr:
     a live table on a terminal, one line per event otherwise; the final context (or the whole result
     with --json) goes to stdout. Exits 1 when the execution fails.
+
+    A registered package runs its active version (in a worker process of its own); the execution
+    records that version and the workflow's fingerprint.
     """
     context = parse_context(context_arg)
     entry = settings.catalog().resolve(workflow)
@@ -70,6 +79,18 @@ def run_command(
         recover=False,  # resuming other executions is a long-running host's job, not this command's
     )
     err = settings.err
+    if detach:
+        execution_id = asyncio.run(_submit(runner, entry, context))
+        if settings.json:
+            print_json({"execution_id": execution_id, "workflow": entry.namespace(settings.tenant)})
+        else:
+            err.print(
+                f"execution {execution_id} of {entry.namespace(settings.tenant)} stored; a `cloacina-ctl serve` "
+                f"sharing this database runs it (cloacina-ctl executions show {execution_id})",
+                markup=False,
+            )
+            click.echo(execution_id)
+        return
     progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
     result = asyncio.run(_run(runner, entry, context, progress))
     if settings.json:
@@ -90,9 +111,14 @@ async def _run(
         pm.register(progress)
         try:
             with progress:
-                execution_id = await runner.submit(entry.workflow, context)
+                execution_id = await runner.submit(entry, context)
                 progress.execution_id = execution_id
                 return await runner.wait(execution_id)
         finally:
             pm.unregister(progress)
             sys.stderr.flush()
+
+
+async def _submit(runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object]) -> str:
+    async with runner:
+        return await runner.submit(entry, context, detach=True)

@@ -32,10 +32,11 @@ def entry_json(entry: CatalogEntry, tenant: str) -> dict[str, Any]:
             "version": entry.source.version,
             "entry_point": entry.source.entry_point,
         },
+        "fingerprint": entry.fingerprint,
     }
 
 
-def _problems_json(catalog: WorkflowCatalog) -> list[dict[str, Any]]:
+def _problems_json(catalog: WorkflowCatalog, conflicts: dict[str, list[CatalogEntry]]) -> list[dict[str, Any]]:
     problems: list[dict[str, Any]] = [
         {"kind": "load", "distribution": p.distribution, "entry_point": p.entry_point, "message": str(p)}
         for p in catalog.problems
@@ -44,10 +45,10 @@ def _problems_json(catalog: WorkflowCatalog) -> list[dict[str, Any]]:
         {
             "kind": "conflict",
             "workflow": key,
-            "sources": catalog.conflict_error(key).sources,
-            "message": str(catalog.conflict_error(key)),
+            "sources": catalog.conflict_error(key, conflicts).sources,
+            "message": str(catalog.conflict_error(key, conflicts)),
         }
-        for key in catalog.conflicts
+        for key in conflicts
     ]
     return problems
 
@@ -56,16 +57,21 @@ def _problems_json(catalog: WorkflowCatalog) -> list[dict[str, Any]]:
 @global_options
 @pass_settings
 def list_command(settings: Settings) -> None:
-    """List every workflow: namespace, description, tasks, and the distribution it came from.
+    """List every workflow: namespace, description, tasks, and where it comes from.
 
-    Plugins that failed to load are reported on stderr (in "problems" with --json); the others
-    are listed all the same.
+    SOURCE is `embedded`, `installed DIST VERSION` (a pip-installed plugin) or `registered DIST
+    VERSION` (the active version of a package registered in this tenant). Plugins that failed to
+    load are reported on stderr (in "problems" with --json); the others are listed all the same.
     """
     catalog = settings.catalog()
-    entries = sorted(catalog.entries.values(), key=lambda e: e.key)
+    current, conflicts = catalog.snapshot()  # installed and embedded, plus the tenant's registered ones
+    entries = sorted(current.values(), key=lambda e: e.key)
     if settings.json:
         print_json(
-            {"workflows": [entry_json(e, settings.tenant) for e in entries], "problems": _problems_json(catalog)}
+            {
+                "workflows": [entry_json(e, settings.tenant) for e in entries],
+                "problems": _problems_json(catalog, conflicts),
+            }
         )
         return
     if entries:
@@ -76,12 +82,12 @@ def list_command(settings: Settings) -> None:
         table.add_column("SOURCE", no_wrap=True)
         for e in entries:
             src = e.source
-            where = "embedded" if src.kind == "embedded" else f"{src.distribution} {src.version}"
+            where = "embedded" if src.kind == "embedded" else f"{src.kind} {src.distribution} {src.version}"
             table.add_row(e.namespace(settings.tenant), e.workflow.description, str(len(e.workflow.tasks)), where)
         settings.out.print(table)
     else:
         settings.out.print(
             "No workflows found. Install a workflow package, e.g. pip install ./plugins/simple-packaged-demo"
         )
-    for problem in _problems_json(catalog):
+    for problem in _problems_json(catalog, conflicts):
         click.echo(f"warning: {problem['message']}", err=True)

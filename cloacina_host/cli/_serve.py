@@ -1,0 +1,202 @@
+"""``cloacina-ctl serve [--watch DIR]``: a long-running host: scheduler, recovery, and a reconciled directory.
+
+Every ``--interval`` seconds it resumes the tenant's executions that no live host drives (those of
+a host that died, and those stored with ``run --detach`` or ``submit(..., detach=True)``), stops
+idle workers, and, with ``--watch DIR``, reconciles the directory's ``*.cloacina`` files with the
+registry: a new file is registered (and activated), a replaced file's new version is registered and
+activated (a hot swap: executions already running finish on the version they started with), and
+the package of a removed file is deactivated. A file that fails to register is reported and left
+alone until it changes; the active version stays as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from cloacina_workflow import CloacinaError
+
+from ._common import Settings, global_options, pass_settings
+
+if TYPE_CHECKING:
+    from .._registry import Registry
+
+log = logging.getLogger("cloacina_host.serve")
+
+
+@dataclass
+class _Seen:
+    stamp: tuple[int, int]  # (mtime_ns, size)
+    sha256: str
+    name: str | None  # None: the file failed to register
+    version: str | None
+
+
+class DirectoryReconciler:
+    """Keeps the registry in step with a directory of ``.cloacina`` files."""
+
+    def __init__(self, registry: Registry, directory: Path) -> None:
+        self.registry = registry
+        self.directory = directory
+        self.seen: dict[Path, _Seen] = {}
+
+    def _files(self) -> list[tuple[Path, tuple[int, int]]]:
+        found = []
+        for path in self.directory.glob("*.cloacina"):
+            try:
+                st = path.stat()
+            except OSError:  # removed while we looked
+                continue
+            if path.is_file():
+                found.append((path, (st.st_mtime_ns, st.st_size)))
+        return sorted(found, key=lambda item: (item[1][0], item[0].name))  # oldest first: the newest file wins
+
+    def reconcile(self) -> list[str]:
+        """One pass; returns what it did, one line per change."""
+        done: list[str] = []
+        present = self._files()
+        for path, stamp in present:
+            seen = self.seen.get(path)
+            if seen is not None and seen.stamp == stamp:
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                done.append(f"cannot read {path}: {exc.strerror}")
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            if seen is not None and seen.sha256 == sha:
+                seen.stamp = stamp
+                continue
+            try:
+                result = self.registry.register(path, activate=True)
+            except CloacinaError as exc:
+                self.seen[path] = _Seen(stamp, sha, None, None)
+                done.append(f"{path.name} was not registered: {exc}")
+                continue
+            self.seen[path] = _Seen(stamp, sha, result.name, result.version)
+            was = f" (was {result.previous_active})" if result.previous_active not in (None, result.version) else ""
+            verb = {"registered": "registered", "replaced": "replaced", "unchanged": "already registered:"}
+            done.append(f"{path.name}: {verb[result.status]} {result.name} {result.version}, active{was}")
+        names = {p for p, _stamp in present}
+        for path in [p for p in self.seen if p not in names]:
+            gone = self.seen.pop(path)
+            if gone.name is None:
+                continue
+            still = any(s.name == gone.name for s in self.seen.values())
+            if still:
+                continue
+            try:
+                info = self.registry.show(gone.name)
+                if info.active_version == gone.version:
+                    self.registry.deactivate(gone.name)
+                    done.append(f"{path.name} removed: {gone.name} {gone.version} deactivated")
+            except CloacinaError as exc:
+                done.append(f"{path.name} removed, but deactivating {gone.name} failed: {exc}")
+        return done
+
+
+@click.command("serve")
+@click.option(
+    "--watch",
+    "watch",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Reconcile the *.cloacina files of DIR with the registry (register, hot-swap, deactivate).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often to reconcile DIR and look for executions to pick up.",
+)
+@click.option(
+    "--max-concurrent-tasks",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Tasks allowed to run at once.",
+)
+@global_options
+@pass_settings
+def serve_command(settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int) -> None:
+    """Run a long-lived host for the tenant: the scheduler, recovery, and (--watch) a package directory.
+
+    It resumes executions no live host drives (a crashed host's, and those stored by
+    `run --detach`), runs registered packages in worker processes (their prints reach this output),
+    and with --watch DIR registers new .cloacina files, hot-swaps replaced ones (running executions
+    finish on their version) and deactivates the package of a removed file. Stop it with Ctrl-C or
+    SIGTERM: executions still running are left to resume later.
+    """
+    if watch is not None and not watch.is_dir():
+        raise click.BadParameter(f"{watch} is not a directory.", param_hint="--watch")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("cloacina_host")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if settings.verbose else logging.WARNING)
+    try:
+        asyncio.run(_serve(settings, watch, interval, max_concurrent_tasks))
+    finally:
+        logger.removeHandler(handler)
+
+
+async def _serve(settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int) -> None:
+    from .._discovery import discover
+    from .._engine import DefaultRunner
+    from .._registry import Registry
+
+    err = settings.err
+    registry = Registry(settings.database_url, home=settings.home, tenant=settings.tenant)
+    catalog = discover(disabled=settings.disabled_plugins)
+    catalog.add_source(registry)
+    runner = DefaultRunner(
+        settings.database_url,
+        catalog=catalog,
+        home=settings.home,
+        tenant=settings.tenant,
+        max_concurrent_tasks=max_concurrent_tasks,
+        recover=False,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    reconciler = DirectoryReconciler(registry, watch) if watch is not None else None
+
+    def note(line: str) -> None:
+        err.print(f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False)
+
+    await runner.start()
+    try:
+        where = runner.database.display_url
+        first = True
+        while not stop.is_set():
+            if reconciler is not None:
+                for line in await asyncio.to_thread(reconciler.reconcile):
+                    note(line)
+            for execution_id in await runner.recover():
+                note(f"picked up execution {execution_id}")
+            if first:
+                watching = f"; watching {watch} every {interval:g} s" if watch is not None else ""
+                note(f"serving tenant {settings.tenant!r} of {where}{watching}")
+                first = False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    finally:
+        note(f"stopping; {len(runner.active_execution_ids)} execution(s) still running are left to resume later")
+        await runner.aclose(cancel=True)
+        await registry.aclose()
