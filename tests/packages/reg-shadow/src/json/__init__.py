@@ -1,0 +1,3 @@
+"""Shadows the standard library's json: a package installing this must be refused."""
+
+SHADOWED = True
