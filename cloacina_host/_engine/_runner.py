@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pluggy
 
-from cloacina_workflow import DEFAULT_TENANT, Context, Workflow
+from cloacina_workflow import DEFAULT_TENANT, Context, JSONValue, Workflow
 
 from .._discovery import CatalogEntry, WorkflowCatalog, discover
 from .._errors import HostError, NotFoundError, UsageError
 from .._registry._tenants import open_tenant_database
 from .._storage import Database, ExecutionRecord, GroupCommitWriter, Write
 from .._storage import _queries as q
+from .._storage._claims import DISTRIBUTED_OWNER
 from .._storage._database import SqliteSynchronous
 from ._events import EventEmitter
 from ._execution import EngineServices, ExecutionRun
@@ -252,19 +253,28 @@ class DefaultRunner:
     # -- running ----------------------------------------------------------------------------------
 
     async def submit(
-        self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None, *, detach: bool = False
+        self,
+        workflow: str | Workflow | CatalogEntry,
+        context: ContextInput = None,
+        *,
+        detach: bool = False,
+        distributed: bool = False,
     ) -> str:
         """Store a new execution of ``workflow`` and start it; return its id once it is durable.
 
         A name is resolved now: a registered package runs its active version, and the execution
         keeps that version to its end. ``detach=True`` only stores it, unowned, for a long-running
-        host (``cloacina-ctl serve``) sharing the database to pick up.
+        host (``cloacina-ctl serve``) sharing the database to pick up. ``distributed=True``
+        (PostgreSQL) stores it with its first tasks ready for ``cloacina-ctl worker`` processes,
+        on any machine, to claim task by task; ``wait()`` reads its result from the database.
         """
         await self.start()
         # a name may be a registered workflow: the registry's lookup reads the database
         entry = await asyncio.to_thread(self._entry, workflow) if isinstance(workflow, str) else self._entry(workflow)
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
         assert self._services is not None
+        if distributed:
+            return await self._submit_distributed(entry, initial)
         run = ExecutionRun.new(
             self._services, namespace=entry.namespace(self.tenant), workflow=entry.workflow, initial=initial
         )
@@ -281,10 +291,33 @@ class DefaultRunner:
             self._drive(run)
         return run.execution_id
 
-    async def execute(self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None) -> ExecutionResult:
+    async def execute(
+        self, workflow: str | Workflow | CatalogEntry, context: ContextInput = None, *, distributed: bool = False
+    ) -> ExecutionResult:
         """Run ``workflow`` with ``context`` to its end; the result says whether it completed or failed."""
-        execution_id = await self.submit(workflow, context)
+        execution_id = await self.submit(workflow, context, distributed=distributed)
         return await self.wait(execution_id)
+
+    async def _submit_distributed(self, entry: CatalogEntry, initial: dict[str, JSONValue]) -> str:
+        from ._distributed import store_execution
+
+        assert self._services is not None
+        namespace = entry.namespace(self.tenant)
+        execution_id = await asyncio.to_thread(
+            store_execution,
+            self.database,
+            tenant=self.tenant,
+            namespace=namespace,
+            package=entry.package,
+            package_version=entry.source.version,
+            workflow_fingerprint=entry.fingerprint,
+            workflow=entry.workflow,
+            initial=initial,
+        )
+        self._services.events.emit(
+            "cloacina_execution_started", execution_id=execution_id, workflow=namespace, context=initial
+        )
+        return execution_id
 
     def _drive(self, run: ExecutionRun) -> None:
         task = asyncio.ensure_future(run.run())
@@ -326,6 +359,8 @@ class DefaultRunner:
     # -- recovery ---------------------------------------------------------------------------------
 
     def _is_stale(self, owner: str | None, expires: float | None, now: float) -> bool:
+        if owner == DISTRIBUTED_OWNER:  # task by task, by `cloacina-ctl worker` processes: not resumed here
+            return False
         if owner is None or expires is None or expires < now:
             return True
         host, _, rest = owner.partition(":")

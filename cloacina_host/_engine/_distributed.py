@@ -1,0 +1,772 @@
+"""Distributed executions: many ``cloacina-ctl worker`` processes, on many machines, share one PostgreSQL.
+
+A submitter (``DefaultRunner.submit(..., distributed=True)``, ``cloacina-ctl run --distributed``)
+stores the execution with its root tasks ``ready``. Each ``DistributedWorker`` claims ready task rows
+(``SELECT … FOR UPDATE SKIP LOCKED``), runs them under a lease it renews, and ends each attempt in
+one transaction that also makes every dependent whose last parent that was ``ready`` (exactly once:
+the ends of one execution's tasks are serialised on its row) and finishes the execution when every
+task has ended. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
+notification is lost. A task whose lease lapses (its worker died, hung, or lost the database) is
+claimed again by another worker; the late worker's result is refused by a compare-and-swap.
+The queries live in ``_storage/_claims``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, TaskError, Workflow
+
+from .._discovery import CatalogEntry, WorkflowCatalog
+from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
+from .._registry._tenants import open_tenant_database
+from .._storage import Database, mask, parse_database_url
+from .._storage import _claims as c
+from .._storage._queries import dumps
+from .._storage._schema import task_executions
+from ._events import EventEmitter
+from ._execution import describe
+
+log = logging.getLogger("cloacina_host.worker")
+
+T = TypeVar("T")
+
+#: how a worker finds the workflow of a claimed task; raising fails the task with that error
+WorkflowResolver = Callable[[c.Claim], Awaitable[Workflow]]
+
+MAX_BACKOFF_S = 30.0
+
+
+class WorkflowLoadError(HostError):
+    """The workflow of a claimed task could not be loaded in this worker; the task fails with this error."""
+
+    def __init__(self, message: str, *, namespace: str) -> None:
+        super().__init__(message)
+        self.namespace = namespace
+
+
+def require_postgresql(url: str | None, home: str | None, what: str) -> None:
+    """Refuse SQLite: distributed work is coordinated by PostgreSQL, shared by every machine."""
+    from .._settings import default_database_url
+
+    parsed = parse_database_url(url or default_database_url(home))
+    if parsed.drivername == "sqlite":
+        raise UsageError(
+            f"{what} needs PostgreSQL, but {mask(parsed)} is a SQLite file: workers on several machines "
+            "coordinate through one PostgreSQL database (SELECT … FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY). "
+            "Point --database-url (or CLOACINA_DATABASE_URL) at postgresql://USER:PASSWORD@HOST:PORT/DB, "
+            "or run on one machine with `cloacina-ctl run WORKFLOW`."
+        )
+
+
+def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
+    """Resolve a claimed task's workflow through ``catalog``: embedded, installed and registered workflows.
+
+    A registered package runs the version the execution was submitted with (``Registry.resolve``
+    installs it on this machine from the database on first use), even when another version is
+    active now or none is. Found workflows are cached by namespace and version; failures are not.
+    """
+    cache: dict[tuple[str, str | None], Workflow] = {}
+
+    def lookup(claim: c.Claim) -> Workflow:
+        registries = [s for s in catalog.sources if callable(getattr(s, "resolve", None))]
+        _tenant, package, name = claim.namespace.split("::", 2)
+        try:
+            entry: CatalogEntry | None = catalog.resolve(claim.namespace)
+        except WorkflowNotFoundError:
+            if not registries or claim.package_version is None:
+                raise
+            entry = None  # perhaps a registered version that is no longer active
+        pinned = entry is None or (
+            entry.source.kind == "registered" and claim.package_version not in (None, entry.source.version)
+        )
+        if entry is not None and not pinned:
+            return entry.workflow
+        found = registries[0].resolve(package, name, claim.package_version)  # type: ignore[attr-defined]
+        assert isinstance(found, CatalogEntry)
+        return found.workflow
+
+    async def resolve(claim: c.Claim) -> Workflow:
+        key = (claim.namespace, claim.package_version)
+        workflow = cache.get(key)
+        if workflow is None:
+            workflow = cache[key] = await asyncio.to_thread(lookup, claim)
+        return workflow
+
+    return resolve
+
+
+# -- submitting -----------------------------------------------------------------------------------
+
+
+def store_execution(
+    db: Database,
+    *,
+    tenant: str,
+    namespace: str,
+    package: str,
+    package_version: str | None,
+    workflow: Workflow,
+    initial: Mapping[str, JSONValue],
+    workflow_fingerprint: str | None = None,
+) -> str:
+    """Store a new distributed execution of ``workflow`` with its roots ready; return its id (committed)."""
+    if db.backend != "postgresql":
+        raise UsageError(
+            f"Distributed executions need PostgreSQL, but {db.display_url} is SQLite. "
+            "Use postgresql://USER:PASSWORD@HOST:PORT/DB, or submit without distributed=True."
+        )
+    execution_id = str(uuid.uuid4())
+    roots = set(workflow.roots())
+    execution = {
+        "id": execution_id,
+        "tenant": tenant,
+        "namespace": namespace,
+        "package": package,
+        "workflow": workflow.name,
+        "package_version": package_version,
+        "workflow_fingerprint": workflow_fingerprint,
+        "status": "running",
+        "context_in": dumps(dict(initial)),
+        "context_out": None,
+        "error": None,
+        "created_at": time.time(),
+        "finished_at": None,
+    }
+    tasks = [
+        {
+            "execution_id": execution_id,
+            "task_id": tid,
+            "position": position,
+            "status": "ready" if tid in roots else "pending",
+            "attempt": 0,
+            "started_at": None,
+            "finished_at": None,
+            "duration_s": None,
+            "error": None,
+            "context_out": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        for position, tid in enumerate(workflow.order)
+    ]
+    with db.write("submitting a distributed execution") as conn:
+        c.insert_execution(conn, execution=execution, tasks=tasks)
+    return execution_id
+
+
+# -- the worker -----------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did since it started."""
+
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    reclaimed: int = 0  # claims that took a task over from a worker whose lease lapsed
+    lost: int = 0  # results refused because the lease had passed to another worker
+    released: int = 0  # handed back unfinished at shutdown
+
+
+@dataclass
+class _Running:
+    claim: c.Claim
+    task: asyncio.Task[None]
+    claimed_at: float
+    ending: bool = False  # its end is being written: the renewer must not cancel it
+
+
+@dataclass
+class _Outcome:
+    lost: bool = False
+    status: str = ""
+    skipped: list[str] = field(default_factory=list)
+    retry_delay_s: float | None = None
+    finished: tuple[str, dict[str, Any]] | None = None  # (status, final context) when the execution ended
+
+
+def _owner_name(name: str | None) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{name or uuid.uuid4().hex[:8]}"
+
+
+class DistributedWorker:
+    """Claims and runs the ready tasks of distributed executions until ``stop()``; ``await worker.run()``.
+
+    ``concurrency`` tasks at a time; each claim is held under a lease of ``lease_s`` seconds, renewed
+    every ``lease_s / 3``. ``poll_s``: how long it sleeps at most without a notification. On ``stop()``
+    it claims nothing more, lets running tasks finish for up to ``grace_s`` seconds, and hands the
+    rest back (ready again at once, their attempt ``interrupted``).
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        catalog: WorkflowCatalog | None = None,
+        resolver: WorkflowResolver | None = None,
+        database_opener: Callable[[], Database] | None = None,
+        home: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        concurrency: int = 8,
+        lease_s: float = 30.0,
+        poll_s: float = 5.0,
+        grace_s: float = 30.0,
+        default_timeout_s: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, not {concurrency}.")
+        for label, value in (("lease_s", lease_s), ("poll_s", poll_s)):
+            if value <= 0:
+                raise UsageError(f"{label} must be a positive number of seconds, not {value}.")
+        if grace_s < 0:
+            raise UsageError(f"grace_s must be zero or more seconds, not {grace_s}.")
+        self.database_url = database_url
+        self.home = home
+        self.tenant = tenant
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.grace_s = grace_s
+        self.default_timeout_s = default_timeout_s
+        self.catalog = catalog if catalog is not None else WorkflowCatalog()
+        self.resolver = resolver or catalog_resolver(self.catalog)
+        self._open = database_opener or (
+            lambda: open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
+        )
+        #: who holds this worker's leases: ``host:pid:token``
+        self.owner = _owner_name(name)
+        self.stats = WorkerStats()
+        self.events = EventEmitter(self.catalog.plugin_manager)
+        self.db: Database | None = None
+        self._running: dict[tuple[str, str], _Running] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._listening = False
+        self._db_pool = ThreadPoolExecutor(min(concurrency + 2, 10), thread_name_prefix="cloacina-db")
+        self._task_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="cloacina-task")
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def stop(self, *, now: bool = False) -> None:
+        """Stop claiming and shut down gracefully; ``now=True`` (or a second call) skips the grace period."""
+        if self._stopping.is_set() or now:
+            self._hurry.set()
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def running(self) -> list[c.Claim]:
+        """The claims whose tasks run now."""
+        return [r.claim for r in self._running.values()]
+
+    async def _db(self, action: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on a database thread."""
+        db = self.db
+        assert db is not None
+
+        def work() -> T:
+            with db.write(action) as conn:
+                return fn(conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._db_pool, contextvars.copy_context().run, work)
+
+    async def _sleep(self, seconds: float, *events: asyncio.Event) -> None:
+        """Sleep up to ``seconds``; return early when any of ``events`` is set."""
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> WorkerStats:
+        """Serve until ``stop()``; return what was done."""
+        require_postgresql(self.database_url, self.home, "cloacina-ctl worker")
+        self.db = await self._connect()
+        if self.db is None:  # stopped while waiting for the database
+            return self.stats
+        log.info(
+            "worker %s serving tenant %r of %s: concurrency %d, lease %gs",
+            self.owner,
+            self.tenant,
+            self.db.display_url,
+            self.concurrency,
+            self.lease_s,
+        )
+        helpers = [asyncio.ensure_future(self._listen()), asyncio.ensure_future(self._renew())]
+        try:
+            await self._serve()
+        finally:
+            await self._shutdown()
+            for h in helpers:
+                h.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            self._task_pool.shutdown(wait=False, cancel_futures=True)
+            self._db_pool.shutdown(wait=False, cancel_futures=True)
+            self.db.dispose()
+            await self.catalog.aclose()  # the workers of registered packages started on this loop
+        return self.stats
+
+    async def _connect(self) -> Database | None:
+        delay = 0.5
+        attempt = 1
+        while True:
+            try:
+                return await asyncio.to_thread(self._open)
+            except StorageError as exc:
+                if self._stopping.is_set():
+                    return None
+                log.warning("%s Retrying in %gs (attempt %d).", str(exc).rstrip(), delay, attempt)
+            await self._sleep(delay, self._stopping)
+            if self._stopping.is_set():
+                return None
+            delay = min(delay * 2, MAX_BACKOFF_S)
+            attempt += 1
+
+    async def _serve(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._running)
+            timeout = self.poll_s
+            if free > 0:
+                self._wake.clear()
+                try:
+                    claims = await self._db("claiming tasks", self._claim, free)
+                except StorageError as exc:
+                    log.warning("%s Retrying in %gs.", str(exc).rstrip(), backoff)
+                    await self._sleep(backoff, self._stopping)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+                backoff = 0.5
+                for claim in claims:
+                    self._start(claim)
+                if len(claims) == free:
+                    continue  # there may be more: claim again as soon as a slot frees
+                if not claims:
+                    with contextlib.suppress(StorageError):
+                        due = await self._db("looking for work due later", self._due)
+                        if due is not None:
+                            timeout = min(timeout, max(due, 0.05))
+            else:
+                self._wake.clear()
+            await self._sleep(timeout, self._wake, self._stopping)
+
+    def _claim(self, conn: Any, limit: int) -> list[c.Claim]:
+        return c.claim_tasks(conn, tenant=self.tenant, owner=self.owner, limit=limit, lease_s=self.lease_s)
+
+    def _due(self, conn: Any) -> float | None:
+        return c.seconds_until_due(conn, tenant=self.tenant)
+
+    def _start(self, claim: c.Claim) -> None:
+        self.stats.claimed += 1
+        if claim.reclaimed_from is not None:
+            self.stats.reclaimed += 1
+            log.warning(
+                "reclaimed %s %s (execution %s, attempt %d): the lease of %s lapsed",
+                claim.namespace,
+                claim.task_id,
+                claim.execution_id[:8],
+                claim.attempt,
+                claim.reclaimed_from,
+            )
+        else:
+            log.info(
+                "claimed %s %s (execution %s, attempt %d)",
+                claim.namespace,
+                claim.task_id,
+                claim.execution_id[:8],
+                claim.attempt,
+            )
+        task = asyncio.ensure_future(self._run_task(claim))
+        self._running[claim.key] = _Running(claim, task, time.monotonic())
+
+        def done(_t: asyncio.Task[None]) -> None:
+            self._running.pop(claim.key, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    # -- one task ---------------------------------------------------------------------------------
+
+    async def _run_task(self, claim: c.Claim) -> None:
+        started = time.monotonic()
+        workflow: Workflow | None = None
+        error: BaseException | None = None
+        output: dict[str, JSONValue] | None = None
+        try:
+            workflow = await self.resolver(claim)
+            task = workflow.task(claim.task_id)
+        except Exception as exc:  # noqa: BLE001  # any failure to load fails this task, not the worker
+            load_error = WorkflowLoadError(
+                f"cannot load workflow {claim.namespace!r}"
+                + (f" version {claim.package_version}" if claim.package_version else "")
+                + f" for task {claim.task_id!r} in worker {self.owner}: {type(exc).__name__}: {exc}",
+                namespace=claim.namespace,
+            )
+            load_error.__cause__ = exc
+            error, workflow = load_error, None
+        if workflow is not None:
+            self.events.emit(
+                "cloacina_task_started",
+                execution_id=claim.execution_id,
+                workflow=claim.namespace,
+                task_id=claim.task_id,
+                attempt=claim.attempt,
+            )
+            try:
+                deps = task.dependencies
+                parents = (
+                    await self._db("reading task outputs", self._outputs, claim.execution_id, deps) if deps else {}
+                )
+                initial = json.loads(claim.context_in)
+                context = workflow.input_context(claim.task_id, initial, parents, self._conflict(claim))
+                await self._call(task, context)
+                output = context.to_dict()
+                dumps(output)  # refuse what cannot be stored as the attempt's error, not the worker's
+            except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
+                error = exc
+        await self._end(claim, workflow, output, error, time.monotonic() - started)
+
+    def _outputs(self, conn: Any, execution_id: str, deps: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return c.outputs(conn, execution_id=execution_id, task_ids=deps)
+
+    def _conflict(self, claim: c.Claim) -> Callable[[ContextConflict], None]:
+        def on_conflict(conflict: ContextConflict) -> None:
+            log.warning(
+                "execution %s, task %r: dependencies %r and %r wrote different values for %r; %r (declared later) wins",
+                claim.execution_id,
+                conflict.task_id,
+                conflict.loser,
+                conflict.winner,
+                conflict.key,
+                conflict.winner,
+            )
+
+        return on_conflict
+
+    async def _call(self, task: Task, context: Any) -> None:
+        timeout = task.timeout_s if task.timeout_s is not None else self.default_timeout_s
+        if task.is_async:
+            fut: asyncio.Future[Any] = asyncio.ensure_future(task.function(context))  # type: ignore[arg-type]
+        else:
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self._task_pool, contextvars.copy_context().run, task.function, context)
+        try:
+            done, _ = await asyncio.wait({fut}, timeout=timeout)
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        if not done:
+            fut.cancel()  # a plain function's thread cannot be stopped: it finishes unobserved
+            raise TaskError.Timeout(
+                f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
+                "raise timeout_s (or the worker's --timeout) if it needs more time",
+                task=task.id,
+            )
+        fut.result()
+
+    async def _end(
+        self,
+        claim: c.Claim,
+        workflow: Workflow | None,
+        output: dict[str, JSONValue] | None,
+        error: BaseException | None,
+        elapsed: float,
+    ) -> None:
+        running = self._running.get(claim.key)
+        if running is not None:
+            running.ending = True
+        message = tb = None
+        if error is not None:
+            message = describe(error)
+            tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        deadline = time.monotonic() + self.lease_s
+        delay = 0.2
+        while True:
+            try:
+                outcome = await self._db(
+                    "storing the end of a task", self._store_end, claim, workflow, output, error, message, tb
+                )
+                break
+            except StorageError as exc:
+                if time.monotonic() > deadline or self._hurry.is_set():
+                    log.error(
+                        "%s Giving up on storing the end of %s %s (execution %s); its lease lapses and another "
+                        "worker runs it again.",
+                        str(exc).rstrip(),
+                        claim.namespace,
+                        claim.task_id,
+                        claim.execution_id[:8],
+                    )
+                    return
+                log.warning("%s Retrying in %gs.", str(exc).rstrip(), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        where = f"{claim.namespace} {claim.task_id} (execution {claim.execution_id[:8]}, attempt {claim.attempt})"
+        if outcome.lost:
+            self.stats.lost += 1
+            log.warning("lost the lease on %s to another worker; this run's result is discarded", where)
+            return
+        if outcome.status == "completed":
+            self.stats.completed += 1
+            log.info("completed %s in %.3fs", where, elapsed)
+        elif outcome.status == "retry_wait":
+            self.stats.retried += 1
+            log.info("failed %s: %s; retrying in %.2fs", where, message, outcome.retry_delay_s or 0.0)
+            self.events.emit(
+                "cloacina_task_retrying",
+                execution_id=claim.execution_id,
+                workflow=claim.namespace,
+                task_id=claim.task_id,
+                attempt=claim.attempt,
+                error=message or "",
+                delay_s=outcome.retry_delay_s or 0.0,
+            )
+        else:
+            self.stats.failed += 1
+            log.warning("failed %s for good: %s", where, message)
+        if outcome.status != "retry_wait":
+            for tid, status, err in [(claim.task_id, outcome.status, message)] + [
+                (s, "skipped", f"skipped: upstream task {claim.task_id!r} failed") for s in outcome.skipped
+            ]:
+                self.events.emit(
+                    "cloacina_task_finished",
+                    execution_id=claim.execution_id,
+                    workflow=claim.namespace,
+                    task_id=tid,
+                    status=status,
+                    attempts=claim.attempt if tid == claim.task_id else 0,
+                    duration_s=elapsed if tid == claim.task_id else 0.0,
+                    error=err,
+                )
+        if outcome.finished is not None:
+            status, context = outcome.finished
+            log.info("execution %s of %s %s", claim.execution_id[:8], claim.namespace, status)
+            self.events.emit(
+                "cloacina_execution_finished",
+                execution_id=claim.execution_id,
+                workflow=claim.namespace,
+                status=status,
+                context=context,
+            )
+
+    def _store_end(
+        self,
+        conn: Any,
+        claim: c.Claim,
+        workflow: Workflow | None,
+        output: dict[str, JSONValue] | None,
+        error: BaseException | None,
+        message: str | None,
+        tb: str | None,
+    ) -> _Outcome:
+        """One transaction: end the attempt, make dependents ready or skip them, maybe finish the execution."""
+        eid, tid = claim.execution_id, claim.task_id
+        locked = c.lock_execution(conn, eid)
+        if locked is None or locked[0] != "running":
+            return _Outcome(lost=True)
+        outcome = _Outcome()
+        if error is None:
+            assert workflow is not None
+            if not c.end_task(conn, claim=claim, owner=self.owner, status="completed", output=output):
+                return _Outcome(lost=True)
+            outcome.status = "completed"
+            children = workflow.dependents[tid]
+            if children:
+                needed = {d for child in children for d in workflow.tasks[child].dependencies} | set(children)
+                statuses = c.task_statuses(conn, execution_id=eid, task_ids=needed)
+                ready = [
+                    child
+                    for child in children
+                    if statuses.get(child) == "pending"
+                    and all(statuses.get(d) == "completed" for d in workflow.tasks[child].dependencies)
+                ]
+                if ready:
+                    c.make_ready(conn, execution_id=eid, task_ids=ready)
+                    c.notify(conn, claim.tenant)
+        else:
+            failures = c.failed_attempts(conn, execution_id=eid, task_id=tid) + 1
+            retry = workflow is not None and workflow.tasks[tid].retry.should_retry(error, failures)
+            if retry:
+                assert workflow is not None
+                delay = workflow.tasks[tid].retry.delay_s(failures)
+                if not c.end_task(
+                    conn,
+                    claim=claim,
+                    owner=self.owner,
+                    status="retry_wait",
+                    error=message,
+                    traceback=tb,
+                    retry_delay_s=delay,
+                ):
+                    return _Outcome(lost=True)
+                c.notify(conn, claim.tenant)
+                return _Outcome(status="retry_wait", retry_delay_s=delay)
+            if not c.end_task(conn, claim=claim, owner=self.owner, status="failed", error=message, traceback=tb):
+                return _Outcome(lost=True)
+            outcome.status = "failed"
+            if workflow is not None:
+                downstream = _descendants(workflow, tid)
+                reason = f"skipped: upstream task {tid!r} failed"
+            else:  # which tasks depend on it is unknown here: none of those waiting can run
+                downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == "pending"]
+                reason = f"skipped: task {tid!r} failed because its workflow could not be loaded"
+            outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
+        if c.unfinished_count(conn, execution_id=eid) == 0:
+            outcome.finished = self._finish(conn, eid, locked[2])
+        return outcome
+
+    def _finish(self, conn: Any, execution_id: str, context_in: str) -> tuple[str, dict[str, Any]]:
+        te = task_executions
+        rows = conn.execute(
+            select(te.c.task_id, te.c.status, te.c.error, te.c.context_out)
+            .where(te.c.execution_id == execution_id)
+            .order_by(te.c.position)
+        ).all()
+        context: dict[str, Any] = json.loads(context_in)
+        for row in rows:
+            if row.status == "completed" and row.context_out is not None:
+                context.update(json.loads(row.context_out))
+        failed = [row for row in rows if row.status == "failed"]
+        status = "failed" if failed else "completed"
+        error = f"task {failed[0].task_id!r} failed: {failed[0].error}" if failed else None
+        c.finish_execution(conn, execution_id=execution_id, status=status, context_out=context, error=error)
+        return status, context
+
+    # -- helpers: notifications, leases, shutdown -------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Set the wake event on every notification for this tenant; reconnect with backoff."""
+        import psycopg
+
+        assert self.db is not None
+        conninfo = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=10)
+                async with conn:
+                    await conn.execute(f"LISTEN {c.CHANNEL}")
+                    self._listening = True
+                    delay = 0.5
+                    self._wake.set()  # catch up on whatever was notified while not listening
+                    async for note in conn.notifies():
+                        if note.payload == self.tenant:
+                            self._wake.set()
+            except psycopg.Error as exc:
+                self._listening = False
+                reason = " ".join(str(exc).split())[:300]
+                log.warning(
+                    "LISTEN on %s failed: %s; polling every %gs meanwhile, retrying in %gs",
+                    self.db.display_url,
+                    reason,
+                    self.poll_s,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
+
+    async def _renew(self) -> None:
+        """Every ``lease_s / 3``: extend this worker's leases; cancel the tasks whose lease another worker took."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            if not self._running:
+                continue
+            asked = time.monotonic()
+            try:
+                held = await self._db("renewing leases", self._renew_all)
+            except StorageError as exc:
+                log.warning("could not renew the leases of %s: %s", self.owner, str(exc).rstrip())
+                continue
+            keys = {(e, t) for e, t, _ in held}
+            for key, r in list(self._running.items()):
+                if key in keys or r.ending or r.claimed_at >= asked:
+                    continue
+                self.stats.lost += 1
+                log.warning(
+                    "lost the lease on %s %s (execution %s, attempt %d) to another worker; cancelling this run",
+                    r.claim.namespace,
+                    r.claim.task_id,
+                    r.claim.execution_id[:8],
+                    r.claim.attempt,
+                )
+                r.task.cancel()
+
+    def _renew_all(self, conn: Any) -> set[tuple[str, str, int]]:
+        return c.renew_leases(conn, owner=self.owner, lease_s=self.lease_s)
+
+    async def _shutdown(self) -> None:
+        running = list(self._running.values())
+        if not running:
+            return
+        if not self._hurry.is_set() and self.grace_s > 0:
+            log.info("stopping: letting %d running task(s) finish (up to %gs)", len(running), self.grace_s)
+            all_done = asyncio.ensure_future(asyncio.wait({r.task for r in running}))
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            try:
+                await asyncio.wait({all_done, hurry}, timeout=self.grace_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                all_done.cancel()  # stops the waiting, not the tasks
+                hurry.cancel()
+        left = [r for r in self._running.values() if not r.task.done()]
+        if not left:
+            return
+        for r in left:
+            r.task.cancel()
+        await asyncio.gather(*(r.task for r in left), return_exceptions=True)
+        claims = [r.claim for r in left]
+        reason = (
+            f"released: worker {self.owner} was stopped before the task finished; it was handed back and runs again"
+        )
+        try:
+            released = await self._db("releasing tasks", self._release, claims, reason)
+        except StorageError as exc:
+            log.error(
+                "%s Their leases lapse in %gs and another worker runs them then.", str(exc).rstrip(), self.lease_s
+            )
+            return
+        self.stats.released += len(released)
+        for claim in released:
+            log.info(
+                "released %s %s (execution %s, attempt %d)",
+                claim.namespace,
+                claim.task_id,
+                claim.execution_id[:8],
+                claim.attempt,
+            )
+
+    def _release(self, conn: Any, claims: list[c.Claim], reason: str) -> list[c.Claim]:
+        return c.release_tasks(conn, owner=self.owner, claims=claims, reason=reason)
+
+
+def _descendants(workflow: Workflow, task_id: str) -> list[str]:
+    seen: list[str] = []
+    stack = list(workflow.dependents[task_id])
+    while stack:
+        tid = stack.pop()
+        if tid not in seen:
+            seen.append(tid)
+            stack.extend(workflow.dependents[tid])
+    return seen
