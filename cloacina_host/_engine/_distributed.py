@@ -248,9 +248,13 @@ class DistributedWorker:
         self.grace_s = grace_s
         self.default_timeout_s = default_timeout_s
         self.catalog = catalog if catalog is not None else WorkflowCatalog()
+        # one pooled connection per database thread: connections are never opened and closed per query
+        self._db_threads = min(concurrency + 2, 10)
         self.resolver = resolver or catalog_resolver(self.catalog)
         self._open = database_opener or (
-            lambda: open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
+            lambda: open_tenant_database(
+                self.database_url, home=self.home, tenant=self.tenant, pool_size=self._db_threads
+            )
         )
         #: who holds this worker's leases: ``host:pid:token``
         self.owner = _owner_name(name)
@@ -262,7 +266,7 @@ class DistributedWorker:
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self._listening = False
-        self._db_pool = ThreadPoolExecutor(min(concurrency + 2, 10), thread_name_prefix="cloacina-db")
+        self._db_pool = ThreadPoolExecutor(self._db_threads, thread_name_prefix="cloacina-db")
         self._task_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="cloacina-task")
 
     # -- control ----------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ def open_tenant_database(
     home: str | None = None,
     tenant: str = DEFAULT_TENANT,
     sqlite_synchronous: SqliteSynchronous = "FULL",
+    pool_size: int = 4,
 ) -> Database:
     """Open (and migrate) ``tenant``'s database; ``TenantError`` when the tenant was never created."""
     location = tenant_location(database_url, home, tenant)
@@ -106,7 +107,9 @@ def open_tenant_database(
             f"`cloacina-ctl tenants create {tenant}` (see `cloacina-ctl tenants list`).",
             tenant=tenant,
         )
-    return open_database(location.url, home=home, sqlite_synchronous=sqlite_synchronous, schema=location.schema)
+    return open_database(
+        location.url, home=home, sqlite_synchronous=sqlite_synchronous, schema=location.schema, pool_size=pool_size
+    )
 
 
 @dataclass(frozen=True)

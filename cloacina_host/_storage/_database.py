@@ -161,11 +161,13 @@ def open_database(
     migrate_schema: bool = True,
     schema: str | None = None,
     create_schema: bool = False,
+    pool_size: int = 4,
 ) -> Database:
     """Connect to ``url`` (default: ``$CLOACINA_DATABASE_URL`` or a SQLite file under the home) and migrate it.
 
     ``schema`` (PostgreSQL): put every table in that schema (a tenant's) through SQLAlchemy's
-    ``schema_translate_map``; ``create_schema`` creates it first when missing.
+    ``schema_translate_map``; ``create_schema`` creates it first when missing. ``pool_size``
+    (PostgreSQL): connections kept open; up to 8 more are opened under load and closed after use.
     """
     parsed = parse_database_url(url or default_database_url(home))
     if parsed.drivername == "sqlite":
@@ -187,7 +189,7 @@ def open_database(
         )
     else:
         engine = create_engine(
-            parsed, pool_size=4, max_overflow=8, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+            parsed, pool_size=pool_size, max_overflow=8, pool_pre_ping=True, connect_args={"connect_timeout": 10}
         )
         if schema is not None:
             if create_schema:
