@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reg_depmod
+
 from cloacina_workflow import Context, task, workflow
 
 
