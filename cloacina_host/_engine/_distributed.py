@@ -279,6 +279,11 @@ class DistributedWorker:
         self._wake.set()
 
     @property
+    def stopping(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stopping.is_set()
+
+    @property
     def running(self) -> list[c.Claim]:
         """The claims whose tasks run now."""
         return [r.claim for r in self._running.values()]

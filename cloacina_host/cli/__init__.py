@@ -39,6 +39,7 @@ COMMANDS = {
     "packages": "._registry:packages_group",
     "tenants": "._tenants:tenants_group",
     "serve": "._serve:serve_command",
+    "worker": "._worker:worker_command",
 }
 
 
