@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _report(exc, settings)
         return EXIT_INFRASTRUCTURE
+    finally:
+        settings.close()
     # with standalone_mode=False, click returns the code of a ``ctx.exit(code)`` instead of raising
     return result if isinstance(result, int) else EXIT_OK
 

@@ -16,6 +16,7 @@ from .._errors import UsageError
 
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
+    from .._registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +32,7 @@ class Settings:
     verbose: bool = False
     disabled_plugins: list[str] = field(default_factory=list)
     _catalog: WorkflowCatalog | None = None
+    _registry: Registry | None = None
 
     def catalog(self) -> WorkflowCatalog:
         """Discover installed workflows once per command; the tenant's registered ones are looked up on use."""
@@ -39,8 +41,14 @@ class Settings:
             from .._registry import Registry
 
             self._catalog = discover(disabled=self.disabled_plugins)
-            self._catalog.add_source(Registry(self.database_url, home=self.home, tenant=self.tenant))
+            self._registry = Registry(self.database_url, home=self.home, tenant=self.tenant)
+            self._catalog.add_source(self._registry)
         return self._catalog
+
+    def close(self) -> None:
+        """Release what the command opened through ``catalog()`` (the registry's database connections)."""
+        if self._registry is not None:
+            self._registry.close()
 
     @property
     def out(self) -> Console:
