@@ -1,0 +1,151 @@
+"""``cloacina-ctl serve --watch DIR`` as a real process: picks up executions, hot-swaps, deactivates."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloacina_host.cli import main
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging it
+
+
+def _archives_module() -> Any:
+    name = "cloacina_tests_reg_archives"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "packages" / "reg-archives" / "archives.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def reg_archives(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    cache = getattr(request.config, "cache", None)
+    where = cache.mkdir("cloacina-reg-archives") if cache is not None else tmp_path_factory.mktemp("reg-archives")
+    return _archives_module().build_archives(where)  # type: ignore[no-any-return]
+
+
+def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}")
+        time.sleep(0.1)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def ctl_json(capfd: pytest.CaptureFixture[str], *args: str) -> Any:
+    capfd.readouterr()
+    status = main([*args, "--json"])
+    out = capfd.readouterr().out
+    assert status == 0, out
+    return json.loads(out)
+
+
+def place(archive: Path, target: Path) -> None:
+    """Put ``archive`` at ``target`` in one step, as a deployment would (write aside, rename)."""
+    staging = target.with_suffix(".part")
+    shutil.copy(archive, staging)
+    os.replace(staging, target)
+
+
+def test_serve_swaps_versions_while_an_execution_runs(
+    database_url: str,
+    tmp_path: Path,
+    reg_archives: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    home, watch = tmp_path / "home", tmp_path / "watch"
+    watch.mkdir()
+    monkeypatch.setenv("CLOACINA_HOME", str(home))
+    monkeypatch.setenv("CLOACINA_DATABASE_URL", database_url)
+    deployed = watch / "reg-swap.cloacina"
+    place(reg_archives["swap-1"], deployed)
+    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
+    assert ctl is not None
+    log = tmp_path / "serve.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [ctl, "serve", "--watch", str(watch), "--interval", "0.2"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+
+        def active() -> str | None:
+            packages = ctl_json(capfd, "packages", "list")["packages"]
+            return packages[0]["active_version"] if packages else None
+
+        until("serve to register 1.0.0", lambda: active() == "1.0.0", proc)
+        gate, started = tmp_path / "gate", tmp_path / "started"
+        first = ctl_json(
+            capfd, "run", "swap_flow", "--detach", "--context", json.dumps({"gate": str(gate), "started": str(started)})
+        )["execution_id"]
+        until("serve to start the first execution on 1.0.0", started.exists, proc)
+
+        place(reg_archives["swap-2"], deployed)  # the hot swap
+        until("serve to activate 2.0.0", lambda: active() == "2.0.0", proc)
+        second = ctl_json(capfd, "run", "swap_flow", "--detach")["execution_id"]
+
+        def finished(execution_id: str) -> Any:
+            shown = ctl_json(capfd, "executions", "show", execution_id)
+            return shown if shown["status"] != "running" else None
+
+        two = until("the second execution", lambda: finished(second), proc)
+        assert ctl_json(capfd, "executions", "show", first)["status"] == "running"  # still held at the gate
+        gate.touch()
+        one = until("the first execution", lambda: finished(first), proc)
+        assert (one["status"], one["package_version"], one["final_context"]["version"]) == (
+            "completed",
+            "1.0.0",
+            "1.0.0",
+        )
+        assert (two["status"], two["package_version"], two["final_context"]["version"]) == (
+            "completed",
+            "2.0.0",
+            "2.0.0",
+        )
+
+        deployed.unlink()
+        until("serve to deactivate reg-swap", lambda: active() is None, proc)
+        versions = ctl_json(capfd, "packages", "show", "reg-swap")["versions"]
+        assert [v["version"] for v in versions] == ["1.0.0", "2.0.0"]  # deactivated, not removed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert proc.returncode == 0, output
+    assert "reg-swap.cloacina: registered reg-swap 1.0.0, active" in output
+    assert "reg-swap.cloacina: registered reg-swap 2.0.0, active (was 1.0.0)" in output
+    assert "reg-swap.cloacina removed: reg-swap 2.0.0 deactivated" in output
+    assert f"picked up execution {first}" in output
+    assert "reg-swap 1.0.0 working" in output  # the tasks' prints, from the workers, in serve's output
+    assert "reg-swap 2.0.0 working" in output
+    assert "Traceback" not in output
