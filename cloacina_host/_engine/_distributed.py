@@ -23,7 +23,7 @@ import socket
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,7 +40,7 @@ from .._storage import _claims as c
 from .._storage._queries import dumps
 from .._storage._schema import task_executions
 from ._events import EventEmitter
-from ._execution import describe
+from ._execution import TERMINAL, describe
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -108,6 +108,12 @@ def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
             workflow = cache[key] = await asyncio.to_thread(lookup, claim)
         return workflow
 
+    def dependencies(namespace: str, package_version: str | None, task_id: str) -> Sequence[str] | None:
+        workflow = cache.get((namespace, package_version))
+        task = None if workflow is None else workflow.tasks.get(task_id)
+        return None if task is None else task.dependencies
+
+    resolve.dependencies = dependencies  # type: ignore[attr-defined]  # read with the claim, see _claim
     return resolve
 
 
@@ -383,7 +389,14 @@ class DistributedWorker:
             await self._sleep(timeout, self._wake, self._stopping)
 
     def _claim(self, conn: Any, limit: int) -> list[c.Claim]:
-        return c.claim_tasks(conn, tenant=self.tenant, owner=self.owner, limit=limit, lease_s=self.lease_s)
+        return c.claim_tasks(
+            conn,
+            tenant=self.tenant,
+            owner=self.owner,
+            limit=limit,
+            lease_s=self.lease_s,
+            dependencies=getattr(self.resolver, "dependencies", None),
+        )
 
     def _due(self, conn: Any) -> float | None:
         return c.seconds_until_due(conn, tenant=self.tenant)
@@ -446,9 +459,11 @@ class DistributedWorker:
             )
             try:
                 deps = task.dependencies
-                parents = (
-                    await self._db("reading task outputs", self._outputs, claim.execution_id, deps) if deps else {}
-                )
+                parents = claim.parent_outputs
+                if parents is None:
+                    parents = {}
+                    if deps:
+                        parents = await self._db("reading task outputs", self._outputs, claim.execution_id, deps)
                 initial = json.loads(claim.context_in)
                 context = workflow.input_context(claim.task_id, initial, parents, self._conflict(claim))
                 await self._call(task, context)
@@ -602,47 +617,48 @@ class DistributedWorker:
             if not c.end_task(conn, claim=claim, owner=self.owner, status="completed", output=output):
                 return _Outcome(lost=True)
             outcome.status = "completed"
-            children = workflow.dependents[tid]
-            if children:
-                needed = {d for child in children for d in workflow.tasks[child].dependencies} | set(children)
-                statuses = c.task_statuses(conn, execution_id=eid, task_ids=needed)
-                ready = [
-                    child
-                    for child in children
-                    if statuses.get(child) == "pending"
-                    and all(statuses.get(d) == "completed" for d in workflow.tasks[child].dependencies)
-                ]
-                if ready:
-                    c.make_ready(conn, execution_id=eid, task_ids=ready)
-                    c.notify(conn, claim.tenant)
-        else:
-            failures = c.failed_attempts(conn, execution_id=eid, task_id=tid) + 1
-            retry = workflow is not None and workflow.tasks[tid].retry.should_retry(error, failures)
-            if retry:
-                assert workflow is not None
-                delay = workflow.tasks[tid].retry.delay_s(failures)
-                if not c.end_task(
-                    conn,
-                    claim=claim,
-                    owner=self.owner,
-                    status="retry_wait",
-                    error=message,
-                    traceback=tb,
-                    retry_delay_s=delay,
-                ):
-                    return _Outcome(lost=True)
+            statuses = c.task_statuses(conn, execution_id=eid)  # the whole execution: readiness and the end
+            ready = [
+                child
+                for child in workflow.dependents[tid]
+                if statuses.get(child) == "pending"
+                and all(statuses.get(d) == "completed" for d in workflow.tasks[child].dependencies)
+            ]
+            if ready:
+                c.make_ready(conn, execution_id=eid, task_ids=ready)
                 c.notify(conn, claim.tenant)
-                return _Outcome(status="retry_wait", retry_delay_s=delay)
-            if not c.end_task(conn, claim=claim, owner=self.owner, status="failed", error=message, traceback=tb):
+                return outcome  # what became ready has not ended
+            if all(status in TERMINAL for status in statuses.values()):
+                outcome.finished = self._finish(conn, eid, locked[2])
+            return outcome
+        # it failed
+        failures = c.failed_attempts(conn, execution_id=eid, task_id=tid) + 1
+        retry = workflow is not None and workflow.tasks[tid].retry.should_retry(error, failures)
+        if retry:
+            assert workflow is not None
+            delay = workflow.tasks[tid].retry.delay_s(failures)
+            if not c.end_task(
+                conn,
+                claim=claim,
+                owner=self.owner,
+                status="retry_wait",
+                error=message,
+                traceback=tb,
+                retry_delay_s=delay,
+            ):
                 return _Outcome(lost=True)
-            outcome.status = "failed"
-            if workflow is not None:
-                downstream = _descendants(workflow, tid)
-                reason = f"skipped: upstream task {tid!r} failed"
-            else:  # which tasks depend on it is unknown here: none of those waiting can run
-                downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == "pending"]
-                reason = f"skipped: task {tid!r} failed because its workflow could not be loaded"
-            outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
+            c.notify(conn, claim.tenant)
+            return _Outcome(status="retry_wait", retry_delay_s=delay)
+        if not c.end_task(conn, claim=claim, owner=self.owner, status="failed", error=message, traceback=tb):
+            return _Outcome(lost=True)
+        outcome.status = "failed"
+        if workflow is not None:
+            downstream = _descendants(workflow, tid)
+            reason = f"skipped: upstream task {tid!r} failed"
+        else:  # which tasks depend on it is unknown here: none of those waiting can run
+            downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == "pending"]
+            reason = f"skipped: task {tid!r} failed because its workflow could not be loaded"
+        outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
         if c.unfinished_count(conn, execution_id=eid) == 0:
             outcome.finished = self._finish(conn, eid, locked[2])
         return outcome

@@ -16,11 +16,11 @@ Locking, so that dependents become ready exactly once and an execution finishes 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Float, and_, bindparam, cast, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Float, and_, bindparam, cast, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from ._queries import TERMINAL_TASK, dumps
@@ -56,6 +56,8 @@ class Claim:
     lease_expires_at: float
     #: the worker whose lease lapsed, when this claim took the task over from it
     reclaimed_from: str | None = None
+    #: the dependencies' outputs, read with the claim when the claimer knew the dependencies
+    parent_outputs: dict[str, dict[str, Any]] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -93,11 +95,24 @@ def _claimable(tenant: str) -> ColumnElement[bool]:
     )
 
 
-def claim_tasks(conn: Connection, *, tenant: str, owner: str, limit: int, lease_s: float) -> list[Claim]:
+#: ``(namespace, package_version, task_id)`` → the task's dependencies, or None when not known yet
+DependencyLookup = Callable[[str, "str | None", str], "Sequence[str] | None"]
+
+
+def claim_tasks(
+    conn: Connection,
+    *,
+    tenant: str,
+    owner: str,
+    limit: int,
+    lease_s: float,
+    dependencies: DependencyLookup | None = None,
+) -> list[Claim]:
     """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
 
     Sets the lease and the next attempt number, records the attempt (``running``, by ``owner``), and
     marks the attempt of a lapsed lease ``interrupted``. Rows other workers are claiming are skipped.
+    Where ``dependencies`` knows a task's dependencies, their outputs come with the claim.
     """
     candidates = (
         select(
@@ -172,7 +187,7 @@ def claim_tasks(conn: Connection, *, tenant: str, owner: str, limit: int, lease_
             ).where(_ex.c.id.in_(ids))
         )
     }
-    return [
+    claims = [
         Claim(
             execution_id=r.execution_id,
             task_id=r.task_id,
@@ -187,6 +202,25 @@ def claim_tasks(conn: Connection, *, tenant: str, owner: str, limit: int, lease_
         )
         for r in claimed
     ]
+    if dependencies is None:
+        return claims
+    wanted: dict[int, list[str]] = {}
+    for i, claim in enumerate(claims):
+        deps = dependencies(claim.namespace, claim.package_version, claim.task_id)
+        if deps is not None:
+            wanted[i] = list(deps)
+    pairs = sorted({(claims[i].execution_id, d) for i, deps in wanted.items() for d in deps})
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    if pairs:
+        query = select(_te.c.execution_id, _te.c.task_id, _te.c.context_out).where(
+            tuple_(_te.c.execution_id, _te.c.task_id).in_(pairs), _te.c.status == "completed"
+        )
+        found = {(str(r[0]), str(r[1])): json.loads(r[2]) if r[2] is not None else {} for r in conn.execute(query)}
+    for i, deps in wanted.items():
+        eid = claims[i].execution_id
+        if all((eid, d) in found for d in deps):
+            claims[i] = replace(claims[i], parent_outputs={d: found[(eid, d)] for d in deps})
+    return claims
 
 
 def outputs(conn: Connection, *, execution_id: str, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
