@@ -46,7 +46,14 @@ class ExecutionFailedError(HostError):
 @click.option(
     "--detach",
     is_flag=True,
-    help="Only store the execution and print its id; a `cloacina-ctl serve` sharing the database runs it.",
+    help="Only store the execution and print its id; a `cloacina-ctl serve` sharing the database runs it "
+    "(with --distributed: `cloacina-ctl worker` processes run it).",
+)
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="PostgreSQL: store the execution for `cloacina-ctl worker` processes (on any machines) to run task "
+    "by task, and wait for its result (--detach: do not wait).",
 )
 @global_options
 @pass_settings
@@ -57,6 +64,7 @@ def run_command(
     max_concurrent_tasks: int,
     default_timeout_s: float | None,
     detach: bool,
+    distributed: bool,
 ) -> None:
     """Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context.
 
@@ -79,20 +87,30 @@ def run_command(
         recover=False,  # resuming other executions is a long-running host's job, not this command's
     )
     err = settings.err
+    if distributed:
+        from .._engine._distributed import require_postgresql
+
+        require_postgresql(settings.database_url, settings.home, "cloacina-ctl run --distributed")
     if detach:
-        execution_id = asyncio.run(_submit(runner, entry, context))
+        execution_id = asyncio.run(_submit(runner, entry, context, distributed=distributed))
         if settings.json:
             print_json({"execution_id": execution_id, "workflow": entry.namespace(settings.tenant)})
         else:
+            runs_it = "`cloacina-ctl worker` processes" if distributed else "a `cloacina-ctl serve`"
             err.print(
-                f"execution {execution_id} of {entry.namespace(settings.tenant)} stored; a `cloacina-ctl serve` "
-                f"sharing this database runs it (cloacina-ctl executions show {execution_id})",
+                f"execution {execution_id} of {entry.namespace(settings.tenant)} stored; {runs_it} "
+                f"sharing this database run it (cloacina-ctl executions show {execution_id})",
                 markup=False,
             )
             click.echo(execution_id)
         return
-    progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
-    result = asyncio.run(_run(runner, entry, context, progress))
+    if distributed:  # its events happen in the workers: only the end is shown here
+        namespace = entry.namespace(settings.tenant)
+        err.print(f"waiting for `cloacina-ctl worker` processes to run {namespace}", markup=False)
+        result = asyncio.run(_run_distributed(runner, entry, context))
+    else:
+        progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
+        result = asyncio.run(_run(runner, entry, context, progress))
     if settings.json:
         print_json(result.to_json())
     else:
@@ -119,6 +137,16 @@ async def _run(
             sys.stderr.flush()
 
 
-async def _submit(runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object]) -> str:
+async def _submit(
+    runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object], *, distributed: bool = False
+) -> str:
     async with runner:
+        if distributed:
+            return await runner.submit(entry, context, distributed=True)
         return await runner.submit(entry, context, detach=True)
+
+
+async def _run_distributed(runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object]) -> ExecutionResult:
+    async with runner:
+        execution_id = await runner.submit(entry, context, distributed=True)
+        return await runner.wait(execution_id, poll_s=0.2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -272,3 +273,26 @@ def test_a_worker_refuses_sqlite(tmp_path: Path, ctl: Path) -> None:
 
 
 assert sys.platform != "win32"  # signals as POSIX has them
+
+
+def test_cli_run_distributed_waits_for_the_workers_and_detach_only_stores(
+    postgres_schema_url: str, start_worker: StartWorker, scale_site: Path, tmp_path: Path, ctl: Path
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(scale_site), "CLOACINA_HOME": str(tmp_path / "home")}
+    base = [str(ctl), "run", "scale::pipeline", "--database-url", postgres_schema_url, "--distributed"]
+    detached = subprocess.run([*base, "--detach"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert detached.returncode == 0, detached.stderr
+    assert "`cloacina-ctl worker` processes sharing this database run it" in detached.stderr
+    worker = start_worker(postgres_schema_url, "cli")
+    waited = subprocess.run([*base, "--json"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert worker.stop() == 0
+    assert waited.returncode == 0, waited.stderr
+    result = json.loads(waited.stdout)
+    assert result["status"] == "completed"
+    assert result["context"]["total"] == 14
+    assert f"completed public::scale::pipeline load (execution {detached.stdout.strip()[:8]}" in worker.output()
+
+    sqlite = [str(ctl), "run", "scale::pipeline", "--database-url", f"sqlite:///{tmp_path / 'c.db'}", "--distributed"]
+    refused = subprocess.run(sqlite, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert refused.returncode == 1
+    assert "cloacina-ctl run --distributed needs PostgreSQL" in refused.stderr
