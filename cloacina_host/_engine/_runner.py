@@ -395,8 +395,12 @@ class DefaultRunner:
             try:
                 entry = await asyncio.to_thread(self.catalog.resolve, namespace)
             except HostError as exc:
-                log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
-                continue
+                # a registered package with no active version now may still offer the version it recorded
+                recorded = await asyncio.to_thread(self._recorded_version, execution_id, namespace)
+                if recorded is None:
+                    log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
+                    continue
+                entry = recorded
 
             def claim(eid: str = execution_id, previous: str | None = owner) -> ExecutionRecord | None:
                 with db.write("resuming an execution") as conn:
@@ -415,7 +419,9 @@ class DefaultRunner:
                 continue
             if entry.source.kind == "registered" and record.package_version not in (None, entry.source.version):
                 try:  # it resumes on the version it started with, not on the active one
-                    entry = await asyncio.to_thread(self._registered_version, entry, record.package_version)
+                    entry = await asyncio.to_thread(
+                        self._registered_version, entry.package, entry.workflow.name, record.package_version
+                    )
                 except HostError as exc:
                     log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
                     await asyncio.to_thread(self._release, execution_id)
@@ -425,14 +431,27 @@ class DefaultRunner:
             resumed.append(execution_id)
         return resumed
 
-    def _registered_version(self, entry: CatalogEntry, version: str | None) -> CatalogEntry:
+    def _registered_version(self, package: str, workflow: str, version: str | None) -> CatalogEntry:
+        """``package::workflow`` at ``version`` from the registry among the catalog's sources."""
         for source in self.catalog.sources:
             resolve = getattr(source, "resolve", None)
             if resolve is not None:
-                found = resolve(entry.package, entry.workflow.name, version)
+                found = resolve(package, workflow, version)
                 assert isinstance(found, CatalogEntry)
                 return found
-        raise NotFoundError(f"No registry here offers {entry.key} version {version}.")
+        raise NotFoundError(f"No registry here offers {package}::{workflow} version {version}.")
+
+    def _recorded_version(self, execution_id: str, namespace: str) -> CatalogEntry | None:
+        """The registered version an execution recorded, when no active workflow answers to its name."""
+        with self.database.read("reading an execution") as conn:
+            record = q.get_execution(conn, execution_id)
+        if record is None or record.package_version is None:
+            return None
+        _tenant, package, workflow = namespace.split("::", 2)
+        try:
+            return self._registered_version(package, workflow, record.package_version)
+        except HostError:
+            return None
 
     def _release(self, execution_id: str) -> None:
         with self.database.write("releasing an execution") as conn:

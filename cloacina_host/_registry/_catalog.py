@@ -63,6 +63,11 @@ class LoopPools:
         if self._reaping is None or self._reaping.done():
             self._reaping = asyncio.ensure_future(pool.reap_idle())
 
+    async def reap_idle(self) -> int:
+        """Stop the running loop's workers that have been idle longer than ``idle_timeout_s``."""
+        pool = self._pools.get(asyncio.get_running_loop())
+        return 0 if pool is None else await pool.reap_idle()
+
     async def aclose(self) -> None:
         """Stop the workers of the running loop."""
         loop = asyncio.get_running_loop()

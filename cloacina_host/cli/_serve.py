@@ -129,9 +129,20 @@ class DirectoryReconciler:
     show_default=True,
     help="Tasks allowed to run at once.",
 )
+@click.option(
+    "--worker-idle-timeout",
+    "idle_timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop a package's worker process after this long without tasks (it restarts on demand).",
+)
 @global_options
 @pass_settings
-def serve_command(settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int) -> None:
+def serve_command(
+    settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int, idle_timeout: float
+) -> None:
     """Run a long-lived host for the tenant: the scheduler, recovery, and (--watch) a package directory.
 
     It resumes executions no live host drives (a crashed host's, and those stored by
@@ -148,18 +159,20 @@ def serve_command(settings: Settings, watch: Path | None, interval: float, max_c
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if settings.verbose else logging.WARNING)
     try:
-        asyncio.run(_serve(settings, watch, interval, max_concurrent_tasks))
+        asyncio.run(_serve(settings, watch, interval, max_concurrent_tasks, idle_timeout))
     finally:
         logger.removeHandler(handler)
 
 
-async def _serve(settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int) -> None:
+async def _serve(
+    settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int, idle_timeout: float
+) -> None:
     from .._discovery import discover
     from .._engine import DefaultRunner
     from .._registry import Registry
 
     err = settings.err
-    registry = Registry(settings.database_url, home=settings.home, tenant=settings.tenant)
+    registry = Registry(settings.database_url, home=settings.home, tenant=settings.tenant, idle_timeout_s=idle_timeout)
     catalog = discover(disabled=settings.disabled_plugins)
     catalog.add_source(registry)
     runner = DefaultRunner(
@@ -190,6 +203,7 @@ async def _serve(settings: Settings, watch: Path | None, interval: float, max_co
                     note(line)
             for execution_id in await runner.recover():
                 note(f"picked up execution {execution_id}")
+            await registry.pools.reap_idle()
             if first:
                 watching = f"; watching {watch} every {interval:g} s" if watch is not None else ""
                 note(f"serving tenant {settings.tenant!r} of {where}{watching}")

@@ -81,13 +81,17 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_active(
     assert registry.show("reg-swap").active_version == "1.0.0"
 
 
+@pytest.mark.parametrize("meanwhile", ["swap", "deactivate"])
 async def test_recovery_resumes_an_execution_on_the_version_it_recorded(
-    registry: Registry, database_url: str, home: Path, reg_archives: dict[str, Path]
+    registry: Registry, database_url: str, home: Path, reg_archives: dict[str, Path], meanwhile: str
 ) -> None:
     registry.register(reg_archives["swap-1"])
     async with DefaultRunner(database_url, home=home, catalog=registry.catalog(), recover=False) as submitter:
         execution_id = await submitter.submit("swap_flow", detach=True)  # stored, left for a host
-    registry.register(reg_archives["swap-2"])  # 2.0.0 is active by the time a host resumes it
+    if meanwhile == "swap":
+        registry.register(reg_archives["swap-2"])  # 2.0.0 is active by the time a host resumes it
+    else:
+        registry.deactivate("reg-swap")  # no active version at all: the recorded one still runs
     async with DefaultRunner(database_url, home=home, catalog=registry.catalog()) as host:
         assert execution_id in host.active_execution_ids
         result = await host.wait(execution_id)
