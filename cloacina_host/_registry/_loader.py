@@ -26,8 +26,13 @@ def load_in_fresh_worker(package_dir: Path, timeout_s: float) -> tuple[dict[str,
     from inside a running loop alike. The package's import-time prints go to stderr.
     """
 
+    try:
+        stderr = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor (tests, IDEs)
+        stderr = 2
+
     async def probe() -> tuple[dict[str, dict[str, Any]], list[str]]:
-        worker = Worker(package_dir, stdout=sys.stderr.fileno())
+        worker = Worker(package_dir, stdout=stderr)
         try:
             await worker.start(timeout_s)
             return worker.workflows, worker.problems
