@@ -96,7 +96,7 @@ def run_command(
         if settings.json:
             print_json({"execution_id": execution_id, "workflow": entry.namespace(settings.tenant)})
         else:
-            runs_it = "`cloacina-ctl worker` processes" if distributed else "a `cloacina-ctl serve`"
+            runs_it = "`cloacina-ctl worker` (or `serve`) processes" if distributed else "a `cloacina-ctl serve`"
             err.print(
                 f"execution {execution_id} of {entry.namespace(settings.tenant)} stored; {runs_it} "
                 f"sharing this database run it (cloacina-ctl executions show {execution_id})",

@@ -19,7 +19,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -138,10 +138,24 @@ class DirectoryReconciler:
     metavar="SECONDS",
     help="Stop a package's worker process after this long without tasks (it restarts on demand).",
 )
+@click.option(
+    "--distributed-concurrency",
+    "distributed",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="On PostgreSQL, also run up to N tasks of distributed executions (`run --distributed`), sharing "
+    "the work with any `cloacina-ctl worker` processes; 0 turns it off [default: 8 on PostgreSQL, 0 on SQLite].",
+)
 @global_options
 @pass_settings
 def serve_command(
-    settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int, idle_timeout: float
+    settings: Settings,
+    watch: Path | None,
+    interval: float,
+    max_concurrent_tasks: int,
+    idle_timeout: float,
+    distributed: int | None,
 ) -> None:
     """Run a long-lived host for the tenant: the scheduler, recovery, and (--watch) a package directory.
 
@@ -159,17 +173,33 @@ def serve_command(
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if settings.verbose else logging.WARNING)
     try:
-        asyncio.run(_serve(settings, watch, interval, max_concurrent_tasks, idle_timeout))
+        asyncio.run(_serve(settings, watch, interval, max_concurrent_tasks, idle_timeout, distributed))
     finally:
         logger.removeHandler(handler)
 
 
 async def _serve(
-    settings: Settings, watch: Path | None, interval: float, max_concurrent_tasks: int, idle_timeout: float
+    settings: Settings,
+    watch: Path | None,
+    interval: float,
+    max_concurrent_tasks: int,
+    idle_timeout: float,
+    distributed: int | None,
 ) -> None:
     from .._discovery import discover
     from .._engine import DefaultRunner
+    from .._engine._distributed import DistributedWorker, require_postgresql
     from .._registry import Registry
+    from .._settings import default_database_url
+    from .._storage import parse_database_url
+
+    on_postgresql = (
+        parse_database_url(settings.database_url or default_database_url(settings.home)).drivername != "sqlite"
+    )
+    if distributed is None:
+        distributed = 8 if on_postgresql else 0
+    elif distributed > 0:
+        require_postgresql(settings.database_url, settings.home, "serve --distributed-concurrency")
 
     err = settings.err
     registry = Registry(settings.database_url, home=settings.home, tenant=settings.tenant, idle_timeout_s=idle_timeout)
@@ -194,6 +224,18 @@ async def _serve(
         err.print(f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False)
 
     await runner.start()
+    worker: DistributedWorker | None = None
+    worker_run: asyncio.Future[Any] | None = None
+    if distributed:
+        worker = DistributedWorker(
+            settings.database_url,
+            catalog=catalog,
+            home=settings.home,
+            tenant=settings.tenant,
+            concurrency=distributed,
+            grace_s=10.0,
+        )
+        worker_run = asyncio.ensure_future(worker.run())
     try:
         where = runner.database.display_url
         first = True
@@ -206,11 +248,18 @@ async def _serve(
             await registry.pools.reap_idle()
             if first:
                 watching = f"; watching {watch} every {interval:g} s" if watch is not None else ""
-                note(f"serving tenant {settings.tenant!r} of {where}{watching}")
+                shared = f"; running distributed tasks ({distributed} at once)" if worker is not None else ""
+                note(f"serving tenant {settings.tenant!r} of {where}{watching}{shared}")
                 first = False
+            if worker_run is not None and worker_run.done():
+                worker_run.result()  # the embedded worker died: report why, and stop
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
+        if worker is not None and worker_run is not None:
+            worker.stop()
+            with contextlib.suppress(Exception):
+                await worker_run
         note(f"stopping; {len(runner.active_execution_ids)} execution(s) still running are left to resume later")
         await runner.aclose(cancel=True)
         await registry.aclose()

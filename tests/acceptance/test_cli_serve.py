@@ -149,3 +149,61 @@ def test_serve_swaps_versions_while_an_execution_runs(
     assert "reg-swap 1.0.0 working" in output  # the tasks' prints, from the workers, in serve's output
     assert "reg-swap 2.0.0 working" in output
     assert "Traceback" not in output
+
+
+def test_serve_runs_distributed_tasks_of_a_registered_package_on_postgresql(
+    postgres_schema_url: str,
+    tmp_path: Path,
+    reg_archives: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`serve` shares distributed work with `cloacina-ctl worker`s: with none running, it runs it all."""
+    home, watch = tmp_path / "home", tmp_path / "watch"
+    watch.mkdir()
+    monkeypatch.setenv("CLOACINA_HOME", str(home))
+    monkeypatch.setenv("CLOACINA_DATABASE_URL", postgres_schema_url)
+    place(reg_archives["swap-2"], watch / "reg-swap.cloacina")
+    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
+    assert ctl is not None
+    log = tmp_path / "serve.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [ctl, "serve", "--watch", str(watch), "--interval", "0.2", "--distributed-concurrency", "2"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        until("serve to register 2.0.0", lambda: ctl_json(capfd, "packages", "list")["packages"], proc)
+        execution_id = ctl_json(capfd, "run", "swap_flow", "--distributed", "--detach")["execution_id"]
+
+        def finished() -> Any:
+            shown = ctl_json(capfd, "executions", "show", execution_id)
+            return shown if shown["status"] != "running" else None
+
+        done = until("the distributed execution", finished, proc)
+        assert (done["status"], done["package_version"], done["final_context"]["version"]) == (
+            "completed",
+            "2.0.0",
+            "2.0.0",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert proc.returncode == 0, output
+    assert "running distributed tasks (2 at once)" in output
+    assert "reg-swap 2.0.0 working" in output  # the task ran here, in the package's worker process
+    assert "Traceback" not in output
+
+
+def test_serve_refuses_distributed_work_on_sqlite(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    status = main(["serve", "--distributed-concurrency", "2", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"])
+    assert status == 1
+    assert "needs PostgreSQL" in capfd.readouterr().err
