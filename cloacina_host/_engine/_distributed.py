@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, TaskError, Workflow
+from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, Workflow
 
 from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
@@ -40,7 +40,7 @@ from .._storage import _claims as c
 from .._storage._queries import dumps
 from .._storage._schema import task_executions
 from ._events import EventEmitter
-from ._execution import TERMINAL, describe
+from ._execution import TERMINAL, call_task, describe
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -492,24 +492,7 @@ class DistributedWorker:
 
     async def _call(self, task: Task, context: Any) -> None:
         timeout = task.timeout_s if task.timeout_s is not None else self.default_timeout_s
-        if task.is_async:
-            fut: asyncio.Future[Any] = asyncio.ensure_future(task.function(context))  # type: ignore[arg-type]
-        else:
-            loop = asyncio.get_running_loop()
-            fut = loop.run_in_executor(self._task_pool, contextvars.copy_context().run, task.function, context)
-        try:
-            done, _ = await asyncio.wait({fut}, timeout=timeout)
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-        if not done:
-            fut.cancel()  # a plain function's thread cannot be stopped: it finishes unobserved
-            raise TaskError.Timeout(
-                f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
-                "raise timeout_s (or the worker's --timeout) if it needs more time",
-                task=task.id,
-            )
-        fut.result()
+        await call_task(task, context, timeout, self._task_pool, "the worker's --timeout")
 
     async def _end(
         self,

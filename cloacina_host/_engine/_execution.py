@@ -9,6 +9,7 @@ the execution ends), and lets the record of an attempt's start ride along with t
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import logging
 import time
@@ -28,6 +29,40 @@ from ._results import ExecutionResult, TaskOutcome
 log = logging.getLogger("cloacina_host.engine")
 
 TERMINAL = frozenset({"completed", "failed", "skipped"})
+
+
+async def call_task(
+    task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor, setting: str
+) -> None:
+    """One run of ``task``: an async one on the loop, a plain one on ``executor``, within ``timeout``.
+
+    A timed-out attempt raises ``TaskError.Timeout`` (``setting`` names the knob that raises the
+    limit); a plain function's thread cannot be stopped, so it finishes unobserved.
+    """
+    if task.is_async:
+        if timeout is None:
+            await task.function(context)  # type: ignore[misc]
+            return
+        fut: asyncio.Future[Any] = asyncio.ensure_future(task.function(context))  # type: ignore[arg-type]
+    else:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(executor, contextvars.copy_context().run, task.function, context)
+        if timeout is None:
+            await fut
+            return
+    try:
+        done, _ = await asyncio.wait({fut}, timeout=timeout)
+    except asyncio.CancelledError:
+        fut.cancel()
+        raise
+    if not done:
+        fut.cancel()
+        raise TaskError.Timeout(
+            f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
+            f"raise timeout_s (or {setting}) if it needs more time",
+            task=task.id,
+        )
+    fut.result()
 
 
 @dataclass
@@ -284,26 +319,7 @@ class ExecutionRun:
 
     async def _call(self, task: Task, context: Any) -> None:
         timeout = task.timeout_s if task.timeout_s is not None else self.services.default_timeout_s
-        if task.is_async:
-            if timeout is None:
-                await task.function(context)  # type: ignore[misc]
-                return
-            fut: asyncio.Future[Any] = asyncio.ensure_future(task.function(context))  # type: ignore[arg-type]
-        else:
-            loop = asyncio.get_running_loop()
-            fut = loop.run_in_executor(self.services.executor, contextvars.copy_context().run, task.function, context)
-            if timeout is None:
-                await fut
-                return
-        done, _ = await asyncio.wait({fut}, timeout=timeout)
-        if not done:
-            fut.cancel()  # a plain function's thread cannot be stopped: it finishes unobserved
-            raise TaskError.Timeout(
-                f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
-                "raise timeout_s (or the runner's default_timeout_s) if it needs more time",
-                task=task.id,
-            )
-        fut.result()
+        await call_task(task, context, timeout, self.services.executor, "the runner's default_timeout_s")
 
     async def _attempt(self, tid: str) -> bool:
         """Run one attempt of ``tid``; True when it failed and must run again."""

@@ -282,7 +282,7 @@ def test_cli_run_distributed_waits_for_the_workers_and_detach_only_stores(
     base = [str(ctl), "run", "scale::pipeline", "--database-url", postgres_schema_url, "--distributed"]
     detached = subprocess.run([*base, "--detach"], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert detached.returncode == 0, detached.stderr
-    assert "`cloacina-ctl worker` processes sharing this database run it" in detached.stderr
+    assert "`cloacina-ctl worker` (or `serve`) processes sharing this database run it" in detached.stderr
     worker = start_worker(postgres_schema_url, "cli")
     waited = subprocess.run([*base, "--json"], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert worker.stop() == 0
