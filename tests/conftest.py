@@ -129,12 +129,11 @@ def cli_flows(cli_flows_site: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 # -- real distributions: wheels built once per session (cached by content), installed into targets --
 
 
-def load_wheelhouse() -> ModuleType:
-    """``tests/packages/wheelhouse.py``, loaded once per process (``tests`` is not a package)."""
-    name = "cloacina_tests_wheelhouse"
+def load_helper(name: str, relative: str) -> ModuleType:
+    """A helper module under ``tests/packages`` (``tests`` is not a package), loaded once per process."""
     module = sys.modules.get(name)
     if module is None:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "packages" / "wheelhouse.py")
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "packages" / relative)
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -146,7 +145,7 @@ def load_wheelhouse() -> ModuleType:
 @pytest.fixture(scope="session")
 def wheelhouse() -> ModuleType:
     """``tests/packages/wheelhouse.py``: builds the test projects' wheels and installs them into targets."""
-    return load_wheelhouse()
+    return load_helper("cloacina_tests_wheelhouse", "wheelhouse.py")
 
 
 @pytest.fixture(scope="session")
@@ -170,3 +169,12 @@ def plugin_site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
 def zoo_site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, wheelhouse: ModuleType) -> Path:
     """The real plugins plus every broken or conflicting test package, installed side by side."""
     return wheelhouse.install_wheels(wheels.values(), tmp_path_factory.mktemp("zoo-site"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def reg_archives(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The registry's sample archives (``tests/packages/reg-*``), built with package_workflow, cached by content."""
+    cache = getattr(request.config, "cache", None)
+    where = cache.mkdir("cloacina-reg-archives") if cache is not None else tmp_path_factory.mktemp("reg-archives")
+    module = load_helper("cloacina_tests_reg_archives", "reg-archives/archives.py")
+    return module.build_archives(where)  # type: ignore[no-any-return]

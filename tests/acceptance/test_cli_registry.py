@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,25 +13,6 @@ import pytest
 from cloacina_host.cli import main
 
 pytestmark = pytest.mark.slow
-
-
-def _archives_module() -> Any:
-    name = "cloacina_tests_reg_archives"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "packages" / "reg-archives" / "archives.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def reg_archives(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    cache = getattr(request.config, "cache", None)
-    where = cache.mkdir("cloacina-reg-archives") if cache is not None else tmp_path_factory.mktemp("reg-archives")
-    return _archives_module().build_archives(where)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
