@@ -160,6 +160,10 @@ def show_command(settings: Settings, execution_id: str) -> None:
     out = settings.out
     out.print(f"Execution {record.id}", markup=False)
     out.print(f"  workflow  {record.namespace}", markup=False)
+    if record.package_version is not None:
+        out.print(f"  version   {record.package_version}", markup=False)
+    if record.workflow_fingerprint is not None:
+        out.print(f"  fingerprint {record.workflow_fingerprint}", markup=False)
     out.print(Text.assemble("  status    ", Text(record.status, style=_STYLE.get(record.status, ""))))
     out.print(f"  started   {_local(record.created_at)}", markup=False)
     out.print(f"  finished  {_local(record.finished_at)}  ({format_duration(record.duration_s)})", markup=False)

@@ -85,6 +85,10 @@ def test_register_list_show_and_run(ctl: Any, reg_archives: dict[str, Path]) -> 
     status, out, err = ctl("executions", "show", result["execution_id"], "--json")
     shown = json.loads(out)
     assert (shown["package_version"], shown["workflow_fingerprint"]) == ("1.0.0", flow["fingerprint"])
+    status, out, err = ctl("executions", "show", result["execution_id"])
+    assert status == 0, err
+    assert "  version   1.0.0" in out
+    assert f"  fingerprint {flow['fingerprint']}" in out
 
 
 def test_newer_versions_activate_and_activate_rolls_back(ctl: Any, reg_archives: dict[str, Path]) -> None:
