@@ -40,7 +40,7 @@ from .._storage import _claims as c
 from .._storage._queries import dumps
 from .._storage._schema import task_executions
 from ._events import EventEmitter
-from ._execution import TERMINAL, call_task, describe
+from ._execution import TERMINAL, call_task, describe, execution_row, task_rows
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -138,39 +138,18 @@ def store_execution(
             "Use postgresql://USER:PASSWORD@HOST:PORT/DB, or submit without distributed=True."
         )
     execution_id = str(uuid.uuid4())
-    roots = set(workflow.roots())
-    execution = {
-        "id": execution_id,
-        "tenant": tenant,
-        "namespace": namespace,
-        "package": package,
-        "workflow": workflow.name,
-        "package_version": package_version,
-        "workflow_fingerprint": workflow_fingerprint,
-        "status": "running",
-        "context_in": dumps(dict(initial)),
-        "context_out": None,
-        "error": None,
-        "created_at": time.time(),
-        "finished_at": None,
-    }
-    tasks = [
-        {
-            "execution_id": execution_id,
-            "task_id": tid,
-            "position": position,
-            "status": "ready" if tid in roots else "pending",
-            "attempt": 0,
-            "started_at": None,
-            "finished_at": None,
-            "duration_s": None,
-            "error": None,
-            "context_out": None,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        for position, tid in enumerate(workflow.order)
-    ]
+    execution = execution_row(
+        execution_id,
+        tenant=tenant,
+        namespace=namespace,
+        package=package,
+        workflow=workflow,
+        package_version=package_version,
+        workflow_fingerprint=workflow_fingerprint,
+        initial=initial,
+        created_at=time.time(),
+    )
+    tasks = task_rows(execution_id, workflow, ready=set(workflow.roots()))
     with db.write("submitting a distributed execution") as conn:
         c.insert_execution(conn, execution=execution, tasks=tasks)
     return execution_id

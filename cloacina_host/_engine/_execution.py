@@ -15,6 +15,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,62 @@ from ._results import ExecutionResult, TaskOutcome
 log = logging.getLogger("cloacina_host.engine")
 
 TERMINAL = frozenset({"completed", "failed", "skipped"})
+
+
+def execution_row(
+    execution_id: str,
+    *,
+    tenant: str,
+    namespace: str,
+    package: str,
+    workflow: Workflow,
+    package_version: str | None,
+    workflow_fingerprint: str | None,
+    initial: Mapping[str, JSONValue],
+    created_at: float,
+    lease_owner: str | None = None,
+    lease_expires_at: float | None = None,
+) -> dict[str, Any]:
+    """The ``executions`` row of a new execution."""
+    return {
+        "id": execution_id,
+        "tenant": tenant,
+        "namespace": namespace,
+        "package": package,
+        "workflow": workflow.name,
+        "package_version": package_version,
+        "workflow_fingerprint": workflow_fingerprint,
+        "status": "running",
+        "context_in": dumps(dict(initial)),
+        "context_out": None,
+        "error": None,
+        "created_at": created_at,
+        "finished_at": None,
+        "lease_owner": lease_owner,
+        "lease_expires_at": lease_expires_at,
+    }
+
+
+def task_rows(execution_id: str, workflow: Workflow, *, ready: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The ``task_executions`` rows of a new execution: ``ready`` ones ready, the others pending."""
+    return [
+        {
+            "execution_id": execution_id,
+            "task_id": tid,
+            "position": position,
+            "status": "ready" if tid in ready else "pending",
+            "attempt": 0,
+            "ready_at": None,
+            "started_at": None,
+            "finished_at": None,
+            "duration_s": None,
+            "error": None,
+            "context_out": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        for position, tid in enumerate(workflow.order)
+    ]
 
 
 async def call_task(
@@ -163,46 +220,22 @@ class ExecutionRun:
         ops: list[Op] = [
             (
                 Write.INSERT_EXECUTION,
-                {
-                    "id": self.execution_id,
-                    "tenant": tenant,
-                    "namespace": self.namespace,
-                    "package": package,
-                    "workflow": self.workflow.name,
-                    "package_version": package_version,
-                    "workflow_fingerprint": workflow_fingerprint,
-                    "status": "running",
-                    "context_in": dumps(self.initial),
-                    "context_out": None,
-                    "error": None,
-                    "created_at": self.created_at,
-                    "finished_at": None,
-                    "lease_owner": self.services.owner if owned else None,
-                    "lease_expires_at": self.created_at + self.services.lease_s if owned else None,
-                },
+                execution_row(
+                    self.execution_id,
+                    tenant=tenant,
+                    namespace=self.namespace,
+                    package=package,
+                    workflow=self.workflow,
+                    package_version=package_version,
+                    workflow_fingerprint=workflow_fingerprint,
+                    initial=self.initial,
+                    created_at=self.created_at,
+                    lease_owner=self.services.owner if owned else None,
+                    lease_expires_at=self.created_at + self.services.lease_s if owned else None,
+                ),
             )
         ]
-        for position, tid in enumerate(self.workflow.order):
-            ops.append(
-                (
-                    Write.INSERT_TASK,
-                    {
-                        "execution_id": self.execution_id,
-                        "task_id": tid,
-                        "position": position,
-                        "status": "pending",
-                        "attempt": 0,
-                        "ready_at": None,
-                        "started_at": None,
-                        "finished_at": None,
-                        "duration_s": None,
-                        "error": None,
-                        "context_out": None,
-                        "lease_owner": None,
-                        "lease_expires_at": None,
-                    },
-                )
-            )
+        ops += [(Write.INSERT_TASK, row) for row in task_rows(self.execution_id, self.workflow)]
         return ops
 
     @classmethod
