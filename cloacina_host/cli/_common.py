@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -50,11 +51,11 @@ class Settings:
         if self._registry is not None:
             self._registry.close()
 
-    @property
+    @functools.cached_property
     def out(self) -> Console:
         return _console(stderr=False)
 
-    @property
+    @functools.cached_property
     def err(self) -> Console:
         return _console(stderr=True)
 
@@ -136,6 +137,25 @@ def global_options(f: F) -> F:
 
 
 pass_settings = click.make_pass_decorator(Settings, ensure=True)
+
+#: ``--max-concurrent-tasks``, for the commands that run an in-process engine (``run``, ``serve``)
+max_concurrent_tasks_option = click.option(
+    "--max-concurrent-tasks",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Tasks allowed to run at once.",
+)
+
+#: ``--timeout`` (as ``default_timeout_s``), for the commands that run tasks (``run``, ``worker``)
+task_timeout_option = click.option(
+    "--timeout",
+    "default_timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Timeout for tasks that set no timeout_s of their own.",
+)
 
 
 def parse_context(value: str | None) -> dict[str, Any]:

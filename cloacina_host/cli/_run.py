@@ -10,7 +10,15 @@ import click
 from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
 from .._errors import HostError
-from ._common import Settings, global_options, parse_context, pass_settings, print_json
+from ._common import (
+    Settings,
+    global_options,
+    max_concurrent_tasks_option,
+    parse_context,
+    pass_settings,
+    print_json,
+    task_timeout_option,
+)
 from ._progress import Progress, format_duration
 
 
@@ -28,21 +36,8 @@ class ExecutionFailedError(HostError):
 @click.option(
     "--context", "context_arg", metavar="JSON|@FILE", help="Initial context: a JSON object, or @path to a JSON file."
 )
-@click.option(
-    "--max-concurrent-tasks",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Tasks allowed to run at once.",
-)
-@click.option(
-    "--timeout",
-    "default_timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Timeout for tasks that set no timeout_s of their own.",
-)
+@max_concurrent_tasks_option
+@task_timeout_option
 @click.option(
     "--detach",
     is_flag=True,

@@ -25,7 +25,7 @@ import click
 
 from cloacina_workflow import CloacinaError
 
-from ._common import Settings, global_options, pass_settings
+from ._common import Settings, global_options, max_concurrent_tasks_option, pass_settings
 
 if TYPE_CHECKING:
     from .._registry import Registry
@@ -122,13 +122,7 @@ class DirectoryReconciler:
     metavar="SECONDS",
     help="How often to reconcile DIR and look for executions to pick up.",
 )
-@click.option(
-    "--max-concurrent-tasks",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Tasks allowed to run at once.",
-)
+@max_concurrent_tasks_option
 @click.option(
     "--worker-idle-timeout",
     "idle_timeout",

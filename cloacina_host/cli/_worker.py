@@ -17,7 +17,7 @@ import sys
 import click
 
 from .._engine._distributed import DistributedWorker, WorkerStats, require_postgresql
-from ._common import Settings, global_options, pass_settings
+from ._common import Settings, global_options, pass_settings, task_timeout_option
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -65,14 +65,7 @@ def _configure_logging(quiet: bool) -> logging.Handler:
     show_default=True,
     help="On SIGTERM/SIGINT, how long running tasks may finish before they are handed back.",
 )
-@click.option(
-    "--timeout",
-    "default_timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Timeout for tasks that set no timeout_s of their own.",
-)
+@task_timeout_option
 @click.option("--name", default=None, help="A name for this worker in logs and attempt records [default: random].")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors, not a line per task.")
 @global_options

@@ -42,6 +42,30 @@ def ctl_json(capfd: pytest.CaptureFixture[str], *args: str) -> Any:
     return json.loads(out)
 
 
+def start_serve(log: Path, *args: str) -> subprocess.Popen[str]:
+    """The installed ``cloacina-ctl serve`` as a real process (polling every 0.2 s), its output in ``log``."""
+    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
+    assert ctl is not None
+    with log.open("w") as log_file:
+        return subprocess.Popen(
+            [ctl, "serve", "--interval", "0.2", *args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def stop_serve(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, as a service manager would; kill only if it does not stop in time."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def place(archive: Path, target: Path) -> None:
     """Put ``archive`` at ``target`` in one step, as a deployment would (write aside, rename)."""
     staging = target.with_suffix(".part")
@@ -62,17 +86,8 @@ def test_serve_swaps_versions_while_an_execution_runs(
     monkeypatch.setenv("CLOACINA_DATABASE_URL", database_url)
     deployed = watch / "reg-swap.cloacina"
     place(reg_archives["swap-1"], deployed)
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
     log = tmp_path / "serve.log"
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            [ctl, "serve", "--watch", str(watch), "--interval", "0.2"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    proc = start_serve(log, "--watch", str(watch))
     try:
 
         def active() -> str | None:
@@ -114,12 +129,7 @@ def test_serve_swaps_versions_while_an_execution_runs(
         versions = ctl_json(capfd, "packages", "show", "reg-swap")["versions"]
         assert [v["version"] for v in versions] == ["1.0.0", "2.0.0"]  # deactivated, not removed
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc)
     output = log.read_text()
     assert proc.returncode == 0, output
     assert "reg-swap.cloacina: registered reg-swap 1.0.0, active" in output
@@ -144,17 +154,8 @@ def test_serve_runs_distributed_tasks_of_a_registered_package_on_postgresql(
     monkeypatch.setenv("CLOACINA_HOME", str(home))
     monkeypatch.setenv("CLOACINA_DATABASE_URL", postgres_schema_url)
     place(reg_archives["swap-2"], watch / "reg-swap.cloacina")
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
     log = tmp_path / "serve.log"
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            [ctl, "serve", "--watch", str(watch), "--interval", "0.2", "--distributed-concurrency", "2"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    proc = start_serve(log, "--watch", str(watch), "--distributed-concurrency", "2")
     try:
         until("serve to register 2.0.0", lambda: ctl_json(capfd, "packages", "list")["packages"], proc)
         execution_id = ctl_json(capfd, "run", "swap_flow", "--distributed", "--detach")["execution_id"]
@@ -170,12 +171,7 @@ def test_serve_runs_distributed_tasks_of_a_registered_package_on_postgresql(
             "2.0.0",
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc)
     output = log.read_text()
     assert proc.returncode == 0, output
     assert "running distributed tasks (2 at once)" in output

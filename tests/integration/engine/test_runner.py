@@ -406,14 +406,17 @@ def test_the_default_database_is_a_sqlite_file_under_the_cloacina_home(
     assert (tmp_path / "home" / "cloacina.db").is_file()
 
 
-async def test_installed_plugins_run_through_the_same_engine(database_url: str) -> None:
+async def test_installed_plugins_run_through_the_same_engine(
+    database_url: str, plugin_site: Path, fresh_imports: None
+) -> None:
     from cloacina_host import discover
 
-    catalog = discover()
-    if not catalog.entries:
-        pytest.skip("no workflow plugin is installed in this environment")
-    entry = sorted(catalog.entries.values(), key=lambda e: e.key)[0]
+    catalog = discover(path=[str(plugin_site)])  # the real plugin wheels, installed into a target
+    entry = catalog.resolve("simple_demo::data_processing")
+    assert entry.source.kind == "installed"
     async with DefaultRunner(database_url, catalog=catalog, recover=False) as runner:
-        result = await runner.execute(entry.key)
-    assert result.workflow == entry.namespace()
-    assert set(result.tasks) == set(entry.workflow.tasks)
+        result = await runner.execute("data_processing")
+    assert result.ok
+    assert result.workflow == "public::simple_demo::data_processing"
+    assert list(result.tasks) == ["collect_data", "process_data", "generate_report"]
+    assert result.context.get("final_report")["summary"]["total_processed"] == 950
