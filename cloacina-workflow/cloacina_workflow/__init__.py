@@ -14,6 +14,7 @@ from ._errors import (
 from ._task import RetryPolicy, Task, TaskSpec, task
 from ._workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, ContextConflict, Workflow, workflow
 from .hookspecs import hookimpl, hookspec
+from .limits import LimitExceeded
 
 
 def __getattr__(name: str) -> Any:
@@ -38,6 +39,7 @@ __all__ = [
     "ContextConflict",
     "ContextError",
     "JSONValue",
+    "LimitExceeded",
     "RetryPolicy",
     "Task",
     "TaskError",
