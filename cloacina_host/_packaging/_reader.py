@@ -6,44 +6,49 @@ member names, links, members over the size or compression limits, a missing, mis
 unknown-version or schema-violating manifest, wheels missing or unexpected, a sha256 or size that
 differs from the manifest, a wheel that is not a wheel, tags this interpreter cannot load (unless
 ``require_compatible=False``, for ``inspect``), entry points the wheel does not declare, a task
-graph that does not validate, and top-level modules that shadow the standard library.
+graph that does not validate, top-level modules that shadow the standard library (wherever the
+wheel places them: root, ``.data/purelib``, ``.data/platlib``) and top-level ``.pth`` files.
+
+The limits on size and shape are checked before the work they protect: the file's size before
+reading it (``read_archive_file``), the manifest's nesting depth while parsing it and its counts of
+workflows and tasks before the schema, the unpacked total of the archive and all its wheels from
+their central directories before anything is extracted; graph checks are iterative and linear.
+Every message is passed through ``safe_text``: text from the archive never reaches a terminal raw.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import zipfile
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
-from cloacina_workflow import Task, Workflow, WorkflowDefinitionError
+from cloacina_workflow.limits import MAX_TASKS_PER_WORKFLOW, MAX_WORKFLOWS_PER_PACKAGE, LimitExceeded, loads_limited
 
 from ._errors import ArchiveError
+from ._graph import GraphProblem, check_graph
 from ._manifest import FORMAT_VERSION, MANIFEST_NAME, WHEELS_DIR, Manifest
+from ._platform import host_description, supported_tags
+from ._source import MAX_ARCHIVE_SIZE, read_archive_file
+from ._text import safe_text
 from ._wheel import WheelFacts, read_wheel, stdlib_shadows
 from ._zipsafe import (
     ARCHIVE_LIMITS,
     MAX_MANIFEST_SIZE,
     MAX_MEMBER_SIZE,
-    MAX_TOTAL_SIZE,
+    MAX_UNPACKED_SIZE,
     check_members,
     read_member,
     translated,
 )
 
-#: Largest ``.cloacina`` file read at all.
-MAX_ARCHIVE_SIZE = MAX_TOTAL_SIZE
-
-if TYPE_CHECKING:
-    from packaging.tags import Tag
+__all__ = ["MAX_ARCHIVE_SIZE", "Archive", "read_archive", "supported_tags"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Archive:
     facts: Mapping[str, WheelFacts]
     sha256: str
     size: int
+    #: The archive's bytes, exactly as read and checked (what the registry stores).
+    data: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def wheel_bytes(self) -> bytes:
@@ -67,15 +74,41 @@ class Archive:
         return self.facts[self.manifest.wheel.filename].top_level
 
 
-@cache
-def supported_tags() -> frozenset[Tag]:
-    from packaging.tags import sys_tags
+def _count_problem(what: str, count: int, noun: str, limit: int, name: str, fix: str) -> LimitExceeded:
+    """The message shape of ``cloacina_workflow.limits``: the value found, the limit named, the fix."""
+    return LimitExceeded(
+        f"{what} declares {count:,} {noun}, more than the limit of {limit:,} ({name}). {fix}",
+        limit=name,
+        value=count,
+        maximum=limit,
+    )
 
-    return frozenset(sys_tags())
 
-
-def _placeholder_task(_context: Any) -> None:  # pragma: no cover - never called: graph checks only
-    raise RuntimeError("a task read from a manifest has no code")
+def check_manifest_counts(data: dict[str, Any]) -> None:
+    """Count workflows and tasks in the raw manifest JSON, before the schema and any graph work."""
+    workflows = data.get("workflows")
+    if not isinstance(workflows, list):
+        return  # the schema says what is wrong
+    if len(workflows) > MAX_WORKFLOWS_PER_PACKAGE:
+        raise _count_problem(
+            MANIFEST_NAME,
+            len(workflows),
+            "workflows",
+            MAX_WORKFLOWS_PER_PACKAGE,
+            "MAX_WORKFLOWS_PER_PACKAGE",
+            "Split the package into several packages.",
+        )
+    for i, wf in enumerate(workflows):
+        tasks = wf.get("tasks") if isinstance(wf, dict) else None
+        if isinstance(tasks, list) and len(tasks) > MAX_TASKS_PER_WORKFLOW:
+            raise _count_problem(
+                f"{MANIFEST_NAME} workflows[{i}]",
+                len(tasks),
+                "tasks",
+                MAX_TASKS_PER_WORKFLOW,
+                "MAX_TASKS_PER_WORKFLOW",
+                "Split the workflow into several workflows.",
+            )
 
 
 def _pydantic_problems(exc: ValidationError, limit: int = 5) -> str:
@@ -94,7 +127,7 @@ class _Reader:
 
     def fail(self, message: str, member: str | None = None) -> ArchiveError:
         end = "" if message.endswith(".") else "."
-        return ArchiveError(f"{self.source}: {message}{end}", path=self.source, member=member)
+        return ArchiveError(safe_text(f"{self.source}: {message}{end}"), path=self.source, member=member)
 
     def read(self, data: bytes) -> Archive:
         if not zipfile.is_zipfile(io.BytesIO(data)):
@@ -116,6 +149,7 @@ class _Reader:
             facts=facts,
             sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
+            data=data,
         )
 
     def _check_layout(self, infos: list[zipfile.ZipInfo]) -> None:
@@ -140,14 +174,18 @@ class _Reader:
 
     def _manifest(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Manifest:
         raw = read_member(zf, info, self.fail, MAX_MANIFEST_SIZE)
+        from json import JSONDecodeError
+
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = loads_limited(raw.decode("utf-8"), MANIFEST_NAME, max_bytes=MAX_MANIFEST_SIZE)
         except UnicodeDecodeError as exc:
             raise self.fail(f"{MANIFEST_NAME} is not UTF-8 text (byte {exc.start})", MANIFEST_NAME) from exc
-        except json.JSONDecodeError as exc:
+        except JSONDecodeError as exc:
             raise self.fail(
                 f"{MANIFEST_NAME} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", MANIFEST_NAME
             ) from exc
+        except LimitExceeded as exc:
+            raise self.fail(str(exc), MANIFEST_NAME) from None
         if not isinstance(data, dict):
             raise self.fail(f"{MANIFEST_NAME} must be a JSON object, not {type(data).__name__}", MANIFEST_NAME)
         version = data.get("format_version")
@@ -159,6 +197,10 @@ class _Reader:
                 f"{FORMAT_VERSION}); upgrade cloacina-host or repackage with this one",
                 MANIFEST_NAME,
             )
+        try:
+            check_manifest_counts(data)
+        except LimitExceeded as exc:
+            raise self.fail(str(exc), MANIFEST_NAME) from None
         try:
             return Manifest.model_validate(data)
         except ValidationError as exc:
@@ -181,6 +223,7 @@ class _Reader:
         declared.update({b.filename: (b.sha256, b.size) for b in manifest.bundled_wheels})
         wheels: dict[str, bytes] = {}
         facts: dict[str, WheelFacts] = {}
+        unpacked = sum(i.file_size for i in zf.infolist())
         for member in expected:
             filename = member[len(WHEELS_DIR) :]
             sha256, size = declared[filename]
@@ -196,12 +239,26 @@ class _Reader:
                     member,
                 )
             wheel_facts = read_wheel(data, filename, self.fail)
+            unpacked += wheel_facts.unpacked_size
+            if unpacked > MAX_UNPACKED_SIZE:
+                raise self.fail(
+                    f"the archive and its wheels unpack to more than {MAX_UNPACKED_SIZE:,} bytes together "
+                    f"(MAX_UNPACKED_SIZE; {unpacked:,} bytes counted up to wheel {filename!r}); a zip bomb? "
+                    "Bundle fewer or smaller dependencies",
+                    member,
+                )
             self._check_tags(member, wheel_facts)
             shadows = stdlib_shadows(wheel_facts.top_level)
             if shadows:
                 raise self.fail(
                     f"wheel {filename!r} installs top-level module(s) {', '.join(shadows)}, which shadow the standard "
-                    "library; rename them",
+                    "library (counting the wheel's root and its .data/purelib and .data/platlib); rename them",
+                    member,
+                )
+            if wheel_facts.pth_files:
+                raise self.fail(
+                    f"wheel {filename!r} installs top-level .pth file(s) {', '.join(wheel_facts.pth_files)}, which "
+                    "Python runs at every start-up; a workflow package may not have any: remove them",
                     member,
                 )
             wheels[filename] = data
@@ -227,12 +284,12 @@ class _Reader:
         if not self.require_compatible or supported_tags() & set(facts.tags):
             return
         tags = ", ".join(str(t) for t in facts.tags)
-        from packaging.tags import sys_tags
-
-        best = next(iter(sys_tags()))
+        pythons = ", ".join(sorted({t.interpreter for t in facts.tags}))
+        platforms = ", ".join(sorted({t.platform for t in facts.tags}))
         raise self.fail(
-            f"wheel {facts.filename!r} has tags {tags}, none of which this interpreter can load (it accepts e.g. "
-            f"{best}); package it on the target platform, or build a pure-Python wheel",
+            f"wheel {facts.filename!r} has tags {tags}, none of which this interpreter can load: it needs python "
+            f"{pythons} on platform {platforms}, and this host is {host_description()}; package it on the target "
+            "platform, or build a pure-Python wheel",
             member,
         )
 
@@ -252,25 +309,17 @@ class _Reader:
                     f"in {MANIFEST_NAME}",
                     MANIFEST_NAME,
                 )
-        keys = [wf.key for wf in manifest.workflows]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        counts = Counter(wf.key for wf in manifest.workflows)
+        duplicates = sorted(k for k, n in counts.items() if n > 1)
         if duplicates:
             raise self.fail(f"{MANIFEST_NAME} lists workflow {duplicates[0]!r} more than once", MANIFEST_NAME)
 
     def _check_graphs(self, manifest: Manifest) -> None:
         for i, wf in enumerate(manifest.workflows):
-            ids = [t.id for t in wf.tasks]
-            twice = sorted({tid for tid in ids if ids.count(tid) > 1})
-            if twice:
-                raise self.fail(
-                    f"workflows[{i}] {wf.key!r} in {MANIFEST_NAME} lists task {twice[0]!r} twice", MANIFEST_NAME
-                )
             try:
-                Workflow(wf.name, [Task(t, _placeholder_task) for t in wf.tasks], package=wf.package)
-            except WorkflowDefinitionError as exc:
-                raise self.fail(
-                    f"workflows[{i}] {wf.key!r} in {MANIFEST_NAME} is not a valid graph: {exc}", MANIFEST_NAME
-                ) from exc
+                check_graph(wf.tasks)
+            except GraphProblem as exc:
+                raise self.fail(f"workflows[{i}] {wf.key!r} in {MANIFEST_NAME} {exc}", MANIFEST_NAME) from None
 
 
 def read_archive(source: str | os.PathLike[str] | bytes, *, require_compatible: bool = True) -> Archive:
@@ -281,18 +330,12 @@ def read_archive(source: str | os.PathLike[str] | bytes, *, require_compatible: 
     """
     if isinstance(source, bytes):
         name, data = "<archive bytes>", source
+        if len(data) > MAX_ARCHIVE_SIZE:
+            raise ArchiveError(
+                f"{name}: is {len(data):,} bytes, more than the limit of {MAX_ARCHIVE_SIZE:,} (MAX_ARCHIVE_SIZE).",
+                path=name,
+            )
     else:
-        path = Path(source)
-        name = str(path)
-        try:
-            size = path.stat().st_size
-            if size > MAX_ARCHIVE_SIZE:
-                raise ArchiveError(f"{name}: is {size} bytes, more than the limit of {MAX_ARCHIVE_SIZE}.", path=name)
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ArchiveError(f"{name}: no such file. Check the path.", path=name) from None
-        except IsADirectoryError:
-            raise ArchiveError(f"{name}: is a directory, not a .cloacina file.", path=name) from None
-        except OSError as exc:
-            raise ArchiveError(f"{name}: cannot be read: {exc.strerror}.", path=name) from exc
+        name = os.fspath(source)
+        data = read_archive_file(source)
     return _Reader(name, require_compatible).read(data)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -11,7 +11,15 @@ from rich.tree import Tree
 
 from cloacina_workflow import RetryPolicy
 
-from ._manifest import Manifest, ManifestTask, ManifestWorkflow
+from ._graph import Graph, check_graph
+from ._manifest import Manifest, ManifestTask, ManifestWorkflow, WheelTag
+from ._platform import archive_needs, misfit, wheel_tags
+from ._text import safe_text
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
+
+__all__ = ["chains", "dot", "inspect_renderable", "mermaid", "retry_text", "safe_text", "task_tree"]
 
 
 def retry_text(policy: RetryPolicy, timeout_s: float | None = None) -> str:
@@ -28,71 +36,81 @@ def retry_text(policy: RetryPolicy, timeout_s: float | None = None) -> str:
     return text
 
 
+#: Most root-to-leaf paths shown as "Flow" lines, and most tasks named in one of them.
+MAX_FLOWS = 20
+FLOW_ENDS = 6
+#: Deepest workflow drawn as a tree; deeper ones are listed flat, each task with its dependencies.
+MAX_TREE_DEPTH = 24
+
+
+def _flow_text(path: list[str]) -> str:
+    if len(path) <= 2 * FLOW_ENDS:
+        return " → ".join(path)
+    hidden = len(path) - 2 * FLOW_ENDS
+    return " → ".join([*path[:FLOW_ENDS], f"… ({hidden:,} more)", *path[-FLOW_ENDS:]])
+
+
 def chains(wf: ManifestWorkflow) -> list[list[str]]:
-    """Every path from a root task to a leaf task, in order: ``collect_data → process_data → ...``."""
-    dependents: dict[str, list[str]] = {t.id: [] for t in wf.tasks}
-    for t in wf.tasks:
-        for dep in t.dependencies:
-            dependents[dep].append(t.id)
-    roots = [t.id for t in wf.tasks if not t.dependencies]
-
-    def walk(tid: str) -> Iterator[list[str]]:
-        if not dependents[tid]:
-            yield [tid]
-            return
-        for nxt in dependents[tid]:
-            for rest in walk(nxt):
-                yield [tid, *rest]
-
-    paths: list[list[str]] = []
-    for root in roots:
-        for path in walk(root):
-            paths.append(path)
-            if len(paths) >= 20:
-                return paths
-    return paths
+    """The first root-to-leaf paths, in order: ``collect_data → process_data → ...`` (iterative)."""
+    return check_graph(wf.tasks).paths(MAX_FLOWS)
 
 
-def task_tree(wf: ManifestWorkflow) -> Tree:
-    """Tasks as a tree from the roots; a task reached again (it has several dependencies) is marked."""
+def _label(task: ManifestTask) -> Text:
+    text = Text(task.id, style="cyan")
+    text.append(f"  ({retry_text(task.retry, task.timeout_s)})", style="dim")
+    if task.docstring and task.docstring.strip():
+        text.append(f"  {safe_text(task.docstring.strip().splitlines()[0])}", style="italic")
+    return text
+
+
+def task_tree(wf: ManifestWorkflow, graph: Graph | None = None) -> Tree:
+    """Tasks as a tree from the roots; a task reached again (it has several dependencies) is marked.
+
+    Built without recursion; a workflow deeper than ``MAX_TREE_DEPTH`` is listed flat instead, each
+    task under the root with the tasks it runs after, so the output stays linear in the tasks.
+    """
+    graph = graph or check_graph(wf.tasks)
     by_id = {t.id: t for t in wf.tasks}
-    dependents: dict[str, list[str]] = {t.id: [] for t in wf.tasks}
-    for t in wf.tasks:
-        for dep in t.dependencies:
-            dependents[dep].append(t.id)
-    tree = Tree(Text(f"{wf.key}", style="bold"))
+    tree = Tree(Text(wf.key, style="bold"))
+    if graph.depth() > MAX_TREE_DEPTH:
+        for tid in graph.order:
+            label = _label(by_id[tid])
+            deps = graph.dependencies[tid]
+            if deps:
+                label.append(f"  after {', '.join(deps)}", style="dim")
+            tree.add(label)
+        return tree
     shown: set[str] = set()
-
-    def label(task: ManifestTask) -> Text:
-        text = Text(task.id, style="cyan")
-        text.append(f"  ({retry_text(task.retry, task.timeout_s)})", style="dim")
-        if task.docstring:
-            text.append(f"  {task.docstring.splitlines()[0]}", style="italic")
-        return text
-
-    def add(node: Tree, tid: str) -> None:
+    stack: list[tuple[Tree, str]] = [(tree, tid) for tid in reversed(graph.roots)]
+    while stack:
+        node, tid = stack.pop()
         if tid in shown:
-            node.add(Text(f"{tid} (also after {', '.join(by_id[tid].dependencies)}; shown above)", style="dim"))
-            return
+            node.add(Text(f"{tid} (also after {', '.join(graph.dependencies[tid])}; shown above)", style="dim"))
+            continue
         shown.add(tid)
-        child = node.add(label(by_id[tid]))
-        for nxt in dependents[tid]:
-            add(child, nxt)
-
-    for t in wf.tasks:
-        if not t.dependencies:
-            add(tree, t.id)
+        child = node.add(_label(by_id[tid]))
+        stack.extend((child, nxt) for nxt in reversed(graph.dependents[tid]))
     return tree
 
 
 def _platform_text(manifest: Manifest) -> str:
-    wheel = manifest.wheel
-    tags = ", ".join(str(t) for t in wheel.tags)
-    if wheel.pure:
-        return f"{tags} (pure Python: any platform, any architecture)"
-    platforms = sorted({t.platform for t in wheel.tags})
-    pythons = sorted({t.python for t in wheel.tags})
-    return f"{tags} (compiled: platform {', '.join(platforms)}; python {', '.join(pythons)})"
+    tags = {manifest.wheel.filename: [_tag(t) for t in manifest.wheel.tags]}
+    for bundled in manifest.bundled_wheels:
+        try:
+            tags[bundled.filename] = list(wheel_tags(bundled.filename))
+        except ValueError:
+            continue  # not a wheel name: the reader refuses such archives
+    text = archive_needs(tags).text()
+    problems = [m for name, t in tags.items() if (m := misfit(name, t))]
+    if problems:
+        text += f"; this host cannot load it: {problems[0]}"
+    return text
+
+
+def _tag(tag: WheelTag) -> Tag:
+    from packaging.tags import Tag
+
+    return Tag(tag.python, tag.abi, tag.platform)
 
 
 class _Rows:
@@ -103,7 +121,7 @@ class _Rows:
         self.rows: list[tuple[str, str]] = []
 
     def add_row(self, label: str, value: str) -> None:
-        self.rows.append((label.strip(), value))
+        self.rows.append((label.strip(), safe_text(value)))
 
     def text(self) -> Text:
         width = max(len(label) for label, _ in self.rows) + 2
@@ -144,17 +162,18 @@ def inspect_renderable(manifest: Manifest, *, archive_size: int | None = None) -
         parts.append(Text(""))
         head = Text(f"Workflow {wf.key}", style="bold")
         if wf.description:
-            head.append(f" - {wf.description}", style="")
+            head.append(f" - {safe_text(wf.description)}", style="")
         parts.append(head)
         info = _Rows("  ")
         info.add_row("  Author", wf.author or "-")
         info.add_row("  Entry point", str(wf.entry_point))
         info.add_row("  Fingerprint", wf.fingerprint)
         info.add_row("  Tasks", str(len(wf.tasks)))
-        for path in chains(wf):
-            info.add_row("  Flow", " → ".join(path))
+        graph = check_graph(wf.tasks)
+        for path in graph.paths(MAX_FLOWS):
+            info.add_row("  Flow", _flow_text(path))
         parts.append(info.text())
-        parts.append(task_tree(wf))
+        parts.append(task_tree(wf, graph))
     return Group(*parts)
 
 

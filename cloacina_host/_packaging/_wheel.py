@@ -10,7 +10,7 @@ import configparser
 import io
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from typing import TYPE_CHECKING
@@ -37,6 +37,9 @@ class WheelFacts:
     metadata: dict[str, list[str]]
     entry_points: dict[str, str] = field(default_factory=dict)
     top_level: tuple[str, ...] = ()
+    pth_files: tuple[str, ...] = ()
+    #: Sum of the uncompressed sizes its central directory declares: what installing it writes.
+    unpacked_size: int = 0
 
     @property
     def pure(self) -> bool:
@@ -70,22 +73,70 @@ def _parse_entry_points(text: str, fail: Fail, member: str) -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in parser.items(ENTRY_POINT_GROUP)}
 
 
-def top_level_modules(names: list[str], dist_info: str, data_dir: str) -> tuple[str, ...]:
-    """Importable top-level names a wheel installs into site-packages (packages and modules)."""
-    found: set[str] = set()
+@dataclass(frozen=True)
+class TopLevelNames:
+    """What a wheel puts at the top of site-packages, laid out as ``installer`` lays it out.
+
+    ``modules``: importable top-level names (packages, modules, extension modules, namespace
+    directories) from the wheel's root and from its ``<name>.data/purelib/`` and
+    ``<name>.data/platlib/``. ``pth_files``: top-level ``.pth`` files, which the interpreter runs
+    at every start-up; the reader refuses wheels that have any.
+    """
+
+    modules: tuple[str, ...]
+    pth_files: tuple[str, ...]
+
+
+#: The ``.data`` subdirectories that ``installer`` installs into site-packages.
+_SITE_SCHEMES = ("purelib", "platlib")
+_MODULE_SUFFIXES = (".py", ".pyc", ".pyd", ".pyw")
+
+
+def top_level_names(member_names: Iterable[str]) -> TopLevelNames:
+    """Top-level names the wheel with these member names installs into site-packages.
+
+    The ``.dist-info`` directory is found from the names (the one at the root); members under its
+    ``.data/purelib/`` or ``.data/platlib/`` count as if they were at the root, since that is where
+    ``installer`` puts them. Used by the archive reader (standard-library shadowing, ``.pth``
+    files) and reusable by any load-time guard.
+    """
+    names = list(member_names)
+    dist_infos = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info") and "/" in n}
+    data_dirs = {d[: -len(".dist-info")] + ".data" for d in dist_infos}
+    modules: set[str] = set()
+    pth: set[str] = set()
     for name in names:
         first, _, rest = name.partition("/")
-        if first in (dist_info, data_dir) or not first or first == "__pycache__":
+        if first in dist_infos:
+            continue
+        if first in data_dirs:
+            scheme, _, rest = rest.partition("/")
+            if scheme not in _SITE_SCHEMES:
+                continue  # scripts, headers, data: not importable
+            first, _, rest = rest.partition("/")
+        if not first or first == "__pycache__":
             continue
         if rest:
-            found.add(first)
-        elif first.endswith((".py", ".pyc")) or ".so" in first or first.endswith(".pyd"):
-            found.add(first.split(".", 1)[0])
-    return tuple(sorted(found))
+            modules.add(first)
+        elif first.endswith(".pth"):
+            pth.add(first)
+        elif first.endswith(_MODULE_SUFFIXES) or ".so" in first:
+            modules.add(first.split(".", 1)[0])
+    return TopLevelNames(modules=tuple(sorted(modules)), pth_files=tuple(sorted(pth)))
 
 
 def stdlib_shadows(modules: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if m in sys.stdlib_module_names)
+
+
+def expand_tags(tag_texts: Iterable[str]) -> frozenset[Tag]:
+    """Every tag of compressed tag sets such as ``py2.py3-none-any`` (``packaging.tags.parse_tag``)."""
+    from packaging.tags import parse_tag
+
+    out: set[Tag] = set()
+    for text in tag_texts:
+        out.update(parse_tag(text.strip()))
+    return frozenset(out)
 
 
 def read_wheel(data: bytes, filename: str, fail: Fail) -> WheelFacts:
@@ -146,12 +197,15 @@ def read_wheel(data: bytes, filename: str, fail: Fail) -> WheelFacts:
                     f"{name} {version}",
                     filename,
                 )
-            declared = set(wheel_meta.get("tag", []))
-            named = {str(t) for t in tags}
-            if not declared or not named <= declared:
+            declared_texts = wheel_meta.get("tag", [])
+            try:
+                declared = expand_tags(declared_texts)
+            except ValueError as exc:  # a Tag line that is not python-abi-platform
+                raise fail(f"wheel {filename!r}: its WHEEL file has a malformed Tag line ({exc})", filename) from exc
+            if not declared or not set(tags) <= declared:
                 raise fail(
-                    f"wheel {filename!r}: its WHEEL file declares tags {sorted(declared)}, which do not cover the "
-                    f"file name's tags {sorted(named)}",
+                    f"wheel {filename!r}: its WHEEL file declares tags {sorted(declared_texts)}, which do not cover "
+                    f"the file name's tags {sorted(str(t) for t in tags)}",
                     filename,
                 )
             entry_points = (
@@ -159,8 +213,8 @@ def read_wheel(data: bytes, filename: str, fail: Fail) -> WheelFacts:
                 if ep_raw is not None
                 else {}
             )
-            data_dir = dist_info[: -len(".dist-info")] + ".data"
-            top_level = top_level_modules(list(by_name), dist_info, data_dir)
+            layout = top_level_names(by_name)
+            unpacked = sum(i.file_size for i in infos)
     return WheelFacts(
         filename=filename,
         name=meta_name,
@@ -168,5 +222,7 @@ def read_wheel(data: bytes, filename: str, fail: Fail) -> WheelFacts:
         tags=tuple(sorted(tags, key=str)),
         metadata=metadata,
         entry_points=entry_points,
-        top_level=top_level,
+        top_level=layout.modules,
+        pth_files=layout.pth_files,
+        unpacked_size=unpacked,
     )

@@ -27,6 +27,9 @@ MAX_WHEEL_MEMBERS = 20_000
 MAX_MEMBER_SIZE = 256 * MiB
 #: Largest uncompressed size of all members of one zip together.
 MAX_TOTAL_SIZE = 1024 * MiB
+#: Largest uncompressed size of an archive and all its wheels together: the archive's members plus
+#: every member of every wheel, as their central directories declare them (what registering writes).
+MAX_UNPACKED_SIZE = 1024 * MiB
 #: Largest ``manifest.json``.
 MAX_MANIFEST_SIZE = 4 * MiB
 #: Highest uncompressed/compressed ratio a member may have, once it is larger than RATIO_FLOOR.
