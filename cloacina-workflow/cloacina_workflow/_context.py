@@ -7,34 +7,107 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Union
 
 from ._errors import ContextKeyExists, ContextKeyNotFound, ContextNotSerializable
+from .limits import MAX_JSON_DEPTH, ContextLimitExceeded
 
 JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]
 
 
-def to_json_value(value: object, *, key: str, path: str = "") -> JSONValue:
+#: Deepest nesting of one context value: the context itself is the outermost JSON object.
+MAX_VALUE_DEPTH = MAX_JSON_DEPTH - 1
+
+_Crumbs = Union[tuple["_Crumbs", str], None]  # the path to a container, as a linked list of segments
+
+
+def _scalar(value: object) -> tuple[bool, JSONValue, str]:
+    """``(True, copy, "")`` for a JSON scalar, ``(False, None, why)`` for what is not one; containers aside."""
+    if value is None or isinstance(value, (bool, str)):
+        return True, value, ""
+    if isinstance(value, int):
+        return True, int(value), ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return False, None, f"{value!r} is not a finite number"
+        return True, value, ""
+    return False, None, f"a {type(value).__name__} is not a JSON value"
+
+
+def _path(crumbs: _Crumbs) -> str:
+    parts: list[str] = []
+    while crumbs is not None:
+        crumbs, segment = crumbs
+        parts.append(segment)
+    return "".join(reversed(parts))
+
+
+def to_json_value(value: object, *, key: str, path: str = "", max_depth: int = MAX_VALUE_DEPTH) -> JSONValue:
     """Return a private copy of ``value`` if it is JSON, else raise ``ContextNotSerializable``.
 
     Strict on purpose: ``json.dumps`` would silently turn int keys into strings and tuples into
-    lists, so a value would not read back as written. Tuples are accepted as lists.
+    lists, so a value would not read back as written. Tuples are accepted as lists. Iterative:
+    nesting deeper than ``max_depth`` lists/objects (a self-containing list included) is refused
+    with ``ContextLimitExceeded``, a ``ContextNotSerializable`` naming ``MAX_JSON_DEPTH``.
     """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _not_serializable(key, path, f"{value!r} is not a finite number")
-        return value
-    if isinstance(value, Mapping):
-        out: dict[str, JSONValue] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise _not_serializable(key, path, f"dict key {k!r} is a {type(k).__name__}, not a str")
-            out[k] = to_json_value(v, key=key, path=f"{path}[{k!r}]")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(v, key=key, path=f"{path}[{i}]") for i, v in enumerate(value)]
-    raise _not_serializable(key, path, f"a {type(value).__name__} is not a JSON value")
+    if not isinstance(value, (Mapping, list, tuple)):
+        ok, copy, why = _scalar(value)
+        if not ok:
+            raise _not_serializable(key, path, why)
+        return copy
+    root: list[JSONValue] = []
+    # each frame: the items left to copy, where the copies go, the container's depth and path
+    stack: list[tuple[Iterator[tuple[Any, Any]], Any, int, _Crumbs]] = []
+
+    def open_container(item: Any, segment: object, parent: Any, depth: int, crumbs: _Crumbs) -> None:
+        if depth > max_depth:
+            raise _too_deep(key, max_depth)
+        if isinstance(item, Mapping):
+            out: Any = {}
+            items: Iterator[tuple[Any, Any]] = iter(item.items())
+        else:
+            out = []
+            items = enumerate(item)
+        if isinstance(parent, dict):
+            parent[segment] = out
+        else:
+            parent.append(out)
+        stack.append((items, out, depth, crumbs))
+
+    open_container(value, None, root, 1, (None, path) if path else None)
+    while stack:
+        items, out, depth, crumbs = stack[-1]
+        is_dict = isinstance(out, dict)
+        for k, v in items:
+            if is_dict and not isinstance(k, str):
+                raise _not_serializable(key, _path(crumbs), f"dict key {k!r} is a {type(k).__name__}, not a str")
+            kind = type(v)
+            if kind is str or kind is int or kind is bool or v is None or (kind is float and math.isfinite(v)):
+                copy = v
+            elif isinstance(v, (Mapping, list, tuple)):
+                open_container(v, k, out, depth + 1, (crumbs, f"[{k!r}]" if is_dict else f"[{k}]"))
+                break
+            else:
+                ok, copy, why = _scalar(v)
+                if not ok:
+                    raise _not_serializable(key, _path((crumbs, f"[{k!r}]" if is_dict else f"[{k}]")), why)
+            if is_dict:
+                out[k] = copy
+            else:
+                out.append(copy)
+        else:
+            stack.pop()
+    return root[0]
+
+
+def _too_deep(key: str, max_depth: int) -> ContextLimitExceeded:
+    return ContextLimitExceeded(
+        f"Context value for key {key!r} cannot be stored: it nests lists/objects more than {max_depth} "
+        f"levels deep (or contains itself), so the context would nest more than the limit of "
+        f"{MAX_JSON_DEPTH} (MAX_JSON_DEPTH). Flatten the data, or keep it in a file and put its path "
+        "in the context.",
+        key=key,
+        limit="MAX_JSON_DEPTH",
+        value=max_depth + 2,
+        maximum=MAX_JSON_DEPTH,
+    )
 
 
 def _not_serializable(key: str, path: str, why: str) -> ContextNotSerializable:

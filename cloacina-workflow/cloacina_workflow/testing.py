@@ -18,6 +18,8 @@ from typing import Literal
 
 from ._context import Context, JSONValue
 from ._errors import TaskError
+from ._outcome import as_task_failure
+from ._task import Task
 from ._workflow import ContextConflict, Workflow
 
 __all__ = ["RunResult", "TaskOutcome", "arun_workflow", "run_workflow"]
@@ -51,15 +53,40 @@ class RunResult:
         return self.status == "completed"
 
 
-async def _attempt(wf: Workflow, task_id: str, context: Context) -> None:
-    task = wf.tasks[task_id]
-    if task.timeout_s is None:
-        await task.run(context)
-        return
+async def _guarded(task: Task, context: Context) -> None:
+    """Run ``task`` once; what it must not raise (``SystemExit``...) becomes ``TaskError.ExecutionFailed``.
+
+    Inside the coroutine, before asyncio sees it: an event loop re-raises ``SystemExit`` and
+    ``KeyboardInterrupt`` out of ``run()``, and a custom ``BaseException`` would escape the runner.
+    """
     try:
-        await asyncio.wait_for(task.run(context), task.timeout_s)
-    except asyncio.TimeoutError:
+        await task.run(context)
+    except (Exception, asyncio.CancelledError):
+        raise
+    except BaseException as exc:  # task code: turned into a failed attempt
+        raise as_task_failure(task.id, exc) from exc
+
+
+async def _attempt(wf: Workflow, task_id: str, context: Context) -> None:
+    """One attempt in its own asyncio task: a ``CancelledError`` the task raises itself fails it, while
+    the cancellation of the runner (from outside) cancels the attempt and goes on up.
+    """
+    task = wf.tasks[task_id]
+    run = _guarded(task, context)
+    inner = asyncio.ensure_future(run if task.timeout_s is None else asyncio.wait_for(run, task.timeout_s))
+    try:
+        await asyncio.wait({inner})
+    except asyncio.CancelledError:
+        inner.cancel()
+        raise
+    if inner.cancelled():
+        raise as_task_failure(task_id, asyncio.CancelledError())
+    exc = inner.exception()
+    if exc is None:
+        return
+    if task.timeout_s is not None and isinstance(exc, asyncio.TimeoutError):
         raise TaskError.Timeout(f"task {task_id!r} exceeded its timeout of {task.timeout_s:g}s", task=task_id) from None
+    raise exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -119,17 +146,22 @@ async def arun_workflow(
     running: dict[asyncio.Task[None], str] = {}
     for tid in wf.roots():
         running[asyncio.ensure_future(run_task(tid))] = tid
-    while running:
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for fut in done:
-            tid = running.pop(fut)
-            fut.result()
-            if outcomes[tid].status != "completed":
-                continue
-            for child in wf.dependents[tid]:
-                pending[child] -= 1
-                if pending[child] == 0:
-                    running[asyncio.ensure_future(run_task(child))] = child
+    try:
+        while running:
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                tid = running.pop(fut)
+                fut.result()
+                if outcomes[tid].status != "completed":
+                    continue
+                for child in wf.dependents[tid]:
+                    pending[child] -= 1
+                    if pending[child] == 0:
+                        running[asyncio.ensure_future(run_task(child))] = child
+    except asyncio.CancelledError:  # the caller cancelled the run: so are its running tasks
+        for fut in running:
+            fut.cancel()
+        raise
     for tid in wf.order:
         if tid not in outcomes:
             outcomes[tid] = TaskOutcome(status="skipped", error="an upstream task failed")
