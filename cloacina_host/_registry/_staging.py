@@ -4,12 +4,13 @@ An install is made in a staging directory beside its final one and renamed into 
 A process killed meanwhile (``kill -9`` of ``register``) leaves its staging directory behind; the
 next registry open and the next install remove such leftovers, and only those:
 
-- each staging directory holds an owner file (``.cloacina-staging``: host name, pid, start time)
-  that its installing process keeps locked (``flock``) until the directory is renamed or removed;
+- each staging directory is named after its host and pid (``.installing-<sha>-<host>-<pid>-*``) and
+  holds an owner file (``.cloacina-staging``: host name, pid, start time) that its installing
+  process keeps locked (``flock``) until the directory is renamed or removed;
 - a staging directory whose owner file is locked is in use, never stale;
 - otherwise it is stale when its owner is gone: on this host, when its pid no longer runs; on
   another host sharing the home (a lock on a network file system may not be seen across
-  machines), without an owner file, or with a pid now reused, once it has not changed for
+  machines), with a name that does not say its owner, or with a pid now reused, once it has not changed for
   ``STALE_AFTER_S`` (an hour);
 - a stale directory is first renamed to ``.removing-*`` (atomic: two cleaners never both take
   it), then deleted; ``.removing-*`` directories of a cleaner killed half way are deleted too.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -65,9 +67,25 @@ class Staging:
             self._owner = None
 
 
+def _host_tag(host: str | None = None) -> str:
+    return hashlib.sha256((host or socket.gethostname()).encode()).hexdigest()[:8]
+
+
+def _owner_from_name(name: str) -> tuple[str, int] | None:
+    """``(host tag, pid)`` from ``.installing-<prefix>-<host tag>-<pid>-<random>``: known from the moment it exists."""
+    parts = name[len(STAGING_PREFIX) :].split("-")
+    if len(parts) < 4 or not parts[-2].isdigit():
+        return None
+    return parts[-3], int(parts[-2])
+
+
 def make_staging(root: Path, prefix: str) -> Staging:
-    """A new staging directory ``root/.installing-<prefix>-*`` owned (and locked) by this process."""
-    path = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{prefix}-", dir=root))
+    """A new staging directory ``root/.installing-<prefix>-<host>-<pid>-*`` owned (and locked) by this process.
+
+    Its name says which host and process made it, so a process killed before it wrote its owner
+    file still leaves a directory that can be told stale.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{prefix}-{_host_tag()}-{os.getpid()}-", dir=root))
     owner = open(path / OWNER_FILE, "w+b")  # noqa: SIM115  # held open for the lock's lifetime
     try:
         if sys.platform != "win32":  # Windows: no flock; pid and age decide
@@ -143,9 +161,15 @@ def is_stale(path: Path, *, now: float | None = None, stale_after_s: float = STA
         old = now - _newest_change(path) > stale_after_s
     except OSError:
         return False  # gone meanwhile
-    if owner is None or owner.get("host") != socket.gethostname():
+    named = _owner_from_name(path.name)
+    if owner is not None:
+        same_host, pid = owner.get("host") == socket.gethostname(), owner.get("pid")
+    elif named is not None:
+        same_host, pid = named[0] == _host_tag(), named[1]
+    else:
         return old
-    pid = owner.get("pid")
+    if not same_host:
+        return old
     if not isinstance(pid, int) or pid == os.getpid():
         return old if not isinstance(pid, int) else False
     return not _pid_alive(pid) or old  # a pid reused by another process: the age decides

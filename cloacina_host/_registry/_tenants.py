@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cloacina_workflow import DEFAULT_TENANT
 
@@ -31,7 +31,7 @@ from .._settings import default_database_url
 from .._storage import Database, migrate, open_database, parse_database_url
 from .._storage import _queries as q
 from .._storage._database import SqliteSynchronous, storage_error
-from .._storage._schema import metadata
+from .._storage._schema import schema_version
 from ._errors import TenantError
 from ._names import check_tenant_name
 
@@ -115,7 +115,8 @@ def create_tenant(database_url: str | None, *, home: str | None = None, name: st
     """Create tenant ``name``: its schema (or file), migrated, and its row in the tenants table; all or nothing.
 
     PostgreSQL: one transaction creates the schema, migrates it and records the tenant; an existing
-    schema holding anything but Cloacina's own tables is refused and left untouched. SQLite: the file
+    schema is used only when empty or Cloacina's (it has Cloacina's ``schema_version`` table), any
+    other is refused and left untouched. SQLite: the file
     is made and migrated under a temporary name, renamed into place while the tenants table is
     locked, and removed again if recording the tenant fails.
     """
@@ -138,26 +139,40 @@ def create_tenant(database_url: str | None, *, home: str | None = None, name: st
     return TenantInfo(name, now, location.display)
 
 
+_UNIQUE_VIOLATION = "23505"
+_DUPLICATE_SCHEMA = "42P06"
+
+
+def _sqlstate(exc: SQLAlchemyError) -> str | None:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
 def _exists_already(name: str) -> TenantError:
     return TenantError(f"Tenant {name!r} exists already (see `cloacina-ctl tenants list`).", tenant=name)
 
 
-def _foreign_relations(conn: Connection, schema: str) -> list[str] | None:
-    """None when ``schema`` does not exist; else the names in it that are not Cloacina's tables."""
+def _schema_state(conn: Connection, schema: str) -> str | list[str]:
+    """``absent``, ``empty``, ``cloacina`` (it has Cloacina's ``schema_version`` table), else what it holds."""
     found = conn.execute(text("SELECT oid FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
     if found is None:
-        return None
+        return "absent"
     rows = conn.execute(
         text(
-            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = :oid AND c.relkind IN ('r','p','v','m','f') "
-            "UNION ALL SELECT p.proname FROM pg_proc p WHERE p.pronamespace = :oid "
-            "UNION ALL SELECT t.typname FROM pg_type t WHERE t.typnamespace = :oid AND t.typtype NOT IN ('c','b') "
+            "SELECT c.relname, c.relkind FROM pg_class c WHERE c.relnamespace = :oid "
+            "UNION ALL SELECT p.proname, 'function' FROM pg_proc p WHERE p.pronamespace = :oid "
+            "UNION ALL SELECT t.typname, 'type' FROM pg_type t "
+            "WHERE t.typnamespace = :oid AND t.typrelid = 0 AND t.typcategory <> 'A' "
             "ORDER BY 1"
         ),
         {"oid": found[0]},
-    )
-    ours = set(metadata.tables)
-    return [str(r[0]) for r in rows if str(r[0]) not in ours]
+    ).all()
+    if not rows:
+        return "empty"
+    if any(str(name) == schema_version.name and kind == "r" for name, kind in rows):
+        return "cloacina"
+    return sorted({str(name) for name, _kind in rows})
 
 
 def _create_schema_tenant(main: Database, location: TenantLocation, now: float) -> None:
@@ -165,8 +180,9 @@ def _create_schema_tenant(main: Database, location: TenantLocation, now: float) 
     assert schema is not None
     try:
         with main.write_engine.begin() as conn:
-            foreign = _foreign_relations(conn, schema)
-            if foreign:
+            state = _schema_state(conn, schema)
+            if isinstance(state, list):
+                foreign = state
                 listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
                 raise TenantError(
                     f"Cannot create tenant {name!r}: schema {schema!r} exists already in "
@@ -176,16 +192,14 @@ def _create_schema_tenant(main: Database, location: TenantLocation, now: float) 
                     tenant=name,
                 )
             q.insert_tenant(conn, name=name, now=now)  # in the default schema: before the translate map
-            if foreign is None:
+            if state == "absent":
                 conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
             conn.execution_options(schema_translate_map={None: schema})
             migrate(conn, where=location.display)
-    except IntegrityError as exc:  # a concurrent create of the same name won
-        raise _exists_already(name) from exc
     except SQLAlchemyError as exc:
-        if "already exists" in str(exc.orig if hasattr(exc, "orig") else exc):
+        if _sqlstate(exc) in (_UNIQUE_VIOLATION, _DUPLICATE_SCHEMA):  # a concurrent create of the same name won
             raise _exists_already(name) from exc
-        raise storage_error(exc, main.url, f"creating tenant {name!r}") from exc
+        raise storage_error(exc, main.url, f"creating tenant {name!r} (nothing was created)") from exc
 
 
 def _remove_sqlite_files(path: Path) -> None:
