@@ -125,6 +125,20 @@ class WorkflowCatalog:
     conflicts: dict[str, list[CatalogEntry]] = field(default_factory=dict)
     problems: list[PluginLoadError] = field(default_factory=list)
     sources: list[CatalogSource] = field(default_factory=list)
+    #: The tenant whose workflows these are, checked against ``TENANT::PACKAGE::WORKFLOW`` names; None:
+    #: the tenant of the first source that has one (a ``Registry``), else not checked.
+    tenant: str | None = None
+
+    @property
+    def current_tenant(self) -> str | None:
+        """The tenant a ``TENANT::...`` name must name (see ``tenant``)."""
+        if self.tenant is not None:
+            return self.tenant
+        for source in self.sources:
+            found = getattr(source, "tenant", None)
+            if isinstance(found, str):
+                return found
+        return None
 
     def add(self, entry: CatalogEntry) -> None:
         """Add ``entry``; a second entry with the same key makes that key a conflict (and unusable)."""
@@ -174,8 +188,13 @@ class WorkflowCatalog:
             sources=sources,
         )
 
-    def resolve(self, name: str) -> CatalogEntry:
-        """Find a workflow by ``workflow``, ``package::workflow`` or ``tenant::package::workflow``."""
+    def resolve(self, name: str, *, tenant: str | None = None) -> CatalogEntry:
+        """Find a workflow by ``workflow``, ``package::workflow`` or ``tenant::package::workflow``.
+
+        A name with a tenant must name ``tenant`` (default: ``current_tenant``): a workflow of another
+        tenant is never found here (``WorkflowNotFoundError`` naming both tenants).
+        """
+        check_tenant_of(name, tenant if tenant is not None else self.current_tenant)
         entries, conflicts = self.snapshot()
         return self._resolve(name, entries, conflicts)
 
@@ -212,6 +231,21 @@ class WorkflowCatalog:
             name=name,
             known=known,
         )
+
+
+def check_tenant_of(name: str, tenant: str | None) -> None:
+    """Refuse ``TENANT::PACKAGE::WORKFLOW`` when TENANT is not ``tenant`` (None: any tenant is accepted)."""
+    parts = name.split("::")
+    if tenant is None or len(parts) != 3 or parts[0] == tenant:
+        return
+    other, key = parts[0], "::".join(parts[1:])
+    raise WorkflowNotFoundError(
+        f"Workflow {name!r} belongs to tenant {other!r}, not to tenant {tenant!r} that this command works in; "
+        f"a tenant never sees another's workflows. Use --tenant {other!r} to work in that tenant, or name "
+        f"it {key!r} for tenant {tenant!r}'s own.",
+        name=name,
+        known=[],
+    )
 
 
 def disabled_from_env(environ: dict[str, str] | None = None) -> list[str]:

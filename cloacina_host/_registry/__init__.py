@@ -4,11 +4,11 @@ directories, loaded into isolated workers; versions, the active one, hot swap; t
 from __future__ import annotations
 
 from ._errors import PackageNotFoundError, RegistryError, TenantError
-from ._registry import Registry, parse_requirement
+from ._names import check_tenant_name, parse_requirement
+from ._registry import Registry
 from ._results import ActivateResult, PackageInfo, PackageVersion, RegisteredWorkflow, RegisterResult, RemoveResult
 from ._tenants import (
     TenantInfo,
-    check_tenant_name,
     create_tenant,
     list_tenants,
     open_tenant_database,

@@ -31,8 +31,9 @@ from .._storage._records import PackageRecord
 from .._workers import DEFAULT_IDLE_TIMEOUT_S
 from ._catalog import LoopPools, build_entries
 from ._errors import PackageNotFoundError, RegistryError
-from ._installer import ensure_installed, install_dir, is_installed, remove_install
+from ._installer import clean_leftovers, ensure_installed, install_dir, is_installed, remove_install
 from ._loader import check_loads
+from ._names import check_package_name, check_tenant_name, check_version
 from ._results import (
     ActivateResult,
     PackageInfo,
@@ -41,7 +42,7 @@ from ._results import (
     RegisterResult,
     RemoveResult,
 )
-from ._tenants import check_tenant_name, open_tenant_database
+from ._tenants import open_tenant_database
 
 Progress = Callable[[str], None]
 
@@ -70,12 +71,9 @@ def _workflows(manifest: Manifest) -> tuple[RegisteredWorkflow, ...]:
     )
 
 
-def parse_requirement(text: str) -> tuple[str, str]:
-    """``NAME==VERSION`` → ``(NAME, VERSION)``; ``RegistryError`` for anything else."""
-    name, sep, version = text.partition("==")
-    if not sep or not name.strip() or not version.strip():
-        raise RegistryError(f"{text!r} does not name a version: write NAME==VERSION, e.g. simple-packaged-demo==1.0.0.")
-    return name.strip(), version.strip()
+def _key(name: str) -> str:
+    """The stored (normalised) form of a package name a user typed; ``RegistryError`` when it cannot be one."""
+    return normalize(check_package_name(name))
 
 
 class Registry:
@@ -111,10 +109,11 @@ class Registry:
 
     @property
     def database(self) -> Database:
-        """The tenant's database, opened (and migrated) on first use."""
+        """The tenant's database, opened (and migrated) on first use; stale install staging is removed then."""
         with self._lock:
             if self._db is None:
                 self._db = open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
+                clean_leftovers(self.home)  # staging directories of installs killed half way
             return self._db
 
     def close(self) -> None:
@@ -136,6 +135,7 @@ class Registry:
         self.close()
 
     def _record(self, name: str, version: str) -> PackageRecord:
+        check_version(version, name=name)
         with self.database.read("reading a registered package") as conn:
             record = q.get_package(conn, name=name, version=version)
             known = [] if record is not None else [r.version for r in q.list_packages(conn, name=name)]
@@ -290,24 +290,29 @@ class Registry:
         The version is installed when missing and loaded in a fresh worker first; if that fails, the
         active version does not change.
         """
-        key = normalize(name)
+        key = _key(name)
         record = self._record(key, version)
-        target = self.ensure_installed(key, version)
-        check_loads(
-            target,
-            Manifest.model_validate_json(record.manifest),
-            source=f"{key}=={version}",
-            timeout_s=self.load_timeout_s,
-        )
-        with self.database.write("activating a package version") as conn:
-            if q.get_package(conn, name=key, version=version) is None:
-                raise self._not_found(key)
-            previous = q.set_active_version(conn, name=key, version=version, now=time.time())
+        target, created = self._install(key, version)
+        try:
+            check_loads(
+                target,
+                Manifest.model_validate_json(record.manifest),
+                source=f"{key}=={version}",
+                timeout_s=self.load_timeout_s,
+            )
+            with self.database.write("activating a package version") as conn:
+                if q.get_package(conn, name=key, version=version) is None:
+                    raise self._not_found(key)
+                previous = q.set_active_version(conn, name=key, version=version, now=time.time())
+        except BaseException:
+            if created:  # refused: leave this machine as it was
+                remove_install(target)
+            raise
         return ActivateResult(record.display_name, self.tenant, version, previous)
 
     def deactivate(self, name: str) -> ActivateResult:
         """Leave ``name`` without an active version: its workflows are no longer offered (versions stay)."""
-        key = normalize(name)
+        key = _key(name)
         with self.database.write("deactivating a package") as conn:
             versions = q.list_packages(conn, name=key)
             if not versions:
@@ -317,7 +322,7 @@ class Registry:
 
     def remove(self, name: str, version: str, *, force: bool = False) -> RemoveResult:
         """Delete a registered version. Refused while executions still run on it, unless ``force``."""
-        key = normalize(name)
+        key = _key(name)
         record = self._record(key, version)
         with self.database.write("removing a package version") as conn:
             packages = sorted({p for p, _w, _f in q.package_workflow_rows(conn, name=key, version=version)})
@@ -366,7 +371,7 @@ class Registry:
 
     def show(self, name: str) -> PackageInfo:
         """One package: every version, the active one, their workflows and unfinished executions."""
-        key = normalize(name)
+        key = _key(name)
         with self.database.read("reading a package") as conn:
             records = q.list_packages(conn, name=key)
             running = {}
@@ -383,9 +388,13 @@ class Registry:
 
     def ensure_installed(self, name: str, version: str) -> Path:
         """The install directory of ``name==version`` on this machine, re-created from the database if missing."""
-        key = normalize(name)
+        target, _created = self._install(_key(name), version)
+        return target
+
+    def _install(self, key: str, version: str) -> tuple[Path, bool]:
         record = self._record(key, version)
         target = install_dir(self.home, record.archive_sha256)
+        created = False
         if not is_installed(target):
             with self.database.read("reading a package archive") as conn:
                 data = q.package_archive(conn, name=key, version=version)
@@ -397,9 +406,9 @@ class Registry:
                     f"The stored archive of {key} {version} does not match its recorded sha256; "
                     "register it again with --force."
                 )
-            target, _created = ensure_installed(self.home, archive)
+            target, created = ensure_installed(self.home, archive)
         self._dirs[target] = (key, version)
-        return target
+        return target, created
 
     def _ensure_dir(self, package_dir: Path) -> Path:
         known = self._dirs.get(package_dir)

@@ -96,6 +96,10 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
 @pass_settings
 def list_command(settings: Settings, workflow: str | None, status: str | None, limit: int) -> None:
     """List executions, newest first."""
+    if workflow:
+        from .._discovery import check_tenant_of
+
+        check_tenant_of(workflow, settings.tenant)
     db = _open(settings)
     try:
         with db.read("listing executions") as conn:

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from ._common import Settings, global_options, pass_settings, print_json
+from ._text import safe_cell, safe_text
 
 if TYPE_CHECKING:
     from .._registry import PackageInfo, Registry
@@ -68,10 +69,12 @@ def register_command(settings: Settings, archive: str, force: bool, activate: bo
     verb = {"registered": "Registered", "replaced": "Replaced", "unchanged": "Already registered:"}[result.status]
     state = "active" if result.active else f"not active (active: {result.previous_active or 'none'})"
     settings.out.print(
-        f"{verb} {result.name} {result.version} in tenant {result.tenant!r}, {state}", markup=False, highlight=False
+        safe_text(f"{verb} {result.name} {result.version} in tenant {result.tenant!r}, {state}"),
+        markup=False,
+        highlight=False,
     )
     for wf in result.workflows:
-        settings.out.print(f"  {wf.key}: {' → '.join(wf.tasks)}", markup=False, highlight=False)
+        settings.out.print(safe_text(f"  {wf.key}: {' → '.join(wf.tasks)}"), markup=False, highlight=False)
 
 
 @click.group("packages")
@@ -107,7 +110,12 @@ def list_command(settings: Settings) -> None:
         table.add_column(column, no_wrap=column != "WORKFLOWS", overflow="fold")
     for p in packages:
         shown = p.active or p.versions[-1]
-        table.add_row(p.name, p.active_version or "-", _versions_text(p), ", ".join(w.key for w in shown.workflows))
+        table.add_row(
+            safe_cell(p.name),
+            safe_cell(p.active_version or "-"),
+            safe_cell(_versions_text(p)),
+            safe_cell(", ".join(w.key for w in shown.workflows)),
+        )
     settings.out.print(table)
 
 
@@ -125,18 +133,21 @@ def show_command(settings: Settings, name: str) -> None:
     if settings.json:
         print_json(info.to_json(detail=True))
         return
-    out = settings.out
-    out.print(f"Package {info.name} (tenant {info.tenant!r})", markup=False)
-    out.print(f"  active    {info.active_version or 'none (deactivated)'}", markup=False)
+
+    def line(text: str) -> None:
+        settings.out.print(safe_text(text), markup=False, highlight=False)
+
+    line(f"Package {info.name} (tenant {info.tenant!r})")
+    line(f"  active    {info.active_version or 'none (deactivated)'}")
     for v in info.versions:
         mark = " (active)" if v.active else ""
-        out.print(f"  version {v.version}{mark}", markup=False)
-        out.print(f"    registered  {_local(v.registered_at)}", markup=False)
-        out.print(f"    archive     {v.size:,} bytes, sha256 {v.sha256}", markup=False)
-        out.print(f"    running     {v.running} unfinished execution(s)", markup=False)
+        line(f"  version {v.version}{mark}")
+        line(f"    registered  {_local(v.registered_at)}")
+        line(f"    archive     {v.size:,} bytes, sha256 {v.sha256}")
+        line(f"    running     {v.running} unfinished execution(s)")
         for wf in v.workflows:
-            out.print(f"    workflow    {wf.key}: {' → '.join(wf.tasks)}", markup=False)
-            out.print(f"                {wf.fingerprint}", markup=False)
+            line(f"    workflow    {wf.key}: {' → '.join(wf.tasks)}")
+            line(f"                {wf.fingerprint}")
 
 
 @packages_group.command("activate")

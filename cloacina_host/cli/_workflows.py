@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .._discovery import CatalogEntry, WorkflowCatalog
 from ._common import Settings, global_options, pass_settings, print_json
+from ._text import safe_cell, safe_text
 
 
 @click.group("workflows")
@@ -83,11 +84,16 @@ def list_command(settings: Settings) -> None:
         for e in entries:
             src = e.source
             where = "embedded" if src.kind == "embedded" else f"{src.kind} {src.distribution} {src.version}"
-            table.add_row(e.namespace(settings.tenant), e.workflow.description, str(len(e.workflow.tasks)), where)
+            table.add_row(
+                safe_cell(e.namespace(settings.tenant)),
+                safe_cell(e.workflow.description),
+                str(len(e.workflow.tasks)),
+                safe_cell(where),
+            )
         settings.out.print(table)
     else:
         settings.out.print(
             "No workflows found. Install a workflow package, e.g. pip install ./plugins/simple-packaged-demo"
         )
     for problem in _problems_json(catalog, conflicts):
-        click.echo(f"warning: {problem['message']}", err=True)
+        click.echo(f"warning: {safe_text(problem['message'])}", err=True)
