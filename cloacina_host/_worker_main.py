@@ -124,7 +124,10 @@ def main(argv: list[str]) -> int:
     workflows: dict[str, Workflow] = {}
     entry_points: dict[str, str] = {}
     problems: list[str] = [shadow_problem(shadows)] if shadows else []
+    interrupted = False
     for dist in [] if shadows else metadata.distributions(path=[package_dir]):
+        if interrupted:
+            break
         dist_name = dist.metadata["Name"]
         default_package = dist_name.replace("-", "_").replace(".", "_").lower()
         for ep in dist.entry_points:
@@ -133,9 +136,14 @@ def main(argv: list[str]) -> int:
             try:
                 plugin = ep.load()
                 found = _collect(plugin)
-            except BaseException as exc:  # noqa: BLE001  # even SystemExit: reported to the host, which decides
+            except Exception as exc:  # noqa: BLE001  # reported to the host, which decides
                 problems.append(import_problem(dist_name, ep, exc))
                 continue
+            except BaseException as exc:  # noqa: BLE001  # exits, interrupts: reported, and no more imports
+                problems = [import_problem(dist_name, ep, exc)]
+                workflows.clear()
+                interrupted = True
+                break
             for wf in found:
                 key = f"{wf.package or default_package}::{wf.name}"
                 if key in workflows:
