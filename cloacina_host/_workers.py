@@ -132,7 +132,7 @@ class Worker:
     @property
     def usable(self) -> bool:
         """Alive, not retired, and no cancelled task still unaccounted for: fit for a new task."""
-        return self.alive and self.retired_because is None and not self._cancelling
+        return self.alive and self._killed_because is None and self.retired_because is None and not self._cancelling
 
     @property
     def pid(self) -> int | None:
@@ -296,9 +296,11 @@ class Worker:
     def _cancel(self, rid: int, task_id: str) -> None:
         """Ask the worker to cancel request ``rid``, and watch that it does (never blocks)."""
         future = self._pending.get(rid)
-        if future is None or future.done() or self.child is None:
+        if future is None or self.child is None or (future.done() and not future.cancelled()):  # answered already
             self._pending.pop(rid, None)
             return
+        if future.cancelled():  # the caller's cancellation cancelled the future it awaited: wait on a new one
+            future = self._pending[rid] = asyncio.get_running_loop().create_future()
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             self.child.write(b'{"op":"cancel","id":%d}\n' % rid)
         self._cancelling[rid] = asyncio.ensure_future(self._watch_cancel(rid, task_id, future))

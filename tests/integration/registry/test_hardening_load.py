@@ -118,9 +118,7 @@ def test_a_package_shipping_pydantic_is_refused_at_package_validate_and_register
     hostile_archives: dict[str, Path], env: dict[str, str], tmp_path: Path
 ) -> None:
     project = h.PACKAGES / "reg-shadow-host"
-    packaged = h.ctl(
-        ["package", str(project), "-o", str(tmp_path / "out.cloacina"), "--no-isolation"], env, tmp_path
-    )
+    packaged = h.ctl(["package", str(project), "-o", str(tmp_path / "out.cloacina"), "--no-isolation"], env, tmp_path)
     assert packaged.status == 1
     assert "pydantic" in _one_message(packaged.stderr)
     assert not (tmp_path / "out.cloacina").exists()

@@ -94,7 +94,9 @@ class Ran:
     peak_rss_bytes: int
 
 
-def ctl(args: Sequence[str], env: Mapping[str, str], tmp: Path, *, timeout_s: float = 180, to_files: bool = False) -> Ran:
+def ctl(
+    args: Sequence[str], env: Mapping[str, str], tmp: Path, *, timeout_s: float = 180, to_files: bool = False
+) -> Ran:
     """``cloacina-ctl ARGS`` in a real subprocess (own session, killed with its group on timeout).
 
     ``to_files``: its stdout and stderr go to files instead of pipes (so the test never holds a
