@@ -31,7 +31,8 @@ def _helpers() -> ModuleType:
     name = "cloacina_tests_hardening"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, HELPERS)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -126,7 +127,8 @@ async def test_a_plain_task_that_never_returns_retires_its_worker(tmp_path: Path
         await asyncio.wait_for(worker.run_task("tricks::tricks", "never_returns", {}), 0.5)
     fresh = await asyncio.wait_for(pool.get(package), BOUND_S)
     assert fresh is not worker
-    assert worker.retired_because is not None and "keeps running in its thread" in worker.retired_because
+    assert worker.retired_because is not None
+    assert "keeps running in its thread" in worker.retired_because
     assert (await asyncio.wait_for(fresh.run_task("tricks::tricks", "hello", {}), BOUND_S))["pid"] == fresh.pid
     old = worker.pid
     assert old is not None
@@ -143,7 +145,8 @@ async def test_a_reply_the_host_cannot_read_fails_the_task_and_replaces_the_work
     worker = await pool.get(package)
     with pytest.raises(WorkerCrashed, match=rf"sent a reply the host cannot read \(({reason})") as info:
         await asyncio.wait_for(worker.run_task("tricks::tricks", task_id, {}), BOUND_S)
-    assert info.value.is_transient() and info.value.task == task_id
+    assert info.value.is_transient()
+    assert info.value.task == task_id
     fresh = await asyncio.wait_for(pool.get(package), BOUND_S)
     assert fresh is not worker
     assert (await asyncio.wait_for(fresh.run_task("tricks::tricks", "hello", {}), BOUND_S))["pid"] == fresh.pid

@@ -28,7 +28,8 @@ def _helpers() -> ModuleType:
     name = "cloacina_tests_hardening"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, HELPERS)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

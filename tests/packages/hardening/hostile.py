@@ -9,6 +9,7 @@ peak memory), and waiting for a process to be gone. Loaded by path (``tests`` is
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -43,7 +44,8 @@ def _archives() -> ModuleType:
     name = "cloacina_tests_reg_archives"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, PACKAGES / "reg-archives" / "archives.py")
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -79,9 +81,12 @@ def _shadow_host_archive(cache: Path, archives: ModuleType) -> Path:
                 return real_load([clean_wheel, *wheels[1:]], *args, **kwargs)  # type: ignore[arg-type]
 
             shadows = [f"cloacina_host._packaging.{m}.stdlib_shadows" for m in ("_package", "_reader")]
-            with mock.patch("cloacina_host._packaging._package.load_workflows", load_from_clean):
-                with mock.patch(shadows[0], return_value=[]), mock.patch(shadows[1], return_value=[]):
-                    package_workflow(project, staging / "reg-shadow-host.cloacina", isolation=False)
+            with (
+                mock.patch("cloacina_host._packaging._package.load_workflows", load_from_clean),
+                mock.patch(shadows[0], return_value=[]),
+                mock.patch(shadows[1], return_value=[]),
+            ):
+                package_workflow(project, staging / "reg-shadow-host.cloacina", isolation=False)
 
     return archives._cached(cache, key, make)  # type: ignore[no-any-return]
 
@@ -112,7 +117,8 @@ def ctl(
             status = _wait(proc, timeout_s)
         stdout = out_path.read_bytes()[: 1 << 20].decode(errors="replace")
         stderr = err_path.read_bytes()[: 1 << 20].decode(errors="replace")
-        assert out_path.stat().st_size < 1 << 20 and err_path.stat().st_size < 1 << 20, "the CLI flooded its output"
+        assert out_path.stat().st_size < 1 << 20, "the CLI flooded its stdout"
+        assert err_path.stat().st_size < 1 << 20, "the CLI flooded its stderr"
     else:
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, start_new_session=True, text=True
@@ -136,10 +142,8 @@ def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
 
 
 def _kill(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
