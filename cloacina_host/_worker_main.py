@@ -1,12 +1,19 @@
 """The worker process: loads one installed package version and runs its tasks on request.
 
-Started by ``_workers.WorkerPool`` as ``python path/to/_worker_main.py PACKAGE_DIR REPLY_FD`` (a
-script, not ``-m``, so that nothing of the host is imported before the package's directory is in
-place). Requests arrive as JSON lines on stdin; replies leave as JSON lines on the pipe REPLY_FD, so
-that the tasks' own prints (stdout and stderr, inherited from the host) reach the host's output.
+Started by ``_workers.Worker`` as ``python path/to/_worker_main.py PACKAGE_DIR REPLY_FD`` (a script,
+not ``-m``, so that nothing of the host is imported before the package's directory is in place), in
+a session of its own (``_sandbox``). Requests arrive as JSON lines on stdin, read by a thread of
+their own (so a task that blocks the event loop or fills the thread pool cannot stop requests from
+being read); replies leave as JSON lines on the pipe REPLY_FD, so that the tasks' own prints
+(stdout and stderr, inherited from the host) reach the host's output.
 
 Import path: the standard library, then PACKAGE_DIR, then the host environment, so the package's
-own (bundled) dependencies take precedence over the host's inside this process only.
+own (bundled) dependencies take precedence over the host's inside this process only, except the
+kit and what it imports (``cloacina_workflow``, ``pydantic``...), which are imported from the host
+before PACKAGE_DIR is placed. A package that ships one of ``HOST_MODULES`` is refused.
+
+Bounds: a reply's output context is at most ``MAX_CONTEXT_BYTES`` and ``MAX_JSON_DEPTH`` (else the
+task fails with ``LimitExceeded``); error messages and tracebacks are cut to ``MAX_ERROR_CHARS``.
 """
 
 from __future__ import annotations
@@ -15,10 +22,19 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from cloacina_workflow import Workflow
 
+#: Top-level modules a package may not ship: the host's own, and what the worker imports from it.
+HOST_MODULES = ("cloacina_host", "cloacina_workflow", "pluggy", "pydantic", "pydantic_core")
+#: Longest error message or traceback sent back (characters; the traceback keeps its end).
+MAX_ERROR_CHARS = 64 * 1024
+#: Room a request or reply needs beside its context (ids, names, an error's message and traceback).
+ENVELOPE_BYTES = 1024 * 1024
 
-def _put_package_first(package_dir: str) -> None:
+
+def put_package_first(package_dir: str) -> None:
     """Insert ``package_dir`` after the standard library entries of ``sys.path``."""
     import sysconfig
 
@@ -32,36 +48,86 @@ def _put_package_first(package_dir: str) -> None:
     sys.path.insert(position, package_dir)
 
 
+def host_shadows(directory: str) -> list[str]:
+    """The ``HOST_MODULES`` that ``directory`` would provide (a module or regular package of that name)."""
+    from importlib.machinery import PathFinder
+
+    found = []
+    for name in HOST_MODULES:
+        spec = PathFinder.find_spec(name, [directory])
+        if spec is not None and spec.loader is not None:  # a namespace portion shadows nothing
+            found.append(name)
+    return found
+
+
+def shadow_problem(names: list[str]) -> str:
+    listed = ", ".join(names)
+    return (
+        f"the package ships top-level module(s) {listed}, which would shadow the host's own "
+        f"({', '.join(HOST_MODULES)} always come from the host environment): remove {listed} from the "
+        "package and its bundled wheels"
+    )
+
+
+def import_problem(distribution: str, entry_point: EntryPoint, exc: BaseException) -> str:
+    """One line for an entry point whose import raised ``exc`` (any ``BaseException``)."""
+    text = str(exc)[:MAX_ERROR_CHARS]
+    kind = type(exc).__name__
+    if isinstance(exc, Exception):
+        return f"{distribution}:{entry_point.name}: {kind}: {text}"
+    detail = f" ({text})" if text else ""
+    return (
+        f"{distribution} raised {kind}{detail} while importing entry point {entry_point.name!r} "
+        f"({entry_point.value}): a package must not exit or interrupt at import time"
+    )
+
+
 def main(argv: list[str]) -> int:
     package_dir = argv[0]
-    # the script's own directory (cloacina_host/) must not shadow anything; the package dir goes
-    # right after the standard library
+    # the script's own directory (cloacina_host/) must not shadow anything; the kit comes from the
+    # host, imported before the package dir goes in right after the standard library
     del sys.path[0]
-    _put_package_first(package_dir)
+    from cloacina_workflow import Context, TaskError
+    from cloacina_workflow.limits import (
+        MAX_CONTEXT_BYTES,
+        MAX_JSON_DEPTH,
+        check_json_depth,
+        context_too_large,
+        loads_limited,
+    )
+
+    shadows = host_shadows(package_dir)
+    put_package_first(package_dir)
 
     import asyncio
+    import contextvars
     import functools
     import json
     import os
+    import re
     import threading
     import traceback
+    from concurrent.futures import ThreadPoolExecutor
     from importlib import metadata
 
     reply_lock = threading.Lock()
     replies = os.fdopen(int(argv[1]), "w", buffering=1, encoding="utf-8")
 
-    def reply(message: dict[str, object]) -> None:
-        line = json.dumps(message, separators=(",", ":"))
+    def send(line: str) -> None:
         with reply_lock:
             replies.write(line + "\n")
             replies.flush()
 
-    from cloacina_workflow import Context, TaskError
+    def reply(message: dict[str, object]) -> None:
+        send(json.dumps(message, separators=(",", ":")))
 
     workflows: dict[str, Workflow] = {}
     entry_points: dict[str, str] = {}
-    problems: list[str] = []
-    for dist in metadata.distributions(path=[package_dir]):
+    problems: list[str] = [shadow_problem(shadows)] if shadows else []
+    interrupted = False
+    for dist in [] if shadows else metadata.distributions(path=[package_dir]):
+        if interrupted:
+            break
         dist_name = dist.metadata["Name"]
         default_package = dist_name.replace("-", "_").replace(".", "_").lower()
         for ep in dist.entry_points:
@@ -71,8 +137,13 @@ def main(argv: list[str]) -> int:
                 plugin = ep.load()
                 found = _collect(plugin)
             except Exception as exc:  # noqa: BLE001  # reported to the host, which decides
-                problems.append(f"{dist_name}:{ep.name}: {type(exc).__name__}: {exc}")
+                problems.append(import_problem(dist_name, ep, exc))
                 continue
+            except BaseException as exc:  # noqa: BLE001  # exits, interrupts: reported, and no more imports
+                problems = [import_problem(dist_name, ep, exc)]
+                workflows.clear()
+                interrupted = True
+                break
             for wf in found:
                 key = f"{wf.package or default_package}::{wf.name}"
                 if key in workflows:
@@ -92,42 +163,87 @@ def main(argv: list[str]) -> int:
         }
     )
 
-    async def run_one(request: dict[str, object]) -> None:
+    threads = ThreadPoolExecutor(thread_name_prefix="cloacina-task")
+
+    def failure(rid: object, exc: BaseException, **extra: object) -> dict[str, object]:
+        transient = (
+            type(exc).transient if isinstance(exc, TaskError) else isinstance(exc, (TimeoutError, ConnectionError))
+        )
+        return {
+            "id": rid,
+            "ok": False,
+            "error_type": type(exc).__qualname__,
+            "message": str(exc)[:MAX_ERROR_CHARS],
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_ERROR_CHARS:],
+            "transient": transient,
+            "validation": isinstance(exc, TaskError.ValidationFailed),
+            **extra,
+        }
+
+    async def run_one(request: dict[str, Any]) -> None:
         rid = request["id"]
-        key = str(request["workflow"])
         task_id = str(request["task"])
+        running = None
         try:
-            wf = workflows[key]
-            task = wf.tasks[task_id]
-            context = Context(request["context"])  # type: ignore[arg-type]
-            await task.run(context)
-            reply({"id": rid, "ok": True, "context": context.to_dict()})
+            task = workflows[str(request["workflow"])].tasks[task_id]
+            context = Context(request["context"])
+            if task.is_async:
+                await task.run(context)
+            else:  # as Task.run does, but keeping the thread's future to tell whether a cancel stopped it
+                call = functools.partial(contextvars.copy_context().run, task.function, context)
+                running = threads.submit(call)
+                await asyncio.wrap_future(running)
+            output = context.to_dict()
+            what = f"the output context of task {task_id!r}"
+            check_json_depth(output, what)
+            body = json.dumps(output, separators=(",", ":"))
+            if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
+                raise context_too_large(what, len(body))
+            send(f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
         except asyncio.CancelledError:
-            reply({"id": rid, "ok": False, "cancelled": True, "error_type": "Cancelled", "message": "cancelled"})
-        except BaseException as exc:  # noqa: BLE001  # every task failure goes back to the host
-            transient = (
-                type(exc).transient if isinstance(exc, TaskError) else isinstance(exc, (TimeoutError, ConnectionError))
-            )
+            stopped = running is None or running.cancel() or running.done()
             reply(
                 {
                     "id": rid,
                     "ok": False,
-                    "error_type": type(exc).__qualname__,
-                    "message": str(exc),
-                    "traceback": "".join(traceback.format_exception(exc)),
-                    "transient": transient,
-                    "validation": isinstance(exc, TaskError.ValidationFailed),
+                    "cancelled": True,
+                    "stopped": stopped,
+                    "error_type": "Cancelled",
+                    "message": "cancelled",
                 }
             )
+        except BaseException as exc:  # noqa: BLE001  # every task failure goes back to the host
+            reply(failure(rid, exc))
+
+    max_request = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
+
+    def read_requests(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
+        stdin = sys.stdin.buffer
+        while True:
+            line = stdin.readline(max_request + 1)
+            if line and not line.endswith(b"\n"):  # over the limit, or cut: the stream cannot be trusted
+                sys.stderr.write(f"cloacina worker: a request over {max_request:,} bytes; exiting\n")
+                sys.stderr.flush()
+                os._exit(70)
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if not line:
+                return
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        threading.Thread(target=read_requests, args=(loop, queue), name="cloacina-requests", daemon=True).start()
         running: dict[object, asyncio.Task[None]] = {}
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line:
-                break
-            request = json.loads(line)
+        while line := await queue.get():
+            try:
+                request = loads_limited(
+                    line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
+                )
+            except Exception as exc:  # noqa: BLE001  # answer the request if its id can be read, else it is lost
+                found = re.match(rb'\{"op":"run","id":(\d+),', line)
+                if found is not None:
+                    reply(failure(int(found.group(1)), exc))
+                continue
             if request.get("op") == "cancel":
                 pending = running.get(request["id"])
                 if pending is not None:
@@ -138,9 +254,16 @@ def main(argv: list[str]) -> int:
             job.add_done_callback(functools.partial(_forget, running, request["id"]))
         for job in list(running.values()):
             job.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
 
     asyncio.run(serve())
-    return 0
+    # a plain task that never returns would keep the interpreter waiting for its thread: leave now
+    for stream in (sys.stdout, sys.stderr, replies):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001  # a closed or broken stream: nothing more to say on it
+            continue
+    os._exit(0)
 
 
 def _forget(running: dict[object, Any], rid: object, _job: object) -> None:

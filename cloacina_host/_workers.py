@@ -2,8 +2,15 @@
 
 The host talks to a worker (``_worker_main.py``) with JSON lines: requests on the worker's stdin,
 replies on a pipe of their own, so the tasks' prints reach the host's stdout and stderr untouched.
+Each worker runs in a session of its own (``_sandbox``): ending it ends everything it started, and
+its death is seen by its exit, not by a pipe's end of file.
+
 A worker that dies fails only the tasks it was running (``WorkerCrashed``, transient, so retried per
-the task's policy); the next request starts a fresh one.
+the task's policy); the next request starts a fresh one. So does a worker that could not stop a
+cancelled (timed-out) task: one that does not acknowledge the cancel within ``cancel_grace_s`` (its
+event loop is blocked) is killed at once; one whose plain task keeps running in its thread is
+retired (no new tasks; stopped once its other tasks end). A reply the host cannot read (over the
+size limit, not JSON, too deep) kills the worker too, failing its tasks with the reason.
 """
 
 from __future__ import annotations
@@ -21,22 +28,33 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cloacina_workflow import Context, Task, TaskError, TaskSpec, Workflow
+from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, context_too_large, loads_limited
 
 from ._errors import HostError
+from ._sandbox import Child, spawn
+from ._worker_main import ENVELOPE_BYTES
 
 log = logging.getLogger("cloacina_host.workers")
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker_main.py")
 DEFAULT_LOAD_TIMEOUT_S = 30.0
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+#: How long a worker has to acknowledge a cancelled (timed-out) task before it is killed.
+DEFAULT_CANCEL_GRACE_S = 2.0
+#: Longest reply line the host reads from a worker: a context at its limit and the reply around it.
+MAX_REPLY_BYTES = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
 
 
 class WorkerLoadError(HostError):
     """A package's worker could not start or load its entry points in time."""
 
-    def __init__(self, message: str, *, package_dir: Path) -> None:
+    def __init__(self, message: str, *, package_dir: Path, kind: str = "crashed", output: str = "") -> None:
         super().__init__(message)
         self.package_dir = package_dir
+        #: ``"timeout"`` (loading took longer than the limit) or ``"crashed"`` (the process exited)
+        self.kind = kind
+        #: the end of what the package printed while loading, when it was captured
+        self.output = output
 
 
 class RemoteTaskError(TaskError):
@@ -74,70 +92,145 @@ class WorkerCrashed(TaskError):
 class Worker:
     """One worker process for one package directory."""
 
-    def __init__(self, package_dir: Path, *, python: str | None = None, stdout: int | None = None) -> None:
+    def __init__(
+        self,
+        package_dir: Path,
+        *,
+        python: str | None = None,
+        capture_output: bool = False,
+        cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S,
+    ) -> None:
         self.package_dir = package_dir
         self.python = python or sys.executable
-        #: where the package's prints go (a file descriptor); None: the host's stdout
-        self.stdout = stdout
-        self.process: asyncio.subprocess.Process | None = None
+        #: keep the package's prints (their last ``TAIL_BYTES``) instead of passing them to the host's output
+        self.capture_output = capture_output
+        self.cancel_grace_s = cancel_grace_s
+        self.child: Child | None = None
         self.workflows: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
         self.last_used = time.monotonic()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._cancelling: dict[int, asyncio.Task[None]] = {}
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._write_lock = asyncio.Lock()
+        self._reply_transport: asyncio.BaseTransport | None = None
+        #: why the host killed this worker (for the tasks it fails); None: it was not killed by the host
+        self._killed_because: str | None = None
+        #: why this worker takes no new tasks; it stops once its running tasks end
+        self.retired_because: str | None = None
+        self._stopping: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        return self.child is not None and self.child.alive
 
     @property
     def busy(self) -> bool:
         return bool(self._pending)
+
+    @property
+    def usable(self) -> bool:
+        """Alive, not retired, and no cancelled task still unaccounted for: fit for a new task."""
+        return self.alive and self._killed_because is None and self.retired_because is None and not self._cancelling
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None
+
+    @property
+    def output(self) -> str:
+        """The end of the package's captured output (``capture_output``), else ``""``."""
+        return self.child.tail.text() if self.child is not None and self.child.tail is not None else ""
 
     async def start(self, load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S) -> None:
         """Start the process and wait until it has loaded the package's entry points."""
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                self.python,
-                str(WORKER_SCRIPT),
-                str(self.package_dir),
-                str(write_fd),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=self.stdout,
+            self.child = await spawn(
+                [self.python, str(WORKER_SCRIPT), str(self.package_dir), str(write_fd)],
+                stdin=True,
+                output="capture" if self.capture_output else "inherit",
                 pass_fds=(write_fd,),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
-        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb"))
+        reader = asyncio.StreamReader(limit=MAX_REPLY_BYTES)
+        self._reply_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb")
+        )
         self._ready = loop.create_future()
         self._reader = asyncio.ensure_future(self._read_replies(reader))
+        self.child.exited.add_done_callback(self._exited)
         try:
             ready = await asyncio.wait_for(asyncio.shield(self._ready), load_timeout_s)
         except asyncio.TimeoutError:
-            await self.stop()
+            await self.stop(grace_s=0)
             raise WorkerLoadError(
                 f"Package in {self.package_dir} did not finish loading its entry points within {load_timeout_s:g}s "
                 "(an import that hangs?). Fix the package's import-time code.",
                 package_dir=self.package_dir,
+                kind="timeout",
+                output=self.output,
             ) from None
         except WorkerCrashed as exc:
+            await self.stop(grace_s=0)
             raise WorkerLoadError(
-                f"Worker for {self.package_dir} exited while loading the package: {exc}", package_dir=self.package_dir
+                f"Worker for {self.package_dir} exited while loading the package: {exc}",
+                package_dir=self.package_dir,
+                kind="crashed",
+                output=self.output,
             ) from exc
+        except BaseException:
+            await self.stop(grace_s=0)
+            raise
         self.workflows = ready["workflows"]
         self.problems = ready["problems"]
+
+    def _exited(self, exited: asyncio.Future[int]) -> None:
+        """The process is gone (and its group with it): fail whatever waited on it."""
+        code = exited.result()
+        reason = self._killed_because or f"exited with status {code}"
+        crash = WorkerCrashed(f"worker process {self.pid} for {self.package_dir.name} {reason}")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(crash)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(crash)
+                future.exception()  # retrieved here: a cancelled request's future may have no one awaiting it
+        self._pending.clear()
+        if self._reply_transport is not None:  # a grandchild may hold the pipe open: stop reading it
+            self._reply_transport.close()
+
+    def kill(self, reason: str) -> None:
+        """Kill the worker and its group now; the tasks it runs fail with ``WorkerCrashed`` naming ``reason``."""
+        if self.child is not None and self.child.alive:
+            self._killed_because = self._killed_because or reason
+            log.warning("worker %s for %s %s", self.pid, self.package_dir.name, reason)
+            self.child.kill()
+
+    def retire(self, reason: str) -> None:
+        """Take no new tasks; stop once the running ones end."""
+        if self.retired_because is None:
+            self.retired_because = reason
+            log.warning("worker %s for %s is retired: %s", self.pid, self.package_dir.name, reason)
+        self._stop_when_idle()
+
+    def _stop_when_idle(self) -> None:
+        if self.retired_because is not None and not self._pending and self._stopping is None:
+            self._stopping = asyncio.ensure_future(self.stop())
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
             while line := await reader.readline():
-                message = json.loads(line)
+                message = loads_limited(
+                    line, "a reply from the worker", max_bytes=MAX_REPLY_BYTES, max_depth=MAX_JSON_DEPTH + 2
+                )
                 if message.get("op") == "ready":
                     if self._ready is not None and not self._ready.done():
                         self._ready.set_result(message)
@@ -145,42 +238,42 @@ class Worker:
                 future = self._pending.pop(message["id"], None)
                 if future is not None and not future.done():
                     future.set_result(message)
-        finally:
-            code = await self.process.wait() if self.process is not None else None
-            crash = WorkerCrashed(f"worker process {self.pid} for {self.package_dir.name} exited with status {code}")
-            if self._ready is not None and not self._ready.done():
-                self._ready.set_exception(crash)
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(crash)
-            self._pending.clear()
+        except Exception as exc:  # noqa: BLE001  # oversized, not JSON, too deep...: this worker cannot be trusted
+            self.kill(f"was stopped: it sent a reply the host cannot read ({type(exc).__name__}: {str(exc)[:500]})")
+            return
+        if self.child is not None and self.child.alive:  # the pipe closed but the process lives on: wait, then kill
+            try:
+                await asyncio.wait_for(asyncio.shield(self.child.exited), self.cancel_grace_s)
+            except asyncio.TimeoutError:
+                self.kill("was stopped: it closed its reply pipe but kept running")
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    async def _send(self, message: Mapping[str, Any]) -> None:
-        assert self.process is not None
-        assert self.process.stdin is not None
-        async with self._write_lock:
-            self.process.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-            await self.process.stdin.drain()
+    async def settle(self) -> bool:
+        """Wait until every cancelled task is accounted for (each within ``cancel_grace_s``); ``usable`` then."""
+        while self._cancelling:
+            await asyncio.wait(list(self._cancelling.values()))
+        return self.usable
 
     async def run_task(self, workflow_key: str, task_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
         """Run one task on ``context``; return the task's output context or raise its error."""
-        if not self.alive:
+        if self.child is None or not self.child.alive:
             raise WorkerCrashed(f"worker for {self.package_dir.name} is not running", task=task_id)
+        body = json.dumps(context, separators=(",", ":"))
+        if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
+            raise context_too_large(f"the context given to task {task_id!r}", len(body))
         rid = next(self._ids)
+        line = (
+            f'{{"op":"run","id":{rid},"workflow":{json.dumps(workflow_key)},'
+            f'"task":{json.dumps(task_id)},"context":{body}}}\n'
+        )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         self.last_used = time.monotonic()
         try:
-            await self._send({"op": "run", "id": rid, "workflow": workflow_key, "task": task_id, "context": context})
+            self.child.write(line.encode())
+            await self.child.drain()
             reply = await future
         except asyncio.CancelledError:
-            self._pending.pop(rid, None)
-            with contextlib.suppress(Exception):
-                await self._send({"op": "cancel", "id": rid})
+            self._cancel(rid, task_id)
             raise
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._pending.pop(rid, None)
@@ -189,6 +282,7 @@ class Worker:
             raise WorkerCrashed(str(exc), task=task_id) from None
         finally:
             self.last_used = time.monotonic()
+            self._stop_when_idle()
         if reply["ok"]:
             return reply["context"]  # type: ignore[no-any-return]
         raise RemoteTaskError(
@@ -199,47 +293,83 @@ class Worker:
             task=task_id,
         )
 
-    async def stop(self, grace_s: float = 2.0) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
+    def _cancel(self, rid: int, task_id: str) -> None:
+        """Ask the worker to cancel request ``rid``, and watch that it does (never blocks)."""
+        future = self._pending.get(rid)
+        if future is None or self.child is None or (future.done() and not future.cancelled()):  # answered already
+            self._pending.pop(rid, None)
             return
-        if process.stdin is not None:
-            process.stdin.close()
+        if future.cancelled():  # the caller's cancellation cancelled the future it awaited: wait on a new one
+            future = self._pending[rid] = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            self.child.write(b'{"op":"cancel","id":%d}\n' % rid)
+        self._cancelling[rid] = asyncio.ensure_future(self._watch_cancel(rid, task_id, future))
+
+    async def _watch_cancel(self, rid: int, task_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
         try:
-            await asyncio.wait_for(process.wait(), grace_s)
+            reply = await asyncio.wait_for(asyncio.shield(future), self.cancel_grace_s)
         except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
+            self.kill(
+                f"was stopped: task {task_id!r} did not stop within {self.cancel_grace_s:g} s of being cancelled "
+                "(it blocks the worker's event loop, e.g. time.sleep in an async task?)"
+            )
+        except Exception:  # noqa: BLE001  # the worker died meanwhile: its exit says why
+            pass
+        else:
+            if reply.get("cancelled") and not reply.get("stopped", True):
+                self.retire(f"task {task_id!r} was cancelled but keeps running in its thread (a plain task)")
+        finally:
+            self._pending.pop(rid, None)
+            self._cancelling.pop(rid, None)
+            self._stop_when_idle()
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """Close the worker's input, give it ``grace_s`` to exit, then kill its group."""
+        if self.child is not None:
+            await self.child.end(grace_s)
         if self._reader is not None:
             with contextlib.suppress(Exception):
                 await self._reader
+        for watch in list(self._cancelling.values()):
+            watch.cancel()
 
 
 class WorkerPool:
-    """Workers by package directory: started on demand, replaced when dead, stopped when idle."""
+    """Workers by package directory: started on demand, replaced when dead or unfit, stopped when idle."""
 
     def __init__(
         self,
         *,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
+        cancel_grace_s: float = DEFAULT_CANCEL_GRACE_S,
     ) -> None:
         self.idle_timeout_s = idle_timeout_s
         self.load_timeout_s = load_timeout_s
+        self.cancel_grace_s = cancel_grace_s
         self._workers: dict[Path, Worker] = {}
+        self._retired: set[Worker] = set()
         self._starting: dict[Path, asyncio.Future[Worker]] = {}
 
     async def get(self, package_dir: Path) -> Worker:
-        """The running worker for ``package_dir``, starting one if there is none (or it died)."""
+        """The running worker for ``package_dir``, starting one if there is none (or it is dead or unfit)."""
         worker = self._workers.get(package_dir)
-        if worker is not None and worker.alive:
-            return worker
+        if worker is not None:
+            if worker.usable:
+                return worker
+            if await worker.settle():  # a cancelled task: wait (bounded) to learn whether it stopped
+                return worker
+            if self._workers.get(package_dir) is worker:
+                del self._workers[package_dir]
+                if worker.alive:
+                    worker.retire(worker.retired_because or "replaced by a fresh worker")
+                    self._retired.add(worker)
         if package_dir in self._starting:  # another caller is starting it: share the result
             return await asyncio.shield(self._starting[package_dir])
         future: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
         self._starting[package_dir] = future
         try:
-            worker = Worker(package_dir)
+            worker = Worker(package_dir, cancel_grace_s=self.cancel_grace_s)
             await worker.start(self.load_timeout_s)
             self._workers[package_dir] = worker
             future.set_result(worker)
@@ -254,6 +384,7 @@ class WorkerPool:
     async def reap_idle(self) -> int:
         """Stop workers idle for longer than ``idle_timeout_s``; return how many were stopped."""
         now = time.monotonic()
+        self._retired = {w for w in self._retired if w.alive}
         idle = [
             w
             for w in self._workers.values()
@@ -268,7 +399,8 @@ class WorkerPool:
         return list(self._workers.values())
 
     async def close(self) -> None:
-        workers, self._workers = list(self._workers.values()), {}
+        workers, self._workers = [*self._workers.values(), *self._retired], {}
+        self._retired = set()
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
 
 

@@ -2,19 +2,19 @@
 
 The registry does this before a version becomes active (on ``register`` and on ``activate``): the
 worker is the same program that later runs the package's tasks (``_worker_main.py``), started just
-for the check and stopped after it, so what is checked is what will run.
+for the check and stopped after it, so what is checked is what will run. Like every worker it runs
+in a session of its own, and everything it started ends with it; what the package prints while
+loading is captured, its last ``TAIL_BYTES`` kept for the message when loading fails.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .._packaging import Manifest
 from .._packaging._manifest import MANIFEST_NAME, ManifestTask
+from .._sandbox import quote_output, run_sync
 from .._workers import Worker, WorkerLoadError
 from ._errors import RegistryError
 
@@ -23,24 +23,18 @@ def load_in_fresh_worker(package_dir: Path, timeout_s: float) -> tuple[dict[str,
     """Start a worker on ``package_dir``, wait for its entry points to load, stop it; what it found.
 
     Runs the worker on an event loop of its own in a helper thread, so it works from plain code and
-    from inside a running loop alike. The package's import-time prints go to stderr.
+    from inside a running loop alike. The package's import-time output is captured (its tail kept).
     """
 
-    try:
-        stderr = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor (tests, IDEs)
-        stderr = 2
-
     async def probe() -> tuple[dict[str, dict[str, Any]], list[str]]:
-        worker = Worker(package_dir, stdout=stderr)
+        worker = Worker(package_dir, capture_output=True)
         try:
             await worker.start(timeout_s)
             return worker.workflows, worker.problems
         finally:
             await worker.stop()
 
-    with ThreadPoolExecutor(1, thread_name_prefix="cloacina-probe") as pool:
-        return pool.submit(asyncio.run, probe()).result()
+    return run_sync(probe())
 
 
 def check_loads(package_dir: Path, manifest: Manifest, *, source: str, timeout_s: float) -> None:
@@ -53,14 +47,13 @@ def check_loads(package_dir: Path, manifest: Manifest, *, source: str, timeout_s
     try:
         loaded, problems = load_in_fresh_worker(package_dir, timeout_s)
     except WorkerLoadError as exc:
-        text = str(exc)
-        if "did not finish loading" in text:
+        if exc.kind == "timeout":
             raise fail(
                 f"did not finish loading its entry points within {timeout_s:g} s (the limit) in a fresh worker; "
                 "an import that hangs or does heavy work? Make importing the package cheap "
                 "(or raise --load-timeout)"
             ) from exc
-        raise fail(f"could not be loaded in a fresh worker: {text}") from exc
+        raise fail(f"could not be loaded in a fresh worker: {exc}.{quote_output(exc.output)}") from exc
     if problems:
         raise fail(f"failed to load in a fresh worker: {'; '.join(problems)}")
     declared = {wf.key: wf for wf in manifest.workflows}
