@@ -19,7 +19,8 @@ import pytest
 
 # the serve helpers of test_cli_serve (loaded by path: the tests are not a package, --import-mode=importlib)
 _spec = importlib.util.spec_from_file_location("serve_helpers", Path(__file__).with_name("test_cli_serve.py"))
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 serve_helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(serve_helpers)
 ctl_json, place, start_serve, until = (
