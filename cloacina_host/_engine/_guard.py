@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,29 @@ async def _coroutine(task: Task, context: Any) -> None:
         raise TaskEscapedError(task.id, exc) from exc
 
 
+async def _coroutine_inline(task: Task, context: Any) -> None:
+    """``_coroutine`` in the caller's own task (no task of its own: the hot path), Python 3.11+.
+
+    A ``CancelledError`` is the engine's when the current task has a cancellation requested
+    (``Task.cancelling()``); otherwise the task raised it itself.
+    """
+    try:
+        await task.function(context)  # type: ignore[misc]
+    except Exception:
+        raise
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is None or current.cancelling():  # type: ignore[attr-defined,unused-ignore]
+            raise
+        raise TaskEscapedError(task.id, asyncio.CancelledError()) from None
+    except BaseException as exc:  # caught inside the task, before asyncio re-raises it on the loop
+        raise TaskEscapedError(task.id, exc) from exc
+
+
+#: ``Task.cancelling()`` tells the engine's cancellation from a task's own ``CancelledError`` in place
+_INLINE = sys.version_info >= (3, 11)
+
+
 async def call_task(
     task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor, setting: str
 ) -> None:
@@ -69,10 +93,17 @@ async def call_task(
     """
     fut: asyncio.Future[Any]
     if task.is_async:
+        if timeout is None and _INLINE:
+            await _coroutine_inline(task, context)
+            return
+        # a task of its own: its own CancelledError leaves it cancelled, which the engine never did
         fut = asyncio.ensure_future(_coroutine(task, context))
     else:
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(executor, contextvars.copy_context().run, _plain, task, context)
+        if timeout is None:  # _plain lets no CancelledError out: a cancelled fut is the engine's doing
+            await fut
+            return
     try:
         done, _ = await asyncio.wait({fut}, timeout=timeout)
     except asyncio.CancelledError:  # the engine cancels this attempt (shutdown, a lost lease)
