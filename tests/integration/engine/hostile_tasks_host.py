@@ -56,6 +56,14 @@ class async_escape:
         raise hostile(ctx.get("kind"))
 
 
+@workflow(name="async_escape_timed", package="hostile")
+class async_escape_timed:
+    @task(timeout_s=60)  # with a timeout the task runs in an asyncio task of its own: the other path
+    async def escape(ctx: Context) -> None:
+        await asyncio.sleep(0)
+        raise hostile(ctx.get("kind"))
+
+
 @workflow(name="stuck", package="hostile")
 class stuck:
     @task(timeout_s=0.5)
@@ -72,14 +80,14 @@ class huge_output:
 
 def catalog() -> WorkflowCatalog:
     found = WorkflowCatalog()
-    for wf in (plain_escape, async_escape, stuck, huge_output):
+    for wf in (plain_escape, async_escape, async_escape_timed, stuck, huge_output):
         found.add_workflow(wf)
     return found
 
 
 CASES = [
     (name, {"kind": kind})
-    for name in ("plain_escape", "async_escape")
+    for name in ("plain_escape", "async_escape", "async_escape_timed")
     for kind in ("SystemExit", "KeyboardInterrupt", "CancelledError", "Custom")
 ] + [("stuck", {}), ("huge_output", {})]
 

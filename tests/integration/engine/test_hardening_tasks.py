@@ -37,7 +37,7 @@ def run_host(url: str, mode: str) -> list[dict[str, Any]]:
 
 def check(results: list[dict[str, Any]]) -> None:
     by_case = {(r["workflow"], r["kind"]): r for r in results}
-    for flavour in ("plain_escape", "async_escape"):
+    for flavour in ("plain_escape", "async_escape", "async_escape_timed"):
         for kind in ("SystemExit", "KeyboardInterrupt", "CancelledError", "Custom"):
             result = by_case[(flavour, kind)]
             assert result["status"] == "failed", result
