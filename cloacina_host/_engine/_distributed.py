@@ -31,16 +31,17 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, Workflow
+from cloacina_workflow.limits import json_depth_exceeded
 
 from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
 from .._registry._tenants import open_tenant_database
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
-from .._storage._queries import dumps
 from .._storage._schema import task_executions
 from ._events import EventEmitter
-from ._execution import TERMINAL, call_task, describe, execution_row, task_rows
+from ._execution import TERMINAL, call_task, describe, dump_context, execution_row, task_rows
+from ._guard import DaemonThreadExecutor, check_output_size
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -252,7 +253,7 @@ class DistributedWorker:
         self._hurry = asyncio.Event()
         self._listening = False
         self._db_pool = ThreadPoolExecutor(self._db_threads, thread_name_prefix="cloacina-db")
-        self._task_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="cloacina-task")
+        self._task_pool = DaemonThreadExecutor("cloacina-task")
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -443,11 +444,12 @@ class DistributedWorker:
                     parents = {}
                     if deps:
                         parents = await self._db("reading task outputs", self._outputs, claim.execution_id, deps)
-                initial = json.loads(claim.context_in)
+                initial = _loads_stored(claim.context_in, "the execution's initial context")
                 context = workflow.input_context(claim.task_id, initial, parents, self._conflict(claim))
                 await self._call(task, context)
                 output = context.to_dict()
-                dumps(output)  # refuse what cannot be stored as the attempt's error, not the worker's
+                # refuse what cannot be stored as the attempt's error, not the worker's
+                check_output_size(dump_context(output, f"the output context of task {claim.task_id!r}"), claim.task_id)
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
                 error = exc
         await self._end(claim, workflow, output, error, time.monotonic() - started)
@@ -746,6 +748,14 @@ class DistributedWorker:
 
     def _release(self, conn: Any, claims: list[c.Claim], reason: str) -> list[c.Claim]:
         return c.release_tasks(conn, owner=self.owner, claims=claims, reason=reason)
+
+
+def _loads_stored(text: str, what: str) -> Any:
+    """A stored context: JSON nested too deep for the parser is ``LimitExceeded``, not ``RecursionError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json_depth_exceeded(what) from None
 
 
 def _descendants(workflow: Workflow, task_id: str) -> list[str]:

@@ -10,26 +10,46 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import logging
 import time
 import traceback
 import uuid
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from cloacina_workflow import ContextConflict, ContextError, JSONValue, Task, TaskError, Workflow
+from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_depth_exceeded
 
 from .._storage import ExecutionRecord, GroupCommitWriter, Op, Write
 from .._storage._queries import dumps
 from ._events import EventEmitter
+from ._guard import call_task, check_output_size
 from ._results import ExecutionResult, TaskOutcome
 
 log = logging.getLogger("cloacina_host.engine")
 
 TERMINAL = frozenset({"completed", "failed", "skipped"})
+
+__all__ = ["TERMINAL", "EngineServices", "ExecutionRun", "call_task", "describe", "execution_row", "task_rows"]
+
+
+def dump_context(data: Mapping[str, JSONValue], what: str) -> str:
+    """A context as the compact JSON stored; nesting too deep for the encoder is ``LimitExceeded``."""
+    try:
+        return dumps(data)
+    except RecursionError:
+        raise json_depth_exceeded(what) from None
+
+
+def dump_initial(initial: Mapping[str, JSONValue]) -> str:
+    """The stored form of an initial context, refused (``LimitExceeded``) over the size limit."""
+    text = dump_context(initial, "the initial context")
+    if len(text) * 4 > MAX_CONTEXT_BYTES:
+        size = len(text.encode())
+        if size > MAX_CONTEXT_BYTES:
+            raise context_too_large("the initial context", size)
+    return text
 
 
 def execution_row(
@@ -56,7 +76,7 @@ def execution_row(
         "package_version": package_version,
         "workflow_fingerprint": workflow_fingerprint,
         "status": "running",
-        "context_in": dumps(dict(initial)),
+        "context_in": dump_initial(initial),
         "context_out": None,
         "error": None,
         "created_at": created_at,
@@ -88,40 +108,6 @@ def task_rows(execution_id: str, workflow: Workflow, *, ready: Collection[str] =
     ]
 
 
-async def call_task(
-    task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor, setting: str
-) -> None:
-    """One run of ``task``: an async one on the loop, a plain one on ``executor``, within ``timeout``.
-
-    A timed-out attempt raises ``TaskError.Timeout`` (``setting`` names the knob that raises the
-    limit); a plain function's thread cannot be stopped, so it finishes unobserved.
-    """
-    if task.is_async:
-        if timeout is None:
-            await task.function(context)  # type: ignore[misc]
-            return
-        fut: asyncio.Future[Any] = asyncio.ensure_future(task.function(context))  # type: ignore[arg-type]
-    else:
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(executor, contextvars.copy_context().run, task.function, context)
-        if timeout is None:
-            await fut
-            return
-    try:
-        done, _ = await asyncio.wait({fut}, timeout=timeout)
-    except asyncio.CancelledError:
-        fut.cancel()
-        raise
-    if not done:
-        fut.cancel()
-        raise TaskError.Timeout(
-            f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
-            f"raise timeout_s (or {setting}) if it needs more time",
-            task=task.id,
-        )
-    fut.result()
-
-
 @dataclass
 class EngineServices:
     """What every execution of one runner shares."""
@@ -129,7 +115,7 @@ class EngineServices:
     writer: GroupCommitWriter
     events: EventEmitter
     semaphore: asyncio.Semaphore
-    executor: ThreadPoolExecutor
+    executor: concurrent.futures.Executor
     owner: str
     lease_s: float
     default_timeout_s: float | None = None
@@ -400,7 +386,8 @@ class ExecutionRun:
                 context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
                 await self._call(task, context)
                 output = context.to_dict()  # re-checks values a task mutated in place
-                output_text = dumps(output)
+                output_text = dump_context(output, f"the output context of task {tid!r}")
+                check_output_size(output_text, tid)
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
                 error = exc
         ended = time.time()

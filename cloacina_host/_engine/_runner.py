@@ -2,7 +2,8 @@
 
 A runner owns one database (SQLite file or PostgreSQL), one group-commit writer, a limit on tasks
 running at once, and a lease on every execution it drives, renewed while it lives. When it starts
-it resumes the executions of its tenant that no live host owns any more (``recover=True``).
+it resumes the executions of its tenant that no live host owns any more (``recover=True``); those
+whose workflow it does not know yet resume when ``add_workflow`` adds it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import pluggy
 
 from cloacina_workflow import DEFAULT_TENANT, Context, JSONValue, Workflow
+from cloacina_workflow.limits import check_json_depth
 
 from .._discovery import CatalogEntry, WorkflowCatalog, discover
 from .._errors import HostError, NotFoundError, UsageError
@@ -29,6 +30,7 @@ from .._storage._claims import DISTRIBUTED_OWNER
 from .._storage._database import SqliteSynchronous
 from ._events import EventEmitter
 from ._execution import EngineServices, ExecutionRun
+from ._guard import DaemonThreadExecutor
 from ._portal import LoopThread
 from ._results import ExecutionResult
 
@@ -102,6 +104,9 @@ class DefaultRunner:
         self._heartbeat: asyncio.Task[None] | None = None
         self._portal: LoopThread | None = None
         self._closed = False
+        #: unfinished executions recovery found but could not resume, for want of their workflow
+        self._waiting_for_workflow: dict[str, str] = {}  # execution id -> namespace
+        self._recoveries: set[asyncio.Task[None]] = set()
 
     # -- what it runs -----------------------------------------------------------------------------
 
@@ -122,8 +127,41 @@ class DefaultRunner:
         return self.catalog.plugin_manager
 
     def add_workflow(self, workflow: Workflow, package: str | None = None) -> CatalogEntry:
-        """Make an embedded workflow (defined in the application's own code) runnable by name."""
-        return self.catalog.add_workflow(workflow, package)
+        """Make an embedded workflow (defined in the application's own code) runnable by name.
+
+        Unfinished executions of it that recovery found before it was added are resumed now.
+        """
+        entry = self.catalog.add_workflow(workflow, package)
+        if entry.namespace(self.tenant) in self._waiting_for_workflow.values():
+            self._retry_recovery()
+        return entry
+
+    def _retry_recovery(self) -> None:
+        """Run a recovery pass on the runner's loop, from its thread or any other."""
+        loop = self._loop
+        if loop is None or self._closed or loop.is_closed():
+            return
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._start_recovery()
+        else:
+            loop.call_soon_threadsafe(self._start_recovery)
+
+    def _start_recovery(self) -> None:
+        if self._closed or self._db is None:
+            return
+        task = asyncio.ensure_future(self._recover_logged())
+        self._recoveries.add(task)
+        task.add_done_callback(self._recoveries.discard)
+
+    async def _recover_logged(self) -> None:
+        try:
+            await self._recover()
+        except HostError as exc:
+            log.warning("recovering executions failed: %s", exc)
 
     def _entry(self, workflow: str | Workflow | CatalogEntry) -> CatalogEntry:
         if isinstance(workflow, CatalogEntry):
@@ -188,7 +226,7 @@ class DefaultRunner:
                 writer=writer,
                 events=EventEmitter(catalog.plugin_manager),
                 semaphore=asyncio.Semaphore(self.max_concurrent_tasks),
-                executor=ThreadPoolExecutor(self.max_concurrent_tasks, thread_name_prefix="cloacina-task"),
+                executor=DaemonThreadExecutor("cloacina-task"),
                 owner=self.owner,
                 lease_s=self.lease_s,
                 default_timeout_s=self.default_timeout_s,
@@ -205,6 +243,11 @@ class DefaultRunner:
         self._closed = True
         if self._db is None:
             return
+        recoveries = list(self._recoveries)  # passes started by add_workflow: what they resume is waited for too
+        if cancel:
+            for r in recoveries:
+                r.cancel()
+        await asyncio.gather(*recoveries, return_exceptions=True)
         active = list(self._active.values())
         if cancel:
             for t in active:
@@ -271,6 +314,8 @@ class DefaultRunner:
         await self.start()
         # a name may be a registered workflow: the registry's lookup reads the database
         entry = await asyncio.to_thread(self._entry, workflow) if isinstance(workflow, str) else self._entry(workflow)
+        if not isinstance(context, Context) and context:
+            check_json_depth(context, "the initial context")  # before Context walks it
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
         assert self._services is not None
         if distributed:
@@ -374,7 +419,8 @@ class DefaultRunner:
 
         Done at start unless ``recover=False``. Completed tasks keep their stored output and never run
         again; an attempt that was running when its host died is marked ``interrupted`` and runs again.
-        Executions of workflows this runner does not know are left for a host that does.
+        Executions of workflows this runner does not know are left for a host that does, or resumed
+        as soon as ``add_workflow`` adds theirs to this runner.
         """
         await self.start()
         return await self._recover()
@@ -398,9 +444,18 @@ class DefaultRunner:
                 # a registered package with no active version now may still offer the version it recorded
                 recorded = await asyncio.to_thread(self._recorded_version, execution_id, namespace)
                 if recorded is None:
-                    log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
+                    if execution_id not in self._waiting_for_workflow:  # said once, not at every pass
+                        log.warning(
+                            "cannot resume execution %s of %s here yet: %s It resumes once this runner knows "
+                            "that workflow (add_workflow, an installed plugin or a registered package).",
+                            execution_id,
+                            namespace,
+                            str(exc).rstrip(),
+                        )
+                    self._waiting_for_workflow[execution_id] = namespace
                     continue
                 entry = recorded
+            self._waiting_for_workflow.pop(execution_id, None)
 
             def claim(eid: str = execution_id, previous: str | None = owner) -> ExecutionRecord | None:
                 with db.write("resuming an execution") as conn:

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Executable, Row, and_, bindparam, delete, func, insert, or_, select, update
 
+from cloacina_workflow.limits import json_depth_exceeded
+
 from ._records import AttemptRecord, ExecutionRecord, PackageRecord, TaskRecord
 from ._schema import (
     active_packages,
@@ -102,7 +104,14 @@ def dumps(data: Any) -> str:
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    """A stored context. The engine stores none nested deeper than ``MAX_JSON_DEPTH``; a row written
+    otherwise, too deep for the parser, is ``LimitExceeded`` naming the limit, not a ``RecursionError``."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json_depth_exceeded("a stored context") from None
 
 
 # -- reads ----------------------------------------------------------------------------------------

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import stat
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
+from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, loads_limited
+
 from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
-from .._errors import HostError
+from .._errors import HostError, UsageError
 from ._common import (
     Settings,
     global_options,
     max_concurrent_tasks_option,
-    parse_context,
     pass_settings,
     print_json,
     task_timeout_option,
@@ -70,7 +76,7 @@ def run_command(
     A registered package runs its active version (in a worker process of its own); the execution
     records that version and the workflow's fingerprint.
     """
-    context = parse_context(context_arg)
+    context = read_context(context_arg)
     entry = settings.catalog().resolve(workflow)
     runner = DefaultRunner(
         settings.database_url,
@@ -114,6 +120,55 @@ def run_command(
         print_json(result.context.to_dict())
     if not result.ok:
         raise ExecutionFailedError(result)
+
+
+def read_context(value: str | None) -> dict[str, Any]:
+    """``--context`` as inline JSON or ``@file``: a JSON object within ``MAX_CONTEXT_BYTES`` and ``MAX_JSON_DEPTH``.
+
+    A file must be a regular file; its size is checked before it is read.
+    """
+    if value is None:
+        return {}
+    source, text = "--context", value
+    if value.startswith("@"):
+        path = Path(value[1:])
+        source = str(path)
+        text = _read_context_file(path)
+    elif len(value) * 4 > MAX_CONTEXT_BYTES and len(value.encode()) > MAX_CONTEXT_BYTES:
+        raise context_too_large("--context", len(value.encode()))
+    try:
+        data = loads_limited(text, source)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"Invalid JSON in {source} at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}. "
+            'Pass a JSON object, e.g. --context \'{"key": "value"}\' or --context @context.json.'
+        ) from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} must be a JSON object ({{...}}), not {type(data).__name__}.")
+    return data
+
+
+def _read_context_file(path: Path) -> str:
+    def cannot(reason: str) -> UsageError:
+        return UsageError(f"Cannot read context file {path}: {reason}. Check the path after '@'.")
+
+    try:  # O_NONBLOCK: opening a FIFO does not wait for a writer; fstat then refuses it
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise cannot(exc.strerror or str(exc)) from exc
+    with os.fdopen(fd, "rb") as file:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise cannot("it is not a regular file")
+        if st.st_size > MAX_CONTEXT_BYTES:
+            raise context_too_large(f"context file {path}", st.st_size)
+        data = file.read(MAX_CONTEXT_BYTES + 1)  # a file growing meanwhile is still cut at the limit
+    if len(data) > MAX_CONTEXT_BYTES:
+        raise context_too_large(f"context file {path}", len(data))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise cannot(f"it is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 async def _run(

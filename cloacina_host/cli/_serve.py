@@ -6,103 +6,28 @@ idle workers, and, with ``--watch DIR``, reconciles the directory's ``*.cloacina
 registry: a new file is registered (and activated), a replaced file's new version is registered and
 activated (a hot swap: executions already running finish on the version they started with), and
 the package of a removed file is deactivated. A file that fails to register is reported and left
-alone until it changes; the active version stays as it was.
+alone until it changes; the active version stays as it was. Reconciling runs beside the scheduler,
+never in its way: a slow or hostile file delays only itself (see ``_reconcile``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from cloacina_workflow import CloacinaError
-
 from ._common import Settings, global_options, max_concurrent_tasks_option, pass_settings
+from ._reconcile import DEFAULT_FILE_TIMEOUT_S, DirectoryReconciler
 
-if TYPE_CHECKING:
-    from .._registry import Registry
+__all__ = ["DirectoryReconciler", "serve_command"]
 
 log = logging.getLogger("cloacina_host.serve")
-
-
-@dataclass
-class _Seen:
-    stamp: tuple[int, int]  # (mtime_ns, size)
-    sha256: str
-    name: str | None  # None: the file failed to register
-    version: str | None
-
-
-class DirectoryReconciler:
-    """Keeps the registry in step with a directory of ``.cloacina`` files."""
-
-    def __init__(self, registry: Registry, directory: Path) -> None:
-        self.registry = registry
-        self.directory = directory
-        self.seen: dict[Path, _Seen] = {}
-
-    def _files(self) -> list[tuple[Path, tuple[int, int]]]:
-        found = []
-        for path in self.directory.glob("*.cloacina"):
-            try:
-                st = path.stat()
-            except OSError:  # removed while we looked
-                continue
-            if path.is_file():
-                found.append((path, (st.st_mtime_ns, st.st_size)))
-        return sorted(found, key=lambda item: (item[1][0], item[0].name))  # oldest first: the newest file wins
-
-    def reconcile(self) -> list[str]:
-        """One pass; returns what it did, one line per change."""
-        done: list[str] = []
-        present = self._files()
-        for path, stamp in present:
-            seen = self.seen.get(path)
-            if seen is not None and seen.stamp == stamp:
-                continue
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                done.append(f"cannot read {path}: {exc.strerror}")
-                continue
-            sha = hashlib.sha256(data).hexdigest()
-            if seen is not None and seen.sha256 == sha:
-                seen.stamp = stamp
-                continue
-            try:
-                result = self.registry.register(path, activate=True)
-            except CloacinaError as exc:
-                self.seen[path] = _Seen(stamp, sha, None, None)
-                done.append(f"{path.name} was not registered: {exc}")
-                continue
-            self.seen[path] = _Seen(stamp, sha, result.name, result.version)
-            was = f" (was {result.previous_active})" if result.previous_active not in (None, result.version) else ""
-            verb = {"registered": "registered", "replaced": "replaced", "unchanged": "already registered:"}
-            done.append(f"{path.name}: {verb[result.status]} {result.name} {result.version}, active{was}")
-        names = {p for p, _stamp in present}
-        for path in [p for p in self.seen if p not in names]:
-            gone = self.seen.pop(path)
-            if gone.name is None:
-                continue
-            still = any(s.name == gone.name for s in self.seen.values())
-            if still:
-                continue
-            try:
-                info = self.registry.show(gone.name)
-                if info.active_version == gone.version:
-                    self.registry.deactivate(gone.name)
-                    done.append(f"{path.name} removed: {gone.name} {gone.version} deactivated")
-            except CloacinaError as exc:
-                done.append(f"{path.name} removed, but deactivating {gone.name} failed: {exc}")
-        return done
 
 
 @click.command("serve")
@@ -121,6 +46,16 @@ class DirectoryReconciler:
     show_default=True,
     metavar="SECONDS",
     help="How often to reconcile DIR and look for executions to pick up.",
+)
+@click.option(
+    "--watch-timeout",
+    "watch_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_FILE_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time limit for reconciling one file of DIR (read, check, install, load); a file that exceeds it "
+    "is reported and skipped until it changes.",
 )
 @max_concurrent_tasks_option
 @click.option(
@@ -147,6 +82,7 @@ def serve_command(
     settings: Settings,
     watch: Path | None,
     interval: float,
+    watch_timeout: float,
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
@@ -167,7 +103,7 @@ def serve_command(
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if settings.verbose else logging.WARNING)
     try:
-        asyncio.run(_serve(settings, watch, interval, max_concurrent_tasks, idle_timeout, distributed))
+        asyncio.run(_serve(settings, watch, interval, watch_timeout, max_concurrent_tasks, idle_timeout, distributed))
     finally:
         logger.removeHandler(handler)
 
@@ -176,6 +112,7 @@ async def _serve(
     settings: Settings,
     watch: Path | None,
     interval: float,
+    watch_timeout: float,
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
@@ -212,10 +149,23 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    reconciler = DirectoryReconciler(registry, watch) if watch is not None else None
 
     def note(line: str) -> None:
         err.print(f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False)
+
+    reconciler = (
+        DirectoryReconciler(registry, watch, file_timeout_s=watch_timeout, report=note) if watch is not None else None
+    )
+
+    async def reconciling(reconciler: DirectoryReconciler) -> None:
+        """Reconcile every ``interval`` beside the scheduler: a slow pass delays only the next pass."""
+        while not stop.is_set():
+            try:
+                await reconciler.reconcile()  # each change is noted as it happens
+            except Exception as exc:  # noqa: BLE001  # reported; the next pass tries again
+                note(f"reconciling {watch} failed: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
     await runner.start()
     worker: DistributedWorker | None = None
@@ -230,13 +180,11 @@ async def _serve(
             grace_s=10.0,
         )
         worker_run = asyncio.ensure_future(worker.run())
+    watching_task = asyncio.ensure_future(reconciling(reconciler)) if reconciler is not None else None
     try:
         where = runner.database.display_url
         first = True
         while not stop.is_set():
-            if reconciler is not None:
-                for line in await asyncio.to_thread(reconciler.reconcile):
-                    note(line)
             for execution_id in await runner.recover():
                 note(f"picked up execution {execution_id}")
             await registry.pools.reap_idle()
@@ -250,6 +198,10 @@ async def _serve(
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
+        if watching_task is not None and reconciler is not None:
+            watching_task.cancel()
+            await asyncio.gather(watching_task, return_exceptions=True)
+            reconciler.close()  # a registration still running is abandoned (a daemon thread)
         if worker is not None and worker_run is not None:
             worker.stop()
             with contextlib.suppress(Exception):

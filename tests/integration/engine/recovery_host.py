@@ -1,10 +1,13 @@
-"""A host process for the recovery test (run as a script, never imported by pytest).
+"""A host process for the recovery tests (run as a script, never imported by pytest).
 
 ``recovery_host.py URL COUNTERS start`` runs workflow ``crashable``; its task ``second`` hangs on
 its first run (after leaving a marker file) so the test can SIGKILL the process there.
 ``recovery_host.py URL COUNTERS resume`` starts a runner (which resumes what the dead one left),
-waits for the resumed executions and prints their results as JSON. Every task counts its runs in a
-file under COUNTERS.
+waits for the resumed executions and prints their results as JSON.
+``recovery_host.py URL COUNTERS readme`` follows the README's recipe word for word:
+``DefaultRunner()`` configured by the environment (the test sets ``$CLOACINA_DATABASE_URL``),
+``add_workflow`` inside ``async with``, one new execution; it prints that execution's result.
+Every task counts its runs in a file under COUNTERS.
 """
 
 from __future__ import annotations
@@ -47,7 +50,17 @@ class crashable:
         ctx.set("third_runs", bump("third"))
 
 
+async def readme() -> None:
+    async with DefaultRunner() as runner:  # or DefaultRunner("postgresql://...")
+        runner.add_workflow(crashable)  # embedded; installed plugins are found too
+        result = await runner.execute("crashable", {"input": 7})
+        print(json.dumps(result.to_json()))
+
+
 async def main() -> None:
+    if MODE == "readme":
+        await readme()
+        return
     runner = DefaultRunner(URL, catalog=WorkflowCatalog())
     runner.add_workflow(crashable)
     async with runner:

@@ -1,0 +1,199 @@
+"""Running task code so that nothing it does escapes the error path or keeps the host from exiting.
+
+A task may raise anything. ``Exception`` subclasses fail the attempt as they are; any other
+``BaseException`` (``SystemExit``, ``KeyboardInterrupt``, the task's own ``asyncio.CancelledError``,
+a custom subclass) is turned into ``TaskEscapedError`` where it is raised (in the task's thread or
+its coroutine), before it can reach the event loop or a future that would re-raise it there. The
+engine's own cancellation (shutdown, a lost lease) still cancels the task: it arrives at the caller
+of ``call_task``, never from inside the task.
+
+Plain tasks run on ``DaemonThreadExecutor``: its threads never hold up the interpreter's exit, so a
+task stuck past its timeout is abandoned for good instead of being joined at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cloacina_workflow import Task, TaskError
+from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large
+
+
+class TaskEscapedError(TaskError):
+    """A task raised a ``BaseException`` that is not an ``Exception``; the attempt failed with this error."""
+
+    def __init__(self, task_id: str, exc: BaseException) -> None:
+        shown = type(exc).__qualname__ + (f"({exc})" if str(exc) else "")
+        super().__init__(
+            f"task {task_id!r} raised {shown}, a BaseException that is not an Exception; the attempt failed. "
+            "Tasks must raise Exception subclasses (e.g. TaskError.ExecutionFailed) to fail.",
+            task=task_id,
+        )
+
+
+def _plain(task: Task, context: Any) -> None:
+    """Run a plain task in its thread; anything but an ``Exception`` becomes ``TaskEscapedError`` here."""
+    try:
+        task.function(context)
+    except Exception:
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt... in the task's thread
+        raise TaskEscapedError(task.id, exc) from exc
+
+
+async def _coroutine(task: Task, context: Any) -> None:
+    try:
+        await task.function(context)  # type: ignore[misc]
+    except Exception:
+        raise
+    except asyncio.CancelledError:
+        raise  # the engine's or the task's own: call_task tells them apart
+    except BaseException as exc:  # caught inside the task, before asyncio re-raises it on the loop
+        raise TaskEscapedError(task.id, exc) from exc
+
+
+async def _coroutine_inline(task: Task, context: Any) -> None:
+    """``_coroutine`` in the caller's own task (no task of its own: the hot path), Python 3.11+.
+
+    A ``CancelledError`` is the engine's when the current task has a cancellation requested
+    (``Task.cancelling()``); otherwise the task raised it itself.
+    """
+    try:
+        await task.function(context)  # type: ignore[misc]
+    except Exception:
+        raise
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is None or current.cancelling():  # type: ignore[attr-defined,unused-ignore]
+            raise
+        raise TaskEscapedError(task.id, asyncio.CancelledError()) from None
+    except BaseException as exc:  # caught inside the task, before asyncio re-raises it on the loop
+        raise TaskEscapedError(task.id, exc) from exc
+
+
+#: ``Task.cancelling()`` tells the engine's cancellation from a task's own ``CancelledError`` in place
+_INLINE = sys.version_info >= (3, 11)
+
+
+async def call_task(
+    task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor, setting: str
+) -> None:
+    """One run of ``task``: an async one on the loop, a plain one on ``executor``, within ``timeout``.
+
+    A timed-out attempt raises ``TaskError.Timeout`` (``setting`` names the knob that raises the
+    limit); a plain function's thread cannot be stopped, so it finishes unobserved (a daemon thread).
+    A task that raises a ``BaseException`` other than an ``Exception`` raises ``TaskEscapedError``.
+    """
+    fut: asyncio.Future[Any]
+    if task.is_async:
+        if timeout is None and _INLINE:
+            await _coroutine_inline(task, context)
+            return
+        # a task of its own: its own CancelledError leaves it cancelled, which the engine never did
+        fut = asyncio.ensure_future(_coroutine(task, context))
+    else:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(executor, contextvars.copy_context().run, _plain, task, context)
+        if timeout is None:  # _plain lets no CancelledError out: a cancelled fut is the engine's doing
+            await fut
+            return
+    try:
+        done, _ = await asyncio.wait({fut}, timeout=timeout)
+    except asyncio.CancelledError:  # the engine cancels this attempt (shutdown, a lost lease)
+        fut.cancel()
+        raise
+    if not done:
+        fut.cancel()
+        raise TaskError.Timeout(
+            f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
+            f"raise timeout_s (or {setting}) if it needs more time",
+            task=task.id,
+        )
+    if fut.cancelled():  # nobody cancelled it from outside: the task raised CancelledError itself
+        raise TaskEscapedError(task.id, asyncio.CancelledError())
+    fut.result()
+
+
+def check_output_size(text: str, task_id: str) -> None:
+    """Refuse a task's output context (as the compact JSON the engine stores) over ``MAX_CONTEXT_BYTES``."""
+    if len(text) * 4 <= MAX_CONTEXT_BYTES:  # no UTF-8 character takes more than 4 bytes: the common case
+        return
+    size = len(text) if len(text) > MAX_CONTEXT_BYTES else len(text.encode())
+    if size > MAX_CONTEXT_BYTES:
+        raise context_too_large(f"the output context of task {task_id!r}", size)
+
+
+_WorkItem = tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...]]
+
+
+class DaemonThreadExecutor(concurrent.futures.Executor):
+    """A thread pool whose threads are daemons: never joined at exit, so an abandoned task cannot block it.
+
+    A thread is started whenever no idle one is free: the engine's semaphore bounds the tasks
+    running at once, and a thread stuck in an abandoned task does not take a slot from the others.
+    """
+
+    def __init__(self, thread_name_prefix: str = "cloacina-task") -> None:
+        self._prefix = thread_name_prefix
+        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads = 0
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        call = fn if not kwargs else (lambda *a: fn(*a, **kwargs))
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            if self._idle > 0:
+                self._idle -= 1
+            else:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f"{self._prefix}-{self._threads}", daemon=True).start()
+            self._queue.put((future, call, args))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as exc:  # noqa: BLE001  # handed to whoever waits on the future
+                    future.set_exception(exc)
+                    del exc
+                else:
+                    future.set_result(result)
+                    del result
+            del future, fn, args
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the idle threads; busy ones end with their work (``wait`` is ignored: nothing is joined)."""
+        with self._lock:
+            self._shutdown = True
+            threads = self._threads
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in range(threads):
+            self._queue.put(None)
