@@ -11,7 +11,6 @@ refused from its size alone, and any error in one file is one line, never the en
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -22,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cloacina_workflow import CloacinaError
 
 from .._engine._guard import DaemonThreadExecutor
-from .._packaging._reader import MAX_ARCHIVE_SIZE
+from .._files import file_kind, sha256_of_regular_file
+from .._packaging._source import MAX_ARCHIVE_SIZE
 
 if TYPE_CHECKING:
     from .._registry import Registry
@@ -32,7 +32,6 @@ T = TypeVar("T")
 
 #: the default time limit per file (reading, checking, installing and loading it)
 DEFAULT_FILE_TIMEOUT_S = 120.0
-_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -50,40 +49,9 @@ class _Entry:
     stamp: tuple[int, int]
 
 
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
 def sha256_of_archive(path: Path) -> str:
-    """The sha256 of a regular file within the archive size limit, read in chunks; ``OSError`` else.
-
-    Opened without blocking (a FIFO swapped in since the listing does not wait for a writer) and
-    checked with ``fstat`` on what was opened.
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as file:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"it is {_kind(st.st_mode)}, not a regular file")
-        if st.st_size > MAX_ARCHIVE_SIZE:
-            raise OSError(f"it is {st.st_size:,} bytes, more than the archive limit of {MAX_ARCHIVE_SIZE:,}")
-        digest = hashlib.sha256()
-        read = 0
-        while chunk := file.read(_CHUNK):
-            read += len(chunk)
-            if read > MAX_ARCHIVE_SIZE:
-                raise OSError(f"it grew past the archive limit of {MAX_ARCHIVE_SIZE:,} bytes while being read")
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 of a regular file within the archive size limit, read in chunks; ``OSError`` else."""
+    return sha256_of_regular_file(path, MAX_ARCHIVE_SIZE)
 
 
 class _Lines(list[str]):
@@ -186,7 +154,7 @@ class DirectoryReconciler:
             return None  # an earlier pass's registration of it is still running
         refusal = None
         if not stat.S_ISREG(entry.mode):
-            refusal = f"{path.name} is {_kind(entry.mode)}, not a regular file; skipped"
+            refusal = f"{path.name} is {file_kind(entry.mode)}, not a regular file; skipped"
         elif stamp[1] > MAX_ARCHIVE_SIZE:
             refusal = (
                 f"{path.name} is {stamp[1]:,} bytes, more than the archive limit of {MAX_ARCHIVE_SIZE:,}; "

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, loads
 from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
 from .._errors import HostError, UsageError
+from .._files import FileTooLarge, NotRegularFile, read_regular_file
 from ._common import (
     Settings,
     global_options,
@@ -152,19 +151,14 @@ def _read_context_file(path: Path) -> str:
     def cannot(reason: str) -> UsageError:
         return UsageError(f"Cannot read context file {path}: {reason}. Check the path after '@'.")
 
-    try:  # O_NONBLOCK: opening a FIFO does not wait for a writer; fstat then refuses it
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        data = read_regular_file(path, MAX_CONTEXT_BYTES)
+    except FileTooLarge as exc:
+        raise context_too_large(f"context file {path}", exc.size) from None
+    except NotRegularFile as exc:
+        raise cannot(f"it is {exc.kind}, not a regular file") from None
     except OSError as exc:
         raise cannot(exc.strerror or str(exc)) from exc
-    with os.fdopen(fd, "rb") as file:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise cannot("it is not a regular file")
-        if st.st_size > MAX_CONTEXT_BYTES:
-            raise context_too_large(f"context file {path}", st.st_size)
-        data = file.read(MAX_CONTEXT_BYTES + 1)  # a file growing meanwhile is still cut at the limit
-    if len(data) > MAX_CONTEXT_BYTES:
-        raise context_too_large(f"context file {path}", len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

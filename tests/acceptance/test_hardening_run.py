@@ -64,7 +64,7 @@ def test_a_context_file_that_is_not_a_regular_file_is_refused_without_reading_it
     os.mkfifo(fifo)
     env = {**os.environ, "CLOACINA_HOME": str(tmp_path / "home")}
     env.pop("CLOACINA_DATABASE_URL", None)
-    for source in (fifo, Path("/dev/zero")):
+    for source, kind in ((fifo, "a FIFO (named pipe)"), (Path("/dev/zero"), "a character device")):
         done = subprocess.run(
             [sys.executable, "-m", "cloacina_host", "run", "anything", "--context", f"@{source}"],
             capture_output=True,
@@ -74,5 +74,5 @@ def test_a_context_file_that_is_not_a_regular_file_is_refused_without_reading_it
             check=False,
         )
         assert done.returncode == 1, done.stderr
-        assert f"Cannot read context file {source}: it is not a regular file." in done.stderr
+        assert f"Cannot read context file {source}: it is {kind}, not a regular file." in done.stderr
         assert "Traceback" not in done.stderr

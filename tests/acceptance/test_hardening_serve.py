@@ -95,7 +95,7 @@ def test_serve_keeps_scheduling_beside_a_hanging_archive_and_skips_what_is_not_a
     text = log.read_text()
     assert proc.returncode == 0, text
     assert "huge.cloacina is 6,442,450,944 bytes, more than the archive limit of" in text
-    assert "pipe.cloacina is a FIFO, not a regular file; skipped" in text
+    assert "pipe.cloacina is a FIFO (named pipe), not a regular file; skipped" in text
     assert "zero.cloacina is a character device, not a regular file; skipped" in text
     assert text.count("pipe.cloacina is a FIFO") == 1  # said once, not at every pass
     assert "Traceback" not in text
