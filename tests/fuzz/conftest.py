@@ -19,6 +19,8 @@ MEMORY_LIMIT = 3 * 1024**3
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # the inputs are large on purpose: hypothesis warns when it shows one, and warnings are errors here
+    config.addinivalue_line("filterwarnings", "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY or soft > MEMORY_LIMIT:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
