@@ -12,6 +12,7 @@ import os
 import pickle
 import random
 import re
+import resource
 import signal
 import tempfile
 import time
@@ -33,6 +34,15 @@ SEED = int(os.environ.get("CLOACINA_FUZZ_SEED") or random.SystemRandom().randran
 #: long runs shrink what they find; short (CI) runs do not, so a hang fails in seconds, not minutes
 SHRINK = os.environ.get("CLOACINA_FUZZ_SHRINK", "1" if TOTAL_SECONDS > 120 else "0") == "1"
 BATCH = 25
+#: address space the fuzzing process may use once a target starts: an input that makes a reader
+#: allocate without bound fails with MemoryError (a failure of the target) instead of swapping
+MEMORY_LIMIT = 3 * 1024**3
+
+
+def limit_memory() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft > MEMORY_LIMIT:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
 
 
 class Hang(Exception):
@@ -96,6 +106,7 @@ def fuzz(name: str, strategy: st.SearchStrategy[T], check: Callable[[T], None], 
     ``check`` raises ``AssertionError`` when the property fails; any other exception it lets out fails
     the target too. The failing input is saved under ``ARTIFACTS`` and named in the failure.
     """
+    limit_memory()
     budget = TOTAL_SECONDS * share
     started = time.monotonic()
     TALLY.examples.setdefault(name, 0)

@@ -3,27 +3,20 @@ mutate, and a summary of what was tried. The budget and the per-example deadline
 
 from __future__ import annotations
 
-import resource
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from ._budget import ARTIFACTS, EXAMPLE_SECONDS, SEED, SHRINK, TALLY, TOTAL_SECONDS
+from ._budget import ARTIFACTS, EXAMPLE_SECONDS, MEMORY_LIMIT, SEED, SHRINK, TALLY, TOTAL_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
-#: address space the whole fuzzing process may use: an input that makes a reader allocate without
-#: bound fails with MemoryError (reported as a failure of the target) instead of swapping the machine
-MEMORY_LIMIT = 3 * 1024**3
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # the inputs are large on purpose: hypothesis warns when it shows one, and warnings are errors here
     config.addinivalue_line("filterwarnings", "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY or soft > MEMORY_LIMIT:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
 
 
 def pytest_report_header() -> str:
