@@ -108,9 +108,9 @@ class Ledger:
     def note(self, event: str) -> None:
         self.events.append(f"t+{time.monotonic() - self.started:6.1f}s {event}")
 
-    def observe(self, after: str) -> Snapshot:
-        """Check the invariants now; raise ``AssertionError`` naming every violation."""
-        snap = snapshot(self.url)
+    def observe(self, after: str, snap: Snapshot | None = None) -> Snapshot:
+        """Check the invariants now (on ``snap`` if given); raise ``AssertionError`` naming every violation."""
+        snap = snap if snap is not None else snapshot(self.url)
         runs, _ = self.read_runs(self.out_dir)  # after the database: a run logged later started later
         keys = {eid: key for eid, (_, key, _) in snap.executions.items()}
         problems = row_problems(snap)
