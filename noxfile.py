@@ -1,8 +1,8 @@
 """Every way the project is tested, linted, type-checked and benchmarked.
 
-`nox` with no arguments runs what CI runs: lint, typecheck, and the tests on every Python from 3.10
-to 3.13 that is present (absent ones are skipped). PostgreSQL tests need CLOACINA_TEST_POSTGRES_URL;
-`.ci/postgres.sh` starts a server and prints it.
+`nox` with no arguments runs what CI runs: lint, typecheck, the tests on every Python from 3.10
+to 3.13 that is present (absent ones are skipped), and short runs of the adversarial suites (fuzz,
+chaos). PostgreSQL tests need CLOACINA_TEST_POSTGRES_URL; `.ci/postgres.sh` starts a server and prints it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import nox
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "fuzz", "chaos"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
@@ -51,7 +51,40 @@ def tests(session: nox.Session) -> None:
     _install_project(session, "test")
     url = _postgres_url(session)
     env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
-    session.run("pytest", *session.posargs, env=env)
+    session.run("pytest", *ADVERSARIAL_IGNORED, *session.posargs, env=env)
+
+
+#: the fuzz and chaos suites run in their own sessions, time-boxed, not in every `tests` run
+ADVERSARIAL_IGNORED = ["--ignore=tests/fuzz", "--ignore=tests/chaos"]
+
+
+def _long(session: nox.Session) -> tuple[bool, list[str]]:
+    """Whether ``--long`` was passed (``nox -s fuzz -- --long``), and the other arguments (for pytest)."""
+    return "--long" in session.posargs, [arg for arg in session.posargs if arg != "--long"]
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """Hypothesis on the archive reader and the manifest/context decoders, time-boxed: CLOACINA_FUZZ_SECONDS
+    (60 by default, 600 with `-- --long`) shared by the targets; CLOACINA_FUZZ_SEED replays a run."""
+    _install_project(session, "test")
+    long, args = _long(session)
+    seconds = os.environ.get("CLOACINA_FUZZ_SECONDS") or ("600" if long else "60")
+    session.run("pytest", "tests/fuzz", "-q", *args, env={"CLOACINA_FUZZ_SECONDS": seconds})
+
+
+@nox.session(python="3.11")
+def chaos(session: nox.Session) -> None:
+    """Repeated kill -9 of run, serve, register and PostgreSQL workers at seeded random moments:
+    CLOACINA_CHAOS_ROUNDS kills per target (3 by default, 20 with `-- --long`); CLOACINA_CHAOS_SEED replays."""
+    _install_project(session, "test")
+    url = _postgres_url(session)
+    if not url:
+        session.error("The chaos session kills PostgreSQL workers: it needs a server (CLOACINA_TEST_POSTGRES_URL).")
+    long, args = _long(session)
+    rounds = os.environ.get("CLOACINA_CHAOS_ROUNDS") or ("20" if long else "3")
+    env = {"CLOACINA_TEST_POSTGRES_URL": url, "CLOACINA_CHAOS_ROUNDS": rounds}
+    session.run("pytest", "tests/chaos", "-q", *args, env=env)
 
 
 @nox.session(python="3.11")
