@@ -21,7 +21,7 @@ from .limits import check_task_count
 
 DEFAULT_TENANT = "public"
 EMBEDDED_PACKAGE = "embedded"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]*")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Workflow:
     # -- definition checks -------------------------------------------------------------------
 
     def _check_name(self, value: str, what: str) -> None:
-        if not isinstance(value, str) or not _NAME.match(value) or "::" in value:
+        if not isinstance(value, str) or not _NAME.fullmatch(value) or "::" in value:
             raise WorkflowDefinitionError(
                 f"Workflow {self.name!r}: {what} {value!r} is not a valid name; use letters, digits, "
                 "'_', '-' and '.', starting with a letter or '_'.",

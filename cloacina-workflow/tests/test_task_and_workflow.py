@@ -160,6 +160,10 @@ def test_empty_workflow_and_bad_names_are_refused() -> None:
             @task
             def t(context: Context) -> None: ...
 
+    for name in ("trailing\n", "nul\x00", "spa ce"):  # checked whole: `$` would let a trailing newline through
+        with pytest.raises(WorkflowDefinitionError, match="not a valid name"):
+            workflow(name=name)(type("flows", (), {"t": task(id="t")(lambda context: None)}))
+
 
 def test_dependencies_given_as_a_string_is_explained() -> None:
     with pytest.raises(WorkflowDefinitionError, match=r"write dependencies=\['a'\]"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._errors import PackagingError
 
-_PROJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$|^[A-Za-z]$")
+_PROJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]|[A-Za-z]")
 
 _PYPROJECT = """\
 [build-system]
@@ -151,7 +151,7 @@ def module_name(name: str) -> str:
 
 def scaffold(name: str, directory: Path | None = None, *, author: str = "Your Name") -> list[Path]:
     """Create the project ``name`` in ``directory`` (default ``./NAME``); return the files written."""
-    if not _PROJECT_NAME.match(name):
+    if not _PROJECT_NAME.fullmatch(name):
         raise PackagingError(
             f"{name!r} is not a valid project name: use letters, digits, '-', '_' and '.', starting with a "
             "letter and ending with a letter or digit (e.g. my-etl)."
