@@ -7,10 +7,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Union
 
 from ._errors import ContextKeyExists, ContextKeyNotFound, ContextNotSerializable
-from .limits import MAX_JSON_DEPTH, ContextLimitExceeded
+from .limits import MAX_INT_DIGITS, MAX_JSON_DEPTH, ContextLimitExceeded
 
 JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]
 
+
+#: integers shorter than this many bits have fewer than MAX_INT_DIGITS digits: no conversion needed to tell
+_INT_BITS_CHECKED = int(MAX_INT_DIGITS * 3.32) - 8
+_INT_TOO_LONG = 10**MAX_INT_DIGITS  # the smallest integer of MAX_INT_DIGITS + 1 digits
 
 #: Deepest nesting of one context value: the context itself is the outermost JSON object.
 MAX_VALUE_DEPTH = MAX_JSON_DEPTH - 1
@@ -23,6 +27,13 @@ def _scalar(value: object) -> tuple[bool, JSONValue, str]:
     if value is None or isinstance(value, (bool, str)):
         return True, value, ""
     if isinstance(value, int):
+        if value.bit_length() > _INT_BITS_CHECKED and abs(value) >= _INT_TOO_LONG:
+            return (
+                False,
+                None,
+                f"an integer of more than {MAX_INT_DIGITS:,} digits is over the limit (MAX_INT_DIGITS): "
+                "store it as a string",
+            )
         return True, int(value), ""
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -79,7 +90,13 @@ def to_json_value(value: object, *, key: str, path: str = "", max_depth: int = M
             if is_dict and not isinstance(k, str):
                 raise _not_serializable(key, _path(crumbs), f"dict key {k!r} is a {type(k).__name__}, not a str")
             kind = type(v)
-            if kind is str or kind is int or kind is bool or v is None or (kind is float and math.isfinite(v)):
+            if (
+                kind is str
+                or kind is bool
+                or v is None
+                or (kind is int and v.bit_length() <= _INT_BITS_CHECKED)
+                or (kind is float and math.isfinite(v))
+            ):
                 copy = v
             elif isinstance(v, (Mapping, list, tuple)):
                 open_container(v, k, out, depth + 1, (crumbs, f"[{k!r}]" if is_dict else f"[{k}]"))

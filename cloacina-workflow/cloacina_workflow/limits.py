@@ -21,6 +21,9 @@ MiB = 1024 * 1024
 MAX_CONTEXT_BYTES = 16 * MiB
 #: Deepest nesting of lists and objects in any JSON the host reads or a context holds.
 MAX_JSON_DEPTH = 100
+#: Longest integer (decimal digits) in a context or any JSON the host reads: Python's own default
+#: ``int_max_str_digits``, so every value can be written back as JSON. Store longer numbers as strings.
+MAX_INT_DIGITS = 4300
 #: Most tasks one workflow may declare.
 MAX_TASKS_PER_WORKFLOW = 10_000
 #: Most workflows one package (one manifest) may declare.
@@ -187,8 +190,8 @@ def loads_limited(
     """``json.loads`` with the size and the depth checked first; ``LimitExceeded`` when over.
 
     Never raises ``RecursionError`` nor lets the parser recurse past ``max_depth``. Raises
-    ``json.JSONDecodeError`` (a ``ValueError``) for text that is not JSON, and ``UnicodeDecodeError``
-    (also a ``ValueError``) for bytes that are not UTF-8/16/32, as ``json.loads`` does.
+    ``json.JSONDecodeError`` (a ``ValueError``) for text that is not JSON, bytes that are not
+    UTF-8/16/32 included.
     """
     if isinstance(text, str):
         size = len(text)  # a lower bound of its UTF-8 size: refuse a huge text before encoding it
@@ -206,19 +209,32 @@ def loads_limited(
             value=size,
             maximum=max_bytes,
         )
-    if isinstance(text, bytes):
-        encoding = json.detect_encoding(text)
-        if encoding != "utf-8":
-            data = text.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
-    check_json_text_depth(data, what, max_depth)
     try:
+        if isinstance(text, bytes):
+            encoding = json.detect_encoding(text)
+            if encoding != "utf-8":
+                data = text.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+        check_json_text_depth(data, what, max_depth)
         return json.loads(text)
     except RecursionError:  # only if called from an already deep stack
         raise json_depth_exceeded(what) from None
+    except (json.JSONDecodeError, LimitExceeded):
+        raise
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8/16/32: not JSON text either
+        raise json.JSONDecodeError(f"not UTF-8 text ({exc.reason})", "", exc.start) from None
+    except ValueError as exc:  # an integer longer than int_max_str_digits
+        raise LimitExceeded(
+            f"{what} holds an integer of more than {MAX_INT_DIGITS:,} digits (MAX_INT_DIGITS). "
+            "Store such numbers as strings.",
+            limit="MAX_INT_DIGITS",
+            value=MAX_INT_DIGITS + 1,
+            maximum=MAX_INT_DIGITS,
+        ) from exc
 
 
 __all__ = [
     "MAX_CONTEXT_BYTES",
+    "MAX_INT_DIGITS",
     "MAX_JSON_DEPTH",
     "MAX_TASKS_PER_WORKFLOW",
     "MAX_WORKFLOWS_PER_PACKAGE",

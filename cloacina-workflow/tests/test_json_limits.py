@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cloacina_workflow import Context, ContextError, LimitExceeded, task, workflow
 from cloacina_workflow.limits import (
     MAX_CONTEXT_BYTES,
+    MAX_INT_DIGITS,
     MAX_JSON_DEPTH,
     ContextLimitExceeded,
     check_json_depth,
@@ -208,3 +209,20 @@ def test_a_task_writing_a_deep_value_fails_or_catches_it_as_a_context_error() ->
     assert outcome.status == "failed"
     assert (outcome.error or "").startswith("ContextLimitExceeded: Context value for key 'w' cannot be stored")
     assert "RecursionError" not in "".join(outcome.errors)
+
+
+def test_integers_longer_than_max_int_digits_are_refused_by_name() -> None:
+
+    Context().set("ok", 10**MAX_INT_DIGITS - 1)  # the longest allowed
+    with pytest.raises(ContextError, match=r"\(MAX_INT_DIGITS\): store it as a string"):
+        Context().set("big", -(10**MAX_INT_DIGITS))
+    with pytest.raises(ContextError, match=r"'nested'\['a'\]\[0\] cannot be stored: an integer of more than"):
+        Context().set("nested", {"a": [10**MAX_INT_DIGITS]})
+    with pytest.raises(LimitExceeded, match=r"more than 4,300 digits \(MAX_INT_DIGITS\)") as info:
+        loads_limited('{"n": ' + "9" * 5000 + "}", "--context")
+    assert info.value.limit == "MAX_INT_DIGITS"
+
+
+def test_bytes_that_are_not_utf8_are_a_json_decode_error() -> None:
+    with pytest.raises(json.JSONDecodeError, match="not UTF-8 text"):
+        loads_limited(b'{"a": "\xff"}', "the reply")

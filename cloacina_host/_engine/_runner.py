@@ -171,7 +171,7 @@ class DefaultRunner:
                 if entry.workflow is workflow:
                     return entry
             return self.add_workflow(workflow)
-        return self.catalog.resolve(workflow)
+        return self.catalog.resolve(workflow, tenant=self.tenant)
 
     @property
     def active_execution_ids(self) -> list[str]:

@@ -7,13 +7,10 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-
-from .._errors import UsageError
 
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
@@ -156,31 +153,6 @@ task_timeout_option = click.option(
     metavar="SECONDS",
     help="Timeout for tasks that set no timeout_s of their own.",
 )
-
-
-def parse_context(value: str | None) -> dict[str, Any]:
-    """``--context`` as inline JSON or ``@file``; must be a JSON object."""
-    if value is None:
-        return {}
-    source = "--context"
-    text = value
-    if value.startswith("@"):
-        path = Path(value[1:])
-        source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"Cannot read context file {path}: {exc.strerror}. Check the path after '@'.") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"Invalid JSON in {source} at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}. "
-            'Pass a JSON object, e.g. --context \'{"key": "value"}\' or --context @context.json.'
-        ) from exc
-    if not isinstance(data, dict):
-        raise UsageError(f"{source} must be a JSON object ({{...}}), not {type(data).__name__}.")
-    return data
 
 
 def print_json(data: Any) -> None:

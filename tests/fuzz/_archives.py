@@ -148,16 +148,20 @@ def manifest_documents(draw: st.DrawFn, helpers: ModuleType, mutations: ModuleTy
                 target[path[-1]] = DEEP_MARK
         except (KeyError, IndexError, TypeError):
             continue
+    package = manifest.get("package")
     for field in draw(st.lists(st.sampled_from(["summary", "author", "license"]), max_size=3), label="hostile"):
-        manifest["package"][field] = draw(HOSTILE_TEXT)
-    if draw(st.booleans(), label="hostile description"):
-        manifest["workflows"][0]["description"] = draw(HOSTILE_TEXT)
-    if draw(st.integers(0, 3), label="graph") == 0:
+        if isinstance(package, dict):
+            package[field] = draw(HOSTILE_TEXT)
+    workflows = manifest.get("workflows")
+    first = workflows[0] if isinstance(workflows, list) and workflows else None
+    if isinstance(first, dict) and draw(st.booleans(), label="hostile description"):
+        first["description"] = draw(HOSTILE_TEXT)
+    if isinstance(first, dict) and draw(st.integers(0, 3), label="graph") == 0:
         shape = draw(st.sampled_from(["chain", "fan", "cycle", "diamonds", "flat"]))
         count = draw(st.sampled_from([2, 30, 1_000, 5_000, 20_000, 60_000, 120_000]) | st.integers(1, 2_000))
-        manifest["workflows"][0]["tasks"] = _graph(shape, count)
-    if draw(st.integers(0, 5), label="workflows") == 0:
-        manifest["workflows"] = manifest["workflows"] * draw(st.sampled_from([2, 500, 5_000]))
+        first["tasks"] = _graph(shape, count)
+    if isinstance(workflows, list) and draw(st.integers(0, 5), label="workflows") == 0:
+        manifest["workflows"] = workflows * draw(st.sampled_from([2, 500, 5_000]))
     text = json.dumps(manifest, allow_nan=True, ensure_ascii=draw(st.booleans()))
     if '"\\u0000deep\\u0000"' in text:
         depth = draw(st.sampled_from([101, 500, 5_000, 200_000, 300_000]) | st.integers(1, 1_000), label="depth")

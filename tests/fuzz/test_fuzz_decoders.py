@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cloacina_host._packaging._manifest import Manifest
-from cloacina_host.cli._common import parse_context
+from cloacina_host.cli._run import read_context as parse_context
 from cloacina_workflow import CloacinaError, Context
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, LimitExceeded, check_json_depth, loads_limited
 
