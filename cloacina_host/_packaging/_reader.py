@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cloacina_workflow.limits import MAX_TASKS_PER_WORKFLOW, MAX_WORKFLOWS_PER_PACKAGE, LimitExceeded, loads_limited
+from cloacina_workflow.limits import LimitExceeded, check_task_count, check_workflow_count, loads_limited
 
 from ._errors import ArchiveError
 from ._graph import GraphProblem, check_graph
@@ -74,41 +74,16 @@ class Archive:
         return self.facts[self.manifest.wheel.filename].top_level
 
 
-def _count_problem(what: str, count: int, noun: str, limit: int, name: str, fix: str) -> LimitExceeded:
-    """The message shape of ``cloacina_workflow.limits``: the value found, the limit named, the fix."""
-    return LimitExceeded(
-        f"{what} declares {count:,} {noun}, more than the limit of {limit:,} ({name}). {fix}",
-        limit=name,
-        value=count,
-        maximum=limit,
-    )
-
-
 def check_manifest_counts(data: dict[str, Any]) -> None:
     """Count workflows and tasks in the raw manifest JSON, before the schema and any graph work."""
     workflows = data.get("workflows")
     if not isinstance(workflows, list):
         return  # the schema says what is wrong
-    if len(workflows) > MAX_WORKFLOWS_PER_PACKAGE:
-        raise _count_problem(
-            MANIFEST_NAME,
-            len(workflows),
-            "workflows",
-            MAX_WORKFLOWS_PER_PACKAGE,
-            "MAX_WORKFLOWS_PER_PACKAGE",
-            "Split the package into several packages.",
-        )
+    check_workflow_count(len(workflows), MANIFEST_NAME)
     for i, wf in enumerate(workflows):
         tasks = wf.get("tasks") if isinstance(wf, dict) else None
-        if isinstance(tasks, list) and len(tasks) > MAX_TASKS_PER_WORKFLOW:
-            raise _count_problem(
-                f"{MANIFEST_NAME} workflows[{i}]",
-                len(tasks),
-                "tasks",
-                MAX_TASKS_PER_WORKFLOW,
-                "MAX_TASKS_PER_WORKFLOW",
-                "Split the workflow into several workflows.",
-            )
+        if isinstance(tasks, list):
+            check_task_count(len(tasks), f"{MANIFEST_NAME} workflows[{i}]")
 
 
 def _pydantic_problems(exc: ValidationError, limit: int = 5) -> str:
