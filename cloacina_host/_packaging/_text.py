@@ -19,12 +19,21 @@ _UNSAFE_KEEP_NEWLINES = re.compile(
 )
 
 
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def safe_text(text: object, *, keep_newlines: bool = False) -> str:
-    """``str(text)`` with control characters shown as escapes; newlines kept when ``keep_newlines``."""
+    """``str(text)`` with control characters shown as escapes (``\\n``, ``\\x1b``, ``\\u202e``); ``""``
+    for None; newlines kept when ``keep_newlines``."""
+    if text is None:
+        return ""
     s = text if isinstance(text, str) else str(text)
     return (_UNSAFE_KEEP_NEWLINES if keep_newlines else _UNSAFE).sub(_escape, s)

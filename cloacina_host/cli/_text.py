@@ -14,7 +14,7 @@ from .._packaging._text import safe_text
 
 def safe_cell(value: object) -> Text:
     """``safe_text(value)`` as a rich ``Text`` (no markup), for table cells and ``print``; ``""`` for None."""
-    return Text("" if value is None else safe_text(value))
+    return Text(safe_text(value))
 
 
 __all__ = ["safe_cell", "safe_text"]

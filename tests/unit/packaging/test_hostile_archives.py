@@ -494,8 +494,8 @@ def test_safe_text() -> None:
 
     assert safe_text("plain → text [b]x[/b] \\x1b") == "plain → text [b]x[/b] \\x1b"
     assert safe_text("a\x1b[2Jb\x9bc\x7f\x00") == "a\\x1b[2Jb\\x9bc\\x7f\\x00"
-    assert safe_text("line1\nline2\r") == "line1\\x0aline2\\x0d"
-    assert safe_text("line1\nline2\r", keep_newlines=True) == "line1\nline2\\x0d"
+    assert safe_text("line1\nline2\r") == "line1\\nline2\\r"
+    assert safe_text("line1\nline2\r", keep_newlines=True) == "line1\nline2\\r"
 
 
 def test_py2_py3_wheels_are_read() -> None:
