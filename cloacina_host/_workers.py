@@ -199,6 +199,7 @@ class Worker:
         crash = WorkerCrashed(f"worker process {self.pid} for {self.package_dir.name} {reason}")
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(crash)
+            self._ready.exception()  # retrieved here: a start that timed out no longer awaits it
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(crash)
