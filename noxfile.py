@@ -89,10 +89,12 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """ruff check, ruff format --check, and the layer order (import-linter, ``[tool.importlinter]``)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.install(KIT, ".")  # import-linter reads the imports of the installed packages
+    session.run("lint-imports")
 
 
 @nox.session(python="3.11")

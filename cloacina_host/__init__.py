@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         discover,
         make_plugin_manager,
     )
-    from ._engine import DefaultRunner, ExecutionResult, TaskOutcome
+    from ._engine import ExecutionResult, TaskOutcome
     from ._errors import (
         AmbiguousWorkflowError,
         HostError,
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         WorkflowConflictError,
         WorkflowNotFoundError,
     )
+    from ._host import DefaultRunner
     from ._packaging import (
         Archive,
         ArchiveError,
@@ -71,7 +72,7 @@ _LAZY = {
     "Archive": "._packaging",
     "ArchiveError": "._packaging",
     "CatalogEntry": "._discovery",
-    "DefaultRunner": "._engine",
+    "DefaultRunner": "._host",  # the engine's runner, composed with discovery and the registry
     "ENTRY_POINT_GROUP": "._discovery",
     "ExecutionResult": "._engine",
     "HostError": "._errors",
@@ -97,18 +98,11 @@ _LAZY = {
 }
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("cloacina-host")
-    except PackageNotFoundError:  # pragma: no cover - source tree never installed
-        return "0.0.0+unknown"
-
-
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        globals()["__version__"] = value = _version()
+        from ._version import host_version
+
+        globals()["__version__"] = value = host_version()
         return value
     module = _LAZY.get(name)
     if module is None:

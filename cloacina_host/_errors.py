@@ -75,3 +75,9 @@ class StorageError(HostError):
     """The database failed or cannot be reached. The message masks any password in the URL."""
 
     exit_status = EXIT_INFRASTRUCTURE
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``value`` quoted for a message (``repr``: control characters visible), cut to about ``limit`` chars."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]

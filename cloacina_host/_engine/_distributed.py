@@ -28,20 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-
 from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, Workflow
 from cloacina_workflow.limits import json_depth_exceeded
 
 from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
-from .._registry._tenants import open_tenant_database
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
-from .._storage._schema import task_executions
+from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
 from ._execution import TERMINAL, call_task, describe, dump_context, execution_row, task_rows
 from ._guard import DaemonThreadExecutor, check_output_size
+from ._resolver import version_resolvers
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -85,7 +83,7 @@ def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
     cache: dict[tuple[str, str | None], Workflow] = {}
 
     def lookup(claim: c.Claim) -> Workflow:
-        registries = [s for s in catalog.sources if callable(getattr(s, "resolve", None))]
+        registries = version_resolvers(catalog)
         _tenant, package, name = claim.namespace.split("::", 2)
         try:
             entry: CatalogEntry | None = catalog.resolve(claim.namespace)
@@ -98,9 +96,7 @@ def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
         )
         if entry is not None and not pinned:
             return entry.workflow
-        found = registries[0].resolve(package, name, claim.package_version)  # type: ignore[attr-defined]
-        assert isinstance(found, CatalogEntry)
-        return found.workflow
+        return registries[0].resolve(package, name, claim.package_version).workflow
 
     async def resolve(claim: c.Claim) -> Workflow:
         key = (claim.namespace, claim.package_version)
@@ -628,12 +624,7 @@ class DistributedWorker:
         return outcome
 
     def _finish(self, conn: Any, execution_id: str, context_in: str) -> tuple[str, dict[str, Any]]:
-        te = task_executions
-        rows = conn.execute(
-            select(te.c.task_id, te.c.status, te.c.error, te.c.context_out)
-            .where(te.c.execution_id == execution_id)
-            .order_by(te.c.position)
-        ).all()
+        rows = c.task_results(conn, execution_id=execution_id)
         context: dict[str, Any] = json.loads(context_in)
         for row in rows:
             if row.status == "completed" and row.context_out is not None:
@@ -648,29 +639,26 @@ class DistributedWorker:
 
     async def _listen(self) -> None:
         """Set the wake event on every notification for this tenant; reconnect with backoff."""
-        import psycopg
-
         assert self.db is not None
-        conninfo = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
         delay = 0.5
+
+        def listening() -> None:
+            nonlocal delay
+            self._listening = True
+            delay = 0.5
+            self._wake.set()  # catch up on whatever was notified while not listening
+
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=10)
-                async with conn:
-                    await conn.execute(f"LISTEN {c.CHANNEL}")
-                    self._listening = True
-                    delay = 0.5
-                    self._wake.set()  # catch up on whatever was notified while not listening
-                    async for note in conn.notifies():
-                        if note.payload == self.tenant:
-                            self._wake.set()
-            except psycopg.Error as exc:
+                async for tenant in c.notifications(self.db, listening):
+                    if tenant == self.tenant:
+                        self._wake.set()
+            except StorageError as exc:
                 self._listening = False
-                reason = " ".join(str(exc).split())[:300]
                 log.warning(
                     "LISTEN on %s failed: %s; polling every %gs meanwhile, retrying in %gs",
                     self.db.display_url,
-                    reason,
+                    exc,
                     self.poll_s,
                     delay,
                 )

@@ -21,7 +21,8 @@ from typing import Any
 from cloacina_workflow import ContextConflict, ContextError, JSONValue, Task, TaskError, Workflow
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_depth_exceeded
 
-from .._storage import ExecutionRecord, GroupCommitWriter, Op, Write
+from .._storage import ExecutionRecord, GroupCommitWriter, Op
+from .._storage import _ops as ops_
 from .._storage._queries import dumps
 from ._events import EventEmitter
 from ._guard import call_task, check_output_size
@@ -66,46 +67,25 @@ def execution_row(
     lease_owner: str | None = None,
     lease_expires_at: float | None = None,
 ) -> dict[str, Any]:
-    """The ``executions`` row of a new execution."""
-    return {
-        "id": execution_id,
-        "tenant": tenant,
-        "namespace": namespace,
-        "package": package,
-        "workflow": workflow.name,
-        "package_version": package_version,
-        "workflow_fingerprint": workflow_fingerprint,
-        "status": "running",
-        "context_in": dump_initial(initial),
-        "context_out": None,
-        "error": None,
-        "created_at": created_at,
-        "finished_at": None,
-        "lease_owner": lease_owner,
-        "lease_expires_at": lease_expires_at,
-    }
+    """The ``executions`` row of a new execution (its initial context checked against the limits)."""
+    return ops_.execution_row(
+        execution_id,
+        tenant=tenant,
+        namespace=namespace,
+        package=package,
+        workflow=workflow.name,
+        package_version=package_version,
+        workflow_fingerprint=workflow_fingerprint,
+        context_in=dump_initial(initial),
+        created_at=created_at,
+        lease_owner=lease_owner,
+        lease_expires_at=lease_expires_at,
+    )
 
 
 def task_rows(execution_id: str, workflow: Workflow, *, ready: Collection[str] = ()) -> list[dict[str, Any]]:
     """The ``task_executions`` rows of a new execution: ``ready`` ones ready, the others pending."""
-    return [
-        {
-            "execution_id": execution_id,
-            "task_id": tid,
-            "position": position,
-            "status": "ready" if tid in ready else "pending",
-            "attempt": 0,
-            "ready_at": None,
-            "started_at": None,
-            "finished_at": None,
-            "duration_s": None,
-            "error": None,
-            "context_out": None,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        for position, tid in enumerate(workflow.order)
-    ]
+    return ops_.task_rows(execution_id, workflow.order, ready=ready)
 
 
 @dataclass
@@ -204,8 +184,7 @@ class ExecutionRun:
         ``owned=False`` stores it without a lease, for whichever host picks it up (a detached submit).
         """
         ops: list[Op] = [
-            (
-                Write.INSERT_EXECUTION,
+            ops_.insert_execution(
                 execution_row(
                     self.execution_id,
                     tenant=tenant,
@@ -218,10 +197,10 @@ class ExecutionRun:
                     created_at=self.created_at,
                     lease_owner=self.services.owner if owned else None,
                     lease_expires_at=self.created_at + self.services.lease_s if owned else None,
-                ),
+                )
             )
         ]
-        ops += [(Write.INSERT_TASK, row) for row in task_rows(self.execution_id, self.workflow)]
+        ops += ops_.insert_tasks(self.execution_id, self.workflow.order)
         return ops
 
     @classmethod
@@ -271,7 +250,7 @@ class ExecutionRun:
         extra: list[Op] = []
         for tid, state in self.states.items():  # a failure whose skips were never stored (defensive)
             if state.status == "failed":
-                extra += self._skip_dependents(tid)
+                extra += self._skip_ops(self._skip_dependents(tid))
         if extra:
             await self.services.writer.submit(extra)
         if self._remaining == 0:
@@ -345,7 +324,7 @@ class ExecutionRun:
         services = self.services
         task = self.workflow.tasks[tid]
         state = self.states[tid]
-        key = {"b_execution_id": self.execution_id, "b_task_id": tid}
+        eid = self.execution_id
         async with services.semaphore:
             state.attempt += 1
             attempt = state.attempt
@@ -355,21 +334,8 @@ class ExecutionRun:
             state.status = "running"
             start_stored = services.writer.submit(
                 [
-                    (
-                        Write.INSERT_ATTEMPT,
-                        {
-                            "execution_id": self.execution_id,
-                            "task_id": tid,
-                            "attempt": attempt,
-                            "status": "running",
-                            "started_at": started,
-                            "finished_at": None,
-                            "error": None,
-                            "traceback": None,
-                            "worker": services.owner,
-                        },
-                    ),
-                    (Write.TASK_STARTED, {**key, "attempt": attempt, "started_at": started}),
+                    ops_.insert_attempt(eid, tid, attempt, started_at=started, worker=services.owner),
+                    ops_.task_started(eid, tid, attempt, started_at=started),
                 ]
             )
             services.events.emit(
@@ -391,27 +357,19 @@ class ExecutionRun:
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
                 error = exc
         ended = time.time()
-        attempt_key = {"b_execution_id": self.execution_id, "b_task_id": tid, "b_attempt": attempt}
         if error is None:
             state.status, state.finished_at, state.error = "completed", ended, None
             self.outputs[tid] = output
             self._remaining -= 1
             ops: list[Op] = [
-                (
-                    Write.FINISH_ATTEMPT,
-                    {**attempt_key, "status": "completed", "finished_at": ended, "error": None, "traceback": None},
-                ),
-                (
-                    Write.TASK_STATE,
-                    {
-                        **key,
-                        "status": "completed",
-                        "ready_at": None,
-                        "finished_at": ended,
-                        "duration_s": ended - state.started_at,
-                        "error": None,
-                        "context_out": output_text,
-                    },
+                ops_.finish_attempt(eid, tid, attempt, status="completed", finished_at=ended),
+                ops_.task_state(
+                    eid,
+                    tid,
+                    status="completed",
+                    finished_at=ended,
+                    duration_s=ended - state.started_at,
+                    context_out=output_text,
                 ),
             ]
             if self._remaining == 0:
@@ -431,9 +389,8 @@ class ExecutionRun:
         state.failures += 1
         state.error = message
         state.errors.append(tb)
-        failed_attempt: Op = (
-            Write.FINISH_ATTEMPT,
-            {**attempt_key, "status": "failed", "finished_at": ended, "error": message, "traceback": tb},
+        failed_attempt = ops_.finish_attempt(
+            eid, tid, attempt, status="failed", finished_at=ended, error=message, traceback=tb
         )
         if task.retry.should_retry(error, state.failures):
             delay = task.retry.delay_s(state.failures)
@@ -442,18 +399,7 @@ class ExecutionRun:
             await services.writer.submit(
                 [
                     failed_attempt,
-                    (
-                        Write.TASK_STATE,
-                        {
-                            **key,
-                            "status": "retry_wait",
-                            "ready_at": ended + delay,
-                            "finished_at": None,
-                            "duration_s": None,
-                            "error": message,
-                            "context_out": None,
-                        },
-                    ),
+                    ops_.task_state(eid, tid, status="retry_wait", ready_at=ended + delay, error=message),
                 ]
             )
             services.events.emit(
@@ -473,34 +419,25 @@ class ExecutionRun:
         self._remaining -= 1
         ops = [
             failed_attempt,
-            (
-                Write.TASK_STATE,
-                {
-                    **key,
-                    "status": "failed",
-                    "ready_at": None,
-                    "finished_at": ended,
-                    "duration_s": ended - state.started_at,
-                    "error": message,
-                    "context_out": None,
-                },
+            ops_.task_state(
+                eid, tid, status="failed", finished_at=ended, duration_s=ended - state.started_at, error=message
             ),
         ]
         skipped = self._skip_dependents(tid)
-        ops += skipped
+        ops += self._skip_ops(skipped)
         if self._remaining == 0:
             ops += self._finish_ops()
         await start_stored
         await services.writer.submit(ops)
         self._emit_finished(tid)
-        for _, params in skipped:
-            self._emit_finished(str(params["b_task_id"]))
+        for skipped_tid in skipped:
+            self._emit_finished(skipped_tid)
         self._maybe_done()
         return False
 
-    def _skip_dependents(self, failed: str) -> list[Op]:
-        """Mark every task downstream of ``failed`` skipped; the writes that store it."""
-        ops: list[Op] = []
+    def _skip_dependents(self, failed: str) -> list[str]:
+        """Mark every task downstream of ``failed`` skipped (in memory); the tasks it skipped."""
+        skipped: list[str] = []
         now = time.time()
         stack = list(self.workflow.dependents[failed])
         while stack:
@@ -511,23 +448,23 @@ class ExecutionRun:
             state.status, state.finished_at = "skipped", now
             state.error = f"skipped: upstream task {failed!r} failed"
             self._remaining -= 1
-            ops.append(
-                (
-                    Write.TASK_STATE,
-                    {
-                        "b_execution_id": self.execution_id,
-                        "b_task_id": tid,
-                        "status": "skipped",
-                        "ready_at": None,
-                        "finished_at": now,
-                        "duration_s": 0.0,
-                        "error": state.error,
-                        "context_out": None,
-                    },
-                )
-            )
+            skipped.append(tid)
             stack.extend(self.workflow.dependents[tid])
-        return ops
+        return skipped
+
+    def _skip_ops(self, skipped: list[str]) -> list[Op]:
+        """The writes that store the skips ``_skip_dependents`` made."""
+        return [
+            ops_.task_state(
+                self.execution_id,
+                tid,
+                status="skipped",
+                finished_at=self.states[tid].finished_at,
+                duration_s=0.0,
+                error=self.states[tid].error,
+            )
+            for tid in skipped
+        ]
 
     def _emit_finished(self, tid: str) -> None:
         state = self.states[tid]
@@ -588,14 +525,11 @@ class ExecutionRun:
         self._finished_at = time.time()
         result = self.result()
         return [
-            (
-                Write.FINISH_EXECUTION,
-                {
-                    "b_id": self.execution_id,
-                    "status": result.status,
-                    "finished_at": self._finished_at,
-                    "context_out": dumps(result.context.to_dict()),
-                    "error": result.error,
-                },
+            ops_.finish_execution(
+                self.execution_id,
+                status=result.status,
+                finished_at=self._finished_at,
+                context_out=dumps(result.context.to_dict()),
+                error=result.error,
             )
         ]

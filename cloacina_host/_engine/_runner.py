@@ -23,15 +23,17 @@ from cloacina_workflow.limits import check_json_depth
 
 from .._discovery import CatalogEntry, WorkflowCatalog, discover
 from .._errors import HostError, NotFoundError, UsageError
-from .._registry._tenants import open_tenant_database
-from .._storage import Database, ExecutionRecord, GroupCommitWriter, Write
+from .._storage import Database, ExecutionRecord, GroupCommitWriter
+from .._storage import _ops as ops_
 from .._storage import _queries as q
 from .._storage._claims import DISTRIBUTED_OWNER
 from .._storage._database import SqliteSynchronous
+from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
 from ._execution import EngineServices, ExecutionRun
 from ._guard import DaemonThreadExecutor
 from ._portal import LoopThread
+from ._resolver import resolve_version
 from ._results import ExecutionResult
 
 log = logging.getLogger("cloacina_host.engine")
@@ -57,7 +59,8 @@ class DefaultRunner:
     ``database_url``: ``sqlite:///PATH`` or ``postgresql://USER:PASS@HOST/DB``; default
     ``$CLOACINA_DATABASE_URL``, else ``cloacina.db`` under the Cloacina home (``home``,
     ``$CLOACINA_HOME`` or ``~/.cloacina``). ``catalog``: the workflows it can run (default: every
-    installed plugin, discovered on first use); ``add_workflow`` adds embedded ones.
+    installed plugin, discovered on first use, and — through ``cloacina_host.DefaultRunner``, the
+    composed host — the tenant's registered packages); ``add_workflow`` adds embedded ones.
     ``max_concurrent_tasks`` caps tasks running at once across all executions;
     ``default_timeout_s`` applies to tasks without their own ``timeout_s``.
 
@@ -112,14 +115,14 @@ class DefaultRunner:
 
     @property
     def catalog(self) -> WorkflowCatalog:
-        """The workflows this runner knows; installed plugins are discovered on first access, and the
-        registry of the runner's tenant offers its active packages (looked up at each submit)."""
+        """The workflows this runner knows: the catalog given, else ``_default_catalog()`` on first access."""
         if self._catalog is None:
-            from .._registry import Registry
-
-            self._catalog = discover()
-            self._catalog.add_source(Registry(self._database_url, home=self._home, tenant=self.tenant))
+            self._catalog = self._default_catalog()
         return self._catalog
+
+    def _default_catalog(self) -> WorkflowCatalog:
+        """Installed plugins. The composed host (``cloacina_host._host``) adds the tenant's registry."""
+        return discover()
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:
@@ -287,9 +290,7 @@ class DefaultRunner:
             if not self._active or self._writer is None:
                 continue
             try:
-                await self._writer.submit(
-                    [(Write.RENEW_LEASES, {"b_owner": self.owner, "lease_expires_at": time.time() + self.lease_s})]
-                )
+                await self._writer.submit([ops_.renew_leases(self.owner, lease_expires_at=time.time() + self.lease_s)])
             except HostError as exc:
                 log.warning("could not renew the leases of %s: %s", self.owner, exc)
 
@@ -487,14 +488,8 @@ class DefaultRunner:
         return resumed
 
     def _registered_version(self, package: str, workflow: str, version: str | None) -> CatalogEntry:
-        """``package::workflow`` at ``version`` from the registry among the catalog's sources."""
-        for source in self.catalog.sources:
-            resolve = getattr(source, "resolve", None)
-            if resolve is not None:
-                found = resolve(package, workflow, version)
-                assert isinstance(found, CatalogEntry)
-                return found
-        raise NotFoundError(f"No registry here offers {package}::{workflow} version {version}.")
+        """``package::workflow`` at ``version`` from the versioned source (the registry) among the catalog's."""
+        return resolve_version(self.catalog, package, workflow, version)
 
     def _recorded_version(self, execution_id: str, namespace: str) -> CatalogEntry | None:
         """The registered version an execution recorded, when no active workflow answers to its name."""

@@ -49,9 +49,9 @@ class PackageResult:
 
 
 def _host_version() -> str:
-    from .. import __version__
+    from .._version import host_version
 
-    return __version__
+    return host_version()
 
 
 def _sha256(path: Path) -> str:

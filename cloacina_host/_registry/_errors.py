@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from .._errors import NotFoundError, UsageError
+from .._storage._tenants import TenantError  # a tenant is where tables live: storage says which exist
+
+__all__ = ["PackageNotFoundError", "RegistryError", "TenantError"]
 
 
 class RegistryError(UsageError):
@@ -16,11 +19,3 @@ class PackageNotFoundError(NotFoundError):
         super().__init__(message)
         self.name = name
         self.version = version
-
-
-class TenantError(UsageError):
-    """A tenant name that is not a safe identifier, or a tenant that was never created (exit status 1)."""
-
-    def __init__(self, message: str, *, tenant: str) -> None:
-        super().__init__(message)
-        self.tenant = tenant

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 
-from ._errors import RegistryError, TenantError
+from .._errors import shown
+from .._storage._tenants import TENANT_NAME, TENANT_NAME_MAX, check_tenant_name
+from ._errors import RegistryError
 
-#: A tenant names a PostgreSQL schema or a SQLite file as it is: 1 to 63 characters (PostgreSQL's limit).
-TENANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
-TENANT_NAME_MAX = 63
-_RESERVED_TENANTS = ("pg_", "information_schema")
+__all__ = [
+    "TENANT_NAME",
+    "TENANT_NAME_MAX",
+    "check_package_name",
+    "check_tenant_name",
+    "check_version",
+    "parse_requirement",
+    "shown",
+]
 
 #: A distribution name (PEP 508), as in the manifest; any spelling (``REG_swap``) normalises to one.
 PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
@@ -22,23 +29,6 @@ PACKAGE_NAME_MAX = 200
 #: A version as typed after ``==``: PEP 440 characters (local versions included), as in the manifest.
 VERSION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.+!_-]*[A-Za-z0-9])?")
 VERSION_MAX = 100
-
-
-def shown(value: object, limit: int = 80) -> str:
-    """``value`` quoted for a message (``repr``: control characters visible), cut to about ``limit`` chars."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]
-
-
-def check_tenant_name(name: str) -> str:
-    """``name`` if it is a safe tenant identifier; else ``TenantError`` saying what is allowed."""
-    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name) or name.startswith(_RESERVED_TENANTS):
-        raise TenantError(
-            f"Tenant name {shown(name)} is not allowed: use 1 to {TENANT_NAME_MAX} lower-case letters, digits and "
-            "'_', starting with a letter (and not pg_* or information_schema), e.g. --tenant acme.",
-            tenant=str(name),
-        )
-    return name
 
 
 def check_package_name(name: str) -> str:

@@ -1,4 +1,5 @@
-"""Storage: the schema, its migrations, every query, and the group-commit writer (SQLite, PostgreSQL)."""
+"""Storage: the schema, its migrations, every query and row layout, tenants' databases, and the
+group-commit writer (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from ._database import Database, mask, open_database, parse_database_url
 from ._migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
 from ._queries import Write
 from ._records import AttemptRecord, ExecutionRecord, TaskRecord
+from ._tenants import TenantError, check_tenant_name, open_tenant_database, tenant_location
 from ._writer import GroupCommitWriter, Op
 
 __all__ = [
@@ -17,10 +19,14 @@ __all__ = [
     "GroupCommitWriter",
     "Op",
     "TaskRecord",
+    "TenantError",
     "Write",
+    "check_tenant_name",
     "current_version",
     "mask",
     "migrate",
     "open_database",
+    "open_tenant_database",
     "parse_database_url",
+    "tenant_location",
 ]

@@ -16,13 +16,15 @@ Locking, so that dependents become ready exactly once and an execution finishes 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Float, and_, bindparam, cast, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from .._errors import StorageError
+from ._database import Database
 from ._queries import TERMINAL_TASK, dumps
 from ._schema import executions, task_attempts, task_executions
 
@@ -67,6 +69,46 @@ class Claim:
 def notify(conn: Connection, tenant: str) -> None:
     """Wake the workers (delivered when the transaction commits)."""
     conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": tenant})
+
+
+async def notifications(db: Database, on_listening: Callable[[], None]) -> AsyncIterator[str]:
+    """The payloads (tenants) notified on ``CHANNEL``, heard on a connection of its own.
+
+    ``on_listening`` is called once ``LISTEN`` holds. A lost or refused connection ends the
+    iteration with ``StorageError`` (the driver's reason on one line); the caller reconnects.
+    """
+    import psycopg
+
+    conninfo = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=10)
+        async with conn:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            on_listening()
+            async for note in conn.notifies():
+                yield note.payload
+    except psycopg.Error as exc:
+        raise StorageError(" ".join(str(exc).split())[:300]) from exc
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How a task of an execution ended: its status, error and output (JSON text), in workflow order."""
+
+    task_id: str
+    status: str
+    error: str | None
+    context_out: str | None
+
+
+def task_results(conn: Connection, *, execution_id: str) -> list[TaskResult]:
+    """Every task of ``execution_id`` with its status, error and output, in the workflow's order."""
+    rows = conn.execute(
+        select(_te.c.task_id, _te.c.status, _te.c.error, _te.c.context_out)
+        .where(_te.c.execution_id == execution_id)
+        .order_by(_te.c.position)
+    ).all()
+    return [TaskResult(r.task_id, r.status, r.error, r.context_out) for r in rows]
 
 
 def insert_execution(conn: Connection, *, execution: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> None:

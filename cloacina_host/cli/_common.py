@@ -14,7 +14,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
-    from .._registry import Registry
+    from .._host import Host
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,24 +29,27 @@ class Settings:
     json: bool = False
     verbose: bool = False
     disabled_plugins: list[str] = field(default_factory=list)
-    _catalog: WorkflowCatalog | None = None
-    _registry: Registry | None = None
+    _host: Host | None = None
+
+    def host(self, **options: Any) -> Host:
+        """The composed host (installed plugins + the tenant's registry), built once per command;
+        ``options`` (e.g. ``idle_timeout_s``) apply when this call builds it."""
+        if self._host is None:
+            from .._host import compose  # not needed by commands that only read archives
+
+            self._host = compose(
+                self.database_url, home=self.home, tenant=self.tenant, disabled=self.disabled_plugins, **options
+            )
+        return self._host
 
     def catalog(self) -> WorkflowCatalog:
         """Discover installed workflows once per command; the tenant's registered ones are looked up on use."""
-        if self._catalog is None:
-            from .._discovery import discover  # not needed by commands that only read archives
-            from .._registry import Registry
-
-            self._catalog = discover(disabled=self.disabled_plugins)
-            self._registry = Registry(self.database_url, home=self.home, tenant=self.tenant)
-            self._catalog.add_source(self._registry)
-        return self._catalog
+        return self.host().catalog
 
     def close(self) -> None:
         """Release what the command opened through ``catalog()`` (the registry's database connections)."""
-        if self._registry is not None:
-            self._registry.close()
+        if self._host is not None:
+            self._host.close()
 
     @functools.cached_property
     def out(self) -> Console:

@@ -9,9 +9,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from .._errors import NotFoundError, UsageError
-from .._storage import Database, ExecutionRecord
-from .._storage import _queries as q
+from .._engine._history import ExecutionRecord, find_execution, list_executions
 from ._common import Settings, global_options, pass_settings, print_json
 from ._progress import _STYLE, format_duration
 
@@ -21,12 +19,6 @@ STATUSES = ("running", "completed", "failed")
 @click.group("executions")
 def executions_group() -> None:
     """Executions stored in the database: list them, show one."""
-
-
-def _open(settings: Settings) -> Database:
-    from .._registry import open_tenant_database
-
-    return open_tenant_database(settings.database_url, home=settings.home, tenant=settings.tenant)
 
 
 def _when(ts: float | None) -> str | None:
@@ -100,17 +92,20 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
         from .._discovery import check_tenant_of
 
         check_tenant_of(workflow, settings.tenant)
-    db = _open(settings)
-    try:
-        with db.read("listing executions") as conn:
-            records = q.list_executions(conn, tenant=settings.tenant, workflow=workflow, status=status, limit=limit)
-    finally:
-        db.dispose()
+    found = list_executions(
+        settings.database_url,
+        home=settings.home,
+        tenant=settings.tenant,
+        workflow=workflow,
+        status=status,
+        limit=limit,
+    )
+    records = found.records
     if settings.json:
         print_json({"executions": [_summary_json(r) for r in records]})
         return
     if not records:
-        settings.out.print(f"No executions in {db.display_url} match.", markup=False)
+        settings.out.print(f"No executions in {found.where} match.", markup=False)
         return
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):
@@ -127,37 +122,15 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
     settings.out.print(table)
 
 
-def _find(db: Database, settings: Settings, execution_id: str) -> ExecutionRecord:
-    with db.read("reading an execution") as conn:
-        ids = q.find_execution_ids(conn, tenant=settings.tenant, prefix=execution_id)
-        if execution_id in ids:
-            ids = [execution_id]
-        if not ids:
-            raise NotFoundError(
-                f"No execution {execution_id!r} in tenant {settings.tenant!r} of {db.display_url}. "
-                "List them with `cloacina-ctl executions list`."
-            )
-        if len(ids) > 1:
-            raise UsageError(
-                f"Execution id prefix {execution_id!r} matches several executions ({', '.join(ids)}); "
-                "give more characters."
-            )
-        record = q.get_execution(conn, ids[0])
-    assert record is not None
-    return record
-
-
 @executions_group.command("show")
 @click.argument("execution_id", metavar="ID")
 @global_options
 @pass_settings
 def show_command(settings: Settings, execution_id: str) -> None:
     """Show execution ID (or a unique prefix of it): each task's status, attempts, durations and errors."""
-    db = _open(settings)
-    try:
-        record = _find(db, settings, execution_id)
-    finally:
-        db.dispose()
+    record = find_execution(
+        settings.database_url, home=settings.home, tenant=settings.tenant, execution_id=execution_id
+    )
     if settings.json:
         print_json(_detail_json(record))
         return

@@ -117,25 +117,19 @@ async def _serve(
     idle_timeout: float,
     distributed: int | None,
 ) -> None:
-    from .._discovery import discover
     from .._engine import DefaultRunner
     from .._engine._distributed import DistributedWorker, require_postgresql
-    from .._registry import Registry
-    from .._settings import default_database_url
-    from .._storage import parse_database_url
+    from .._host import uses_postgresql
 
-    on_postgresql = (
-        parse_database_url(settings.database_url or default_database_url(settings.home)).drivername != "sqlite"
-    )
+    on_postgresql = uses_postgresql(settings.database_url, settings.home)
     if distributed is None:
         distributed = 8 if on_postgresql else 0
     elif distributed > 0:
         require_postgresql(settings.database_url, settings.home, "serve --distributed-concurrency")
 
     err = settings.err
-    registry = Registry(settings.database_url, home=settings.home, tenant=settings.tenant, idle_timeout_s=idle_timeout)
-    catalog = discover(disabled=settings.disabled_plugins)
-    catalog.add_source(registry)
+    host = settings.host(idle_timeout_s=idle_timeout)
+    catalog, registry = host.catalog, host.registry
     runner = DefaultRunner(
         settings.database_url,
         catalog=catalog,

@@ -1,0 +1,193 @@
+"""The engine's writes as typed operations: each builder names its fields and returns the ``Op`` the
+group-commit writer runs (``Write`` kind, bind parameters). The row layouts and the bind-parameter
+names (``b_*`` for the ``WHERE`` of an update) live here, beside the statements in ``_queries.WRITES``.
+
+Builders are plain functions returning the tuple the writer groups, so a write costs one call more
+than a literal dict, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._queries import Write
+from ._writer import Op
+
+__all__ = [
+    "execution_row",
+    "finish_attempt",
+    "finish_execution",
+    "insert_attempt",
+    "insert_execution",
+    "insert_tasks",
+    "renew_leases",
+    "task_rows",
+    "task_started",
+    "task_state",
+]
+
+
+def execution_row(
+    execution_id: str,
+    *,
+    tenant: str,
+    namespace: str,
+    package: str,
+    workflow: str,
+    package_version: str | None,
+    workflow_fingerprint: str | None,
+    context_in: str,
+    created_at: float,
+    lease_owner: str | None = None,
+    lease_expires_at: float | None = None,
+) -> dict[str, Any]:
+    """The ``executions`` row of a new, running execution; ``context_in`` is its stored JSON."""
+    return {
+        "id": execution_id,
+        "tenant": tenant,
+        "namespace": namespace,
+        "package": package,
+        "workflow": workflow,
+        "package_version": package_version,
+        "workflow_fingerprint": workflow_fingerprint,
+        "status": "running",
+        "context_in": context_in,
+        "context_out": None,
+        "error": None,
+        "created_at": created_at,
+        "finished_at": None,
+        "lease_owner": lease_owner,
+        "lease_expires_at": lease_expires_at,
+    }
+
+
+def task_rows(execution_id: str, task_ids: Iterable[str], *, ready: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The ``task_executions`` rows of a new execution, in ``task_ids`` order: ``ready`` ones ready, others pending."""
+    ready = set(ready)
+    return [
+        {
+            "execution_id": execution_id,
+            "task_id": tid,
+            "position": position,
+            "status": "ready" if tid in ready else "pending",
+            "attempt": 0,
+            "ready_at": None,
+            "started_at": None,
+            "finished_at": None,
+            "duration_s": None,
+            "error": None,
+            "context_out": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        for position, tid in enumerate(task_ids)
+    ]
+
+
+def insert_execution(row: dict[str, Any]) -> Op:
+    """Store a new execution (its row from ``execution_row``)."""
+    return (Write.INSERT_EXECUTION, row)
+
+
+def insert_tasks(execution_id: str, task_ids: Iterable[str]) -> list[Op]:
+    """Store a new execution's tasks, all pending."""
+    return [(Write.INSERT_TASK, row) for row in task_rows(execution_id, task_ids)]
+
+
+def insert_attempt(execution_id: str, task_id: str, attempt: int, *, started_at: float, worker: str) -> Op:
+    """Record that attempt ``attempt`` of a task started, run by ``worker``."""
+    return (
+        Write.INSERT_ATTEMPT,
+        {
+            "execution_id": execution_id,
+            "task_id": task_id,
+            "attempt": attempt,
+            "status": "running",
+            "started_at": started_at,
+            "finished_at": None,
+            "error": None,
+            "traceback": None,
+            "worker": worker,
+        },
+    )
+
+
+def task_started(execution_id: str, task_id: str, attempt: int, *, started_at: float) -> Op:
+    """Mark a task running its attempt ``attempt`` (its first start time is kept)."""
+    return (
+        Write.TASK_STARTED,
+        {"b_execution_id": execution_id, "b_task_id": task_id, "attempt": attempt, "started_at": started_at},
+    )
+
+
+def finish_attempt(
+    execution_id: str,
+    task_id: str,
+    attempt: int,
+    *,
+    status: str,
+    finished_at: float,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> Op:
+    """End attempt ``attempt`` of a task: ``completed`` or ``failed`` (with its error and traceback)."""
+    return (
+        Write.FINISH_ATTEMPT,
+        {
+            "b_execution_id": execution_id,
+            "b_task_id": task_id,
+            "b_attempt": attempt,
+            "status": status,
+            "finished_at": finished_at,
+            "error": error,
+            "traceback": traceback,
+        },
+    )
+
+
+def task_state(
+    execution_id: str,
+    task_id: str,
+    *,
+    status: str,
+    ready_at: float | None = None,
+    finished_at: float | None = None,
+    duration_s: float | None = None,
+    error: str | None = None,
+    context_out: str | None = None,
+) -> Op:
+    """Set a task's state: ``completed`` (with its output JSON), ``retry_wait`` (until ``ready_at``),
+    ``failed`` or ``skipped``."""
+    return (
+        Write.TASK_STATE,
+        {
+            "b_execution_id": execution_id,
+            "b_task_id": task_id,
+            "status": status,
+            "ready_at": ready_at,
+            "finished_at": finished_at,
+            "duration_s": duration_s,
+            "error": error,
+            "context_out": context_out,
+        },
+    )
+
+
+def finish_execution(execution_id: str, *, status: str, finished_at: float, context_out: str, error: str | None) -> Op:
+    """End an execution with its final context (JSON) and error; its lease is dropped."""
+    return (
+        Write.FINISH_EXECUTION,
+        {
+            "b_id": execution_id,
+            "status": status,
+            "finished_at": finished_at,
+            "context_out": context_out,
+            "error": error,
+        },
+    )
+
+
+def renew_leases(owner: str, *, lease_expires_at: float) -> Op:
+    """Extend the lease of every running execution ``owner`` holds to ``lease_expires_at``."""
+    return (Write.RENEW_LEASES, {"b_owner": owner, "lease_expires_at": lease_expires_at})
