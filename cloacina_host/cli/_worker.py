@@ -88,6 +88,9 @@ def worker_command(
     another once its lease lapses. Embedded workflows need their code importable here; installed
     plugins are discovered; registered packages are installed from the database on first use.
     """
+    early: list[int] = []  # a signal before the loop runs (discovery can take a while) still stops it cleanly
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: early.append(received))
     require_postgresql(settings.database_url, settings.home, "cloacina-ctl worker")
     handler = _configure_logging(quiet)
     try:
@@ -103,7 +106,7 @@ def worker_command(
             default_timeout_s=default_timeout_s,
             name=name,
         )
-        stats = asyncio.run(_serve(worker))
+        stats = asyncio.run(_serve(worker, early))
         log.warning(
             "worker %s stopped: %d claimed, %d completed, %d failed, %d retried, %d taken over, %d lost, %d released",
             worker.owner,
@@ -119,7 +122,8 @@ def worker_command(
         logging.getLogger("cloacina_host").removeHandler(handler)
 
 
-async def _serve(worker: DistributedWorker) -> WorkerStats:
+async def _serve(worker: DistributedWorker, early: list[int]) -> WorkerStats:
+    """Run ``worker`` until SIGTERM/SIGINT; ``early`` holds signals received before the loop ran."""
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
@@ -138,6 +142,8 @@ async def _serve(worker: DistributedWorker) -> WorkerStats:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    for signum in early:
+        on_signal(signum)
     try:
         return await worker.run()
     finally:

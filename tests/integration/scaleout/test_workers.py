@@ -258,6 +258,28 @@ def test_a_worker_retries_an_unreachable_database_with_backoff_and_no_traceback(
     assert [r.split("Retrying in ")[1].split("s ")[0] for r in retries] == ["0.5", "1", "2"]
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``signum`` (Linux: SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def test_sigterm_while_the_worker_is_still_starting_stops_it_cleanly(
+    postgres_schema_url: str, start_worker: Any
+) -> None:
+    """A worker told to stop before its loop runs (discovery, connecting) still stops with status 0."""
+    worker = start_worker(postgres_schema_url, "early", "--quiet")
+    deadline = time.monotonic() + 60
+    while not _catches(worker.pid, signal.SIGTERM):  # the first moment our code handles SIGTERM
+        assert worker.process.poll() is None, worker.output()
+        assert time.monotonic() < deadline, "the worker never installed its SIGTERM handler"
+        time.sleep(0.005)
+    assert worker.stop() == 0, worker.output()
+    assert "Traceback" not in worker.output()
+
+
 def test_a_worker_refuses_sqlite(tmp_path: Path, ctl: Path) -> None:
     proc = subprocess.run(
         [str(ctl), "worker", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"],
