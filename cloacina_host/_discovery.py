@@ -4,18 +4,27 @@ Every ``cloacina.workflows`` entry point of the environment is loaded and regist
 ``pluggy.PluginManager("cloacina")`` under the name ``<distribution>:<entry point>``. Workflows are
 collected by calling each plugin's ``cloacina_workflows`` hook. A plugin that fails in any way is
 recorded as a ``PluginLoadError`` (distribution, entry point, cause) and never stops the others.
+
+Entry points are read through the ``importlib_metadata`` distribution (the same code on every
+Python from 3.10 to 3.13, unlike the standard library's ``importlib.metadata``), imported on first
+use. The scan of installed distributions is done once per process and search path and cached
+(``installed_entry_points``); a process that installs something and must see it calls
+``invalidate_entry_point_cache()`` (or passes ``refresh=True``). Each ``discover`` still builds a
+fresh plugin manager and loads the plugins into it. ``discover_async`` runs it off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import pluggy
 
@@ -27,6 +36,9 @@ from ._errors import (
     WorkflowConflictError,
     WorkflowNotFoundError,
 )
+
+if TYPE_CHECKING:
+    import importlib_metadata
 
 log = logging.getLogger("cloacina_host.discovery")
 # Problems are returned in ``WorkflowCatalog.problems`` for the caller to report; without a handler of
@@ -257,21 +269,75 @@ def _is_blocked(blocked: set[str], dist_name: str, ep_name: str) -> bool:
     return bool(blocked & {normalize(dist_name), normalize(ep_name), f"{normalize(dist_name)}:{normalize(ep_name)}"})
 
 
-def _entry_points(path: Sequence[str] | None) -> list[tuple[metadata.Distribution, metadata.EntryPoint]]:
-    """``(distribution, entry point)`` pairs of the group, first distribution of a name winning."""
+@dataclass(frozen=True)
+class InstalledEntryPoint:
+    """One ``cloacina.workflows`` entry point of an installed distribution, as its metadata declares it."""
+
+    distribution: str
+    version: str | None
+    name: str
+    value: str
+    entry_point: importlib_metadata.EntryPoint = field(compare=False, repr=False)
+
+    def load(self) -> object:
+        """Import the entry point's module and return the object it names."""
+        return self.entry_point.load()
+
+
+#: Scans of installed distributions, by search path (the directories, in order).
+_scans: dict[tuple[str, ...], tuple[InstalledEntryPoint, ...]] = {}
+_scans_lock = threading.Lock()
+
+
+def invalidate_entry_point_cache() -> None:
+    """Forget every scan of installed distributions (and the import system's directory caches).
+
+    Call it after installing or removing distributions in a running process that must see the
+    change: the next ``discover`` (or ``installed_entry_points``) reads the metadata again.
+    """
+    with _scans_lock:
+        _scans.clear()
+    importlib.invalidate_caches()
+
+
+def installed_entry_points(
+    path: Sequence[str] | None = None, *, refresh: bool = False
+) -> tuple[InstalledEntryPoint, ...]:
+    """The ``cloacina.workflows`` entry points installed on ``path`` (default ``sys.path``).
+
+    Sorted by distribution, then entry point; of several distributions of one name (shadowed on the
+    path), the first wins. Read once per process and search path; ``refresh`` reads again.
+    """
+    key = tuple(path) if path is not None else tuple(sys.path)
+    with _scans_lock:
+        if refresh:
+            _scans.pop(key, None)
+            importlib.invalidate_caches()
+        found = _scans.get(key)
+        if found is None:
+            found = _scans[key] = _scan(list(key))
+    return found
+
+
+def _scan(search: list[str]) -> tuple[InstalledEntryPoint, ...]:
+    import importlib_metadata  # on first use: commands that discover nothing never pay for it
+
     seen: set[str] = set()
-    found: list[tuple[metadata.Distribution, metadata.EntryPoint]] = []
-    dists = metadata.distributions(path=list(path)) if path is not None else metadata.distributions()
-    for dist in dists:
-        name = dist.metadata["Name"]
+    found: list[InstalledEntryPoint] = []
+    for dist in importlib_metadata.distributions(path=search):
+        try:
+            meta = dist.metadata  # None (8.7) or MetadataNotFound (9+) without a METADATA file
+        except FileNotFoundError:
+            continue
+        name = meta.get("Name") if meta is not None else None
         if not name or normalize(name) in seen:
             continue
         seen.add(normalize(name))
-        for ep in dist.entry_points:
-            if ep.group == ENTRY_POINT_GROUP:
-                found.append((dist, ep))
-    found.sort(key=lambda pair: (normalize(pair[0].metadata["Name"]), pair[1].name))
-    return found
+        version = meta.get("Version") if meta is not None else None
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            found.append(InstalledEntryPoint(name, version, ep.name, ep.value, ep))
+    found.sort(key=lambda ep: (normalize(ep.distribution), ep.name))
+    return tuple(found)
 
 
 def _collect(catalog: WorkflowCatalog, plugin: object, source: WorkflowSource) -> None:
@@ -315,12 +381,16 @@ def discover(
     disabled: Iterable[str] = (),
     path: Sequence[str] | None = None,
     catalog: WorkflowCatalog | None = None,
+    refresh: bool = False,
 ) -> WorkflowCatalog:
     """Load every ``cloacina.workflows`` entry point and return the catalog of workflows found.
 
     ``disabled`` names plugins not to load (distribution, entry point or ``dist:entry-point``); the
     ``CLOACINA_DISABLE_PLUGINS`` environment variable adds to it. ``path`` searches those
-    directories instead of ``sys.path`` (and makes them importable).
+    directories instead of ``sys.path`` (and makes them importable). The installed entry points are
+    read once per process and search path; ``refresh`` reads them again (see
+    ``invalidate_entry_point_cache``). This imports plugin code: from async code, use
+    ``discover_async``.
     """
     catalog = catalog if catalog is not None else WorkflowCatalog()
     pm = catalog.plugin_manager
@@ -330,10 +400,10 @@ def discover(
         for entry in reversed(path):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
-    for dist, ep in _entry_points(path):
-        dist_name = dist.metadata["Name"]
+    for ep in installed_entry_points(path, refresh=refresh):
+        dist_name = ep.distribution
         plugin_name = f"{dist_name}:{ep.name}"
-        source = WorkflowSource("installed", dist_name, dist.version, ep.name)
+        source = WorkflowSource("installed", dist_name, ep.version, ep.name)
         if _is_blocked(blocked, dist_name, ep.name):
             pm.set_blocked(plugin_name)
             log.info("plugin %s is disabled", plugin_name)
@@ -353,7 +423,7 @@ def discover(
             if pm.has_plugin(plugin_name):
                 pm.unregister(name=plugin_name)
             err = PluginLoadError(
-                f"Plugin {plugin_name} (distribution {dist_name} {dist.version}, entry point "
+                f"Plugin {plugin_name} (distribution {dist_name} {ep.version}, entry point "
                 f"{ep.name} = {ep.value}) failed to load: {type(exc).__name__}: {exc}",
                 distribution=dist_name,
                 entry_point=ep.name,
@@ -365,3 +435,14 @@ def discover(
     for problem in catalog.problems:
         log.warning("%s", problem)
     return catalog
+
+
+async def discover_async(
+    *,
+    disabled: Iterable[str] = (),
+    path: Sequence[str] | None = None,
+    catalog: WorkflowCatalog | None = None,
+    refresh: bool = False,
+) -> WorkflowCatalog:
+    """``discover`` in a worker thread, so that reading metadata and importing plugins never blocks the loop."""
+    return await asyncio.to_thread(discover, disabled=list(disabled), path=path, catalog=catalog, refresh=refresh)
