@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import threading
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -51,9 +52,48 @@ DISABLE_ENV = "CLOACINA_DISABLE_PLUGINS"
 SourceKind = Literal["embedded", "installed", "registered"]
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, finding the hook implementations of a plugin object's class once per class.
+
+    pluggy looks at every attribute of every plugin it registers with ``inspect.getattr_static``
+    (about 1 ms for a ``Workflow``, which has some 50 attributes: most of discovering 100 plugins).
+    An attribute found on the class is marked or not whatever the instance, so which names of a
+    class carry a marker is read once; the instance's own attributes and modules and classes
+    registered as plugins are looked at as pluggy does.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if not isinstance(plugin, type) and not isinstance(plugin, types.ModuleType):
+            own = _instance_dict(plugin)
+            if name not in own and name not in _marked_names(type(plugin), self.project_name):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+def _instance_dict(obj: object) -> dict[str, object]:
+    try:
+        found = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+_marked: dict[tuple[type, str], frozenset[str]] = {}
+
+
+def _marked_names(cls: type, project_name: str) -> frozenset[str]:
+    """Names of ``cls`` whose attribute, looked up on the class, carries a hook implementation marker."""
+    found = _marked.get((cls, project_name))
+    if found is None:
+        probe = pluggy.PluginManager(project_name)
+        found = frozenset(name for name in dir(cls) if probe.parse_hookimpl_opts(cls, name) is not None)
+        _marked[(cls, project_name)] = found
+    return found
+
+
 def make_plugin_manager() -> pluggy.PluginManager:
     """A fresh plugin manager that knows Cloacina's hook specifications."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm = _PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     return pm
 
@@ -269,6 +309,18 @@ def _is_blocked(blocked: set[str], dist_name: str, ep_name: str) -> bool:
     return bool(blocked & {normalize(dist_name), normalize(ep_name), f"{normalize(dist_name)}:{normalize(ep_name)}"})
 
 
+class _Distribution(Protocol):
+    """What discovery reads of an ``importlib_metadata`` distribution (its class differs by version)."""
+
+    def read_text(self, filename: str) -> str | None: ...
+
+    @property
+    def metadata(self) -> importlib_metadata.PackageMetadata | None: ...
+
+    @property
+    def entry_points(self) -> importlib_metadata.EntryPoints: ...
+
+
 @dataclass(frozen=True)
 class InstalledEntryPoint:
     """One ``cloacina.workflows`` entry point of an installed distribution, as its metadata declares it."""
@@ -320,24 +372,58 @@ def installed_entry_points(
 
 
 def _scan(search: list[str]) -> tuple[InstalledEntryPoint, ...]:
+    """Read the entry points of every distribution on ``search``; parse METADATA only where they are ours.
+
+    Of several distributions of one name the first valid one (with a METADATA naming it) wins, as
+    ``importlib_metadata.entry_points()`` decides; a distribution that declares no entry point of the
+    group is only read further if a later one of the same name does.
+    """
     import importlib_metadata  # on first use: commands that discover nothing never pay for it
 
-    seen: set[str] = set()
+    seen: set[str] = set()  # normalised names of the valid distributions met so far
+    unread: dict[str, list[_Distribution]] = {}  # not ours, by their directory's name
     found: list[InstalledEntryPoint] = []
     for dist in importlib_metadata.distributions(path=search):
-        try:
-            meta = dist.metadata  # None (8.7) or MetadataNotFound (9+) without a METADATA file
-        except FileNotFoundError:
+        key = _directory_key(dist)
+        if key is not None:
+            if key in seen:
+                continue
+            if ENTRY_POINT_GROUP not in (dist.read_text("entry_points.txt") or ""):
+                unread.setdefault(key, []).append(dist)
+                continue
+        name, version = _name_and_version(dist)
+        if name is None:
             continue
-        name = meta.get("Name") if meta is not None else None
-        if not name or normalize(name) in seen:
-            continue
+        earlier = unread.pop(normalize(name), [])
+        shadowed = normalize(name) in seen or any(_name_and_version(d)[0] is not None for d in earlier)
         seen.add(normalize(name))
-        version = meta.get("Version") if meta is not None else None
+        if shadowed:
+            continue
         for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
             found.append(InstalledEntryPoint(name, version, ep.name, ep.value, ep))
     found.sort(key=lambda ep: (normalize(ep.distribution), ep.name))
     return tuple(found)
+
+
+def _directory_key(dist: _Distribution) -> str | None:
+    """The normalised name in the distribution's ``.dist-info``/``.egg-info`` directory name (no file read)."""
+    try:
+        stem_name = getattr(
+            dist, "_normalized_name", None
+        )  # what importlib_metadata's own entry_points() deduplicates on
+    except (AttributeError, KeyError, TypeError, FileNotFoundError):
+        return None
+    return normalize(stem_name) if isinstance(stem_name, str) and stem_name else None
+
+
+def _name_and_version(dist: _Distribution) -> tuple[str | None, str | None]:
+    try:
+        meta = dist.metadata  # None (8.7) or MetadataNotFound (9+) without a METADATA file
+    except FileNotFoundError:
+        return None, None
+    if meta is None:
+        return None, None
+    return meta.get("Name") or None, meta.get("Version")
 
 
 def _collect(catalog: WorkflowCatalog, plugin: object, source: WorkflowSource) -> None:
