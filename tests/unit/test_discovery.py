@@ -30,7 +30,7 @@ from cloacina_host._discovery import (
     installed_entry_points,
     invalidate_entry_point_cache,
 )
-from cloacina_workflow import Context, task, workflow
+from cloacina_workflow import Context, hookimpl, task, workflow
 
 _counter = itertools.count()
 
@@ -70,6 +70,38 @@ def test_plugin_manager_factory_gives_fresh_managers_with_the_specs() -> None:
     assert a.project_name == "cloacina"
     assert hasattr(a.hook, "cloacina_workflows")
     assert hasattr(a.hook, "cloacina_task_finished")
+
+
+def test_the_plugin_manager_finds_hook_implementations_as_pluggy_does() -> None:
+    calls: list[str] = []
+
+    class Observer:
+        @hookimpl
+        def cloacina_task_finished(self, task_id: str) -> None:
+            calls.append(f"class:{task_id}")
+
+        def cloacina_task_started(self, task_id: str) -> None:
+            calls.append("unmarked")  # not a hook implementation: no marker
+
+        @property
+        def cloacina_execution_started(self) -> None:
+            raise AssertionError("a property is never evaluated while registering")
+
+    @hookimpl
+    def started(task_id: str) -> None:
+        calls.append(f"instance:{task_id}")
+
+    pm = make_plugin_manager()
+    first, second = Observer(), Observer()
+    second.cloacina_task_started = started  # type: ignore[method-assign]  # an instance's own attribute
+    pm.register(first)
+    pm.register(second)
+    pm.check_pending()
+    finished = {"status": "completed", "attempts": 1, "duration_s": 0.1, "error": None}
+    pm.hook.cloacina_task_finished(execution_id="e", workflow="w", task_id="t", **finished)
+    pm.hook.cloacina_task_started(execution_id="e", workflow="w", task_id="s", attempt=1)
+    assert calls == ["class:t", "class:t", "instance:s"]
+    assert pm.get_hookcallers(first) == [pm.hook.cloacina_task_finished]
 
 
 def test_discovers_workflow_objects_with_their_source(tmp_path: Path) -> None:
@@ -290,6 +322,6 @@ async def test_discover_async_imports_plugins_while_the_loop_runs_on(
     discovering = asyncio.ensure_future(discover_async(path=[str(tmp_path)]))
     asyncio.get_running_loop().call_soon(gate.event.set)  # runs only if discovery leaves the loop
     catalog = await asyncio.wait_for(discovering, timeout=30)
-    assert gate.opened is True  # type: ignore[attr-defined]
-    assert gate.on_loop is False  # type: ignore[attr-defined]
+    assert gate.opened is True
+    assert gate.on_loop is False
     assert list(catalog.entries) == ["gated_dist::gated"]
