@@ -407,11 +407,9 @@ def _scan(search: list[str]) -> tuple[InstalledEntryPoint, ...]:
 
 def _directory_key(dist: _Distribution) -> str | None:
     """The normalised name in the distribution's ``.dist-info``/``.egg-info`` directory name (no file read)."""
-    try:
-        stem_name = getattr(
-            dist, "_normalized_name", None
-        )  # what importlib_metadata's own entry_points() deduplicates on
-    except (AttributeError, KeyError, TypeError, FileNotFoundError):
+    try:  # what importlib_metadata's own entry_points() deduplicates on
+        stem_name = getattr(dist, "_normalized_name", None)
+    except (KeyError, TypeError, FileNotFoundError):  # no name in the directory's: it reads METADATA
         return None
     return normalize(stem_name) if isinstance(stem_name, str) and stem_name else None
 

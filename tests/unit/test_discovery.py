@@ -286,6 +286,23 @@ def test_a_distribution_shadowed_on_the_path_is_not_loaded(tmp_path: Path) -> No
     ]
 
 
+def test_a_distribution_without_plugins_still_shadows_one_of_its_name_later_on_the_path(tmp_path: Path) -> None:
+    front, back = tmp_path / "front", tmp_path / "back"
+    front.mkdir()
+    back.mkdir()
+    newer = front / "upgraded_dist-2.0.dist-info"  # version 2.0 dropped its entry point
+    newer.mkdir()
+    (newer / "METADATA").write_text("Metadata-Version: 2.1\nName: upgraded-dist\nVersion: 2.0\n")
+    stale = front / "upgraded_dist-0.1.dist-info"  # a broken leftover without METADATA shadows nothing
+    simple_plugin(back, "upgraded-dist", "old_flow")
+    assert discover(path=[str(front), str(back)]).entries == {}
+    assert sorted(discover(path=[str(back)]).entries) == ["upgraded_dist::old_flow"]
+    stale.mkdir()
+    (stale / "entry_points.txt").write_text("[cloacina.workflows]\nghost = nowhere:wf\n")
+    (newer / "METADATA").unlink()
+    assert sorted(discover(path=[str(front), str(back)], refresh=True).entries) == ["upgraded_dist::old_flow"]
+
+
 def test_a_version_less_distribution_still_loads(tmp_path: Path) -> None:
     simple_plugin(tmp_path, "unversioned-dist", "unversioned")
     info = next(tmp_path.glob("unversioned_dist-*.dist-info"))
