@@ -4,18 +4,28 @@ Every ``cloacina.workflows`` entry point of the environment is loaded and regist
 ``pluggy.PluginManager("cloacina")`` under the name ``<distribution>:<entry point>``. Workflows are
 collected by calling each plugin's ``cloacina_workflows`` hook. A plugin that fails in any way is
 recorded as a ``PluginLoadError`` (distribution, entry point, cause) and never stops the others.
+
+Entry points are read through the ``importlib_metadata`` distribution (the same code on every
+Python from 3.10 to 3.13, unlike the standard library's ``importlib.metadata``), imported on first
+use. The scan of installed distributions is done once per process and search path and cached
+(``installed_entry_points``); a process that installs something and must see it calls
+``invalidate_entry_point_cache()`` (or passes ``refresh=True``). Each ``discover`` still builds a
+fresh plugin manager and loads the plugins into it. ``discover_async`` runs it off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import os
 import re
 import sys
+import threading
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import pluggy
 
@@ -28,6 +38,9 @@ from ._errors import (
     WorkflowNotFoundError,
 )
 
+if TYPE_CHECKING:
+    import importlib_metadata
+
 log = logging.getLogger("cloacina_host.discovery")
 # Problems are returned in ``WorkflowCatalog.problems`` for the caller to report; without a handler of
 # our own, logging's last-resort handler would print each one to stderr a second time, unprefixed.
@@ -39,9 +52,48 @@ DISABLE_ENV = "CLOACINA_DISABLE_PLUGINS"
 SourceKind = Literal["embedded", "installed", "registered"]
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, finding the hook implementations of a plugin object's class once per class.
+
+    pluggy looks at every attribute of every plugin it registers with ``inspect.getattr_static``
+    (about 1 ms for a ``Workflow``, which has some 50 attributes: most of discovering 100 plugins).
+    An attribute found on the class is marked or not whatever the instance, so which names of a
+    class carry a marker is read once; the instance's own attributes and modules and classes
+    registered as plugins are looked at as pluggy does.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if not isinstance(plugin, type) and not isinstance(plugin, types.ModuleType):
+            own = _instance_dict(plugin)
+            if name not in own and name not in _marked_names(type(plugin), self.project_name):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+def _instance_dict(obj: object) -> dict[str, object]:
+    try:
+        found = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+_marked: dict[tuple[type, str], frozenset[str]] = {}
+
+
+def _marked_names(cls: type, project_name: str) -> frozenset[str]:
+    """Names of ``cls`` whose attribute, looked up on the class, carries a hook implementation marker."""
+    found = _marked.get((cls, project_name))
+    if found is None:
+        probe = pluggy.PluginManager(project_name)
+        found = frozenset(name for name in dir(cls) if probe.parse_hookimpl_opts(cls, name) is not None)
+        _marked[(cls, project_name)] = found
+    return found
+
+
 def make_plugin_manager() -> pluggy.PluginManager:
     """A fresh plugin manager that knows Cloacina's hook specifications."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm = _PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     return pm
 
@@ -257,21 +309,119 @@ def _is_blocked(blocked: set[str], dist_name: str, ep_name: str) -> bool:
     return bool(blocked & {normalize(dist_name), normalize(ep_name), f"{normalize(dist_name)}:{normalize(ep_name)}"})
 
 
-def _entry_points(path: Sequence[str] | None) -> list[tuple[metadata.Distribution, metadata.EntryPoint]]:
-    """``(distribution, entry point)`` pairs of the group, first distribution of a name winning."""
-    seen: set[str] = set()
-    found: list[tuple[metadata.Distribution, metadata.EntryPoint]] = []
-    dists = metadata.distributions(path=list(path)) if path is not None else metadata.distributions()
-    for dist in dists:
-        name = dist.metadata["Name"]
-        if not name or normalize(name) in seen:
-            continue
-        seen.add(normalize(name))
-        for ep in dist.entry_points:
-            if ep.group == ENTRY_POINT_GROUP:
-                found.append((dist, ep))
-    found.sort(key=lambda pair: (normalize(pair[0].metadata["Name"]), pair[1].name))
+class _Distribution(Protocol):
+    """What discovery reads of an ``importlib_metadata`` distribution (its class differs by version)."""
+
+    def read_text(self, filename: str) -> str | None: ...
+
+    @property
+    def metadata(self) -> importlib_metadata.PackageMetadata | None: ...
+
+    @property
+    def entry_points(self) -> importlib_metadata.EntryPoints: ...
+
+
+@dataclass(frozen=True)
+class InstalledEntryPoint:
+    """One ``cloacina.workflows`` entry point of an installed distribution, as its metadata declares it."""
+
+    distribution: str
+    version: str | None
+    name: str
+    value: str
+    entry_point: importlib_metadata.EntryPoint = field(compare=False, repr=False)
+
+    def load(self) -> object:
+        """Import the entry point's module and return the object it names."""
+        return self.entry_point.load()
+
+
+#: Scans of installed distributions, by search path (the directories, in order).
+_scans: dict[tuple[str, ...], tuple[InstalledEntryPoint, ...]] = {}
+_scans_lock = threading.Lock()
+
+
+def invalidate_entry_point_cache() -> None:
+    """Forget every scan of installed distributions (and the import system's directory caches).
+
+    Call it after installing or removing distributions in a running process that must see the
+    change: the next ``discover`` (or ``installed_entry_points``) reads the metadata again.
+    """
+    with _scans_lock:
+        _scans.clear()
+    importlib.invalidate_caches()
+
+
+def installed_entry_points(
+    path: Sequence[str] | None = None, *, refresh: bool = False
+) -> tuple[InstalledEntryPoint, ...]:
+    """The ``cloacina.workflows`` entry points installed on ``path`` (default ``sys.path``).
+
+    Sorted by distribution, then entry point; of several distributions of one name (shadowed on the
+    path), the first wins. Read once per process and search path; ``refresh`` reads again.
+    """
+    key = tuple(path) if path is not None else tuple(sys.path)
+    with _scans_lock:
+        if refresh:
+            _scans.pop(key, None)
+            importlib.invalidate_caches()
+        found = _scans.get(key)
+        if found is None:
+            found = _scans[key] = _scan(list(key))
     return found
+
+
+def _scan(search: list[str]) -> tuple[InstalledEntryPoint, ...]:
+    """Read the entry points of every distribution on ``search``; parse METADATA only where they are ours.
+
+    Of several distributions of one name the first valid one (with a METADATA naming it) wins, as
+    ``importlib_metadata.entry_points()`` decides; a distribution that declares no entry point of the
+    group is only read further if a later one of the same name does.
+    """
+    import importlib_metadata  # on first use: commands that discover nothing never pay for it
+
+    seen: set[str] = set()  # normalised names of the valid distributions met so far
+    unread: dict[str, list[_Distribution]] = {}  # not ours, by their directory's name
+    found: list[InstalledEntryPoint] = []
+    for dist in importlib_metadata.distributions(path=search):
+        key = _directory_key(dist)
+        if key is not None:
+            if key in seen:
+                continue
+            if ENTRY_POINT_GROUP not in (dist.read_text("entry_points.txt") or ""):
+                unread.setdefault(key, []).append(dist)
+                continue
+        name, version = _name_and_version(dist)
+        if name is None:
+            continue
+        earlier = unread.pop(normalize(name), [])
+        shadowed = normalize(name) in seen or any(_name_and_version(d)[0] is not None for d in earlier)
+        seen.add(normalize(name))
+        if shadowed:
+            continue
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            found.append(InstalledEntryPoint(name, version, ep.name, ep.value, ep))
+    found.sort(key=lambda ep: (normalize(ep.distribution), ep.name))
+    return tuple(found)
+
+
+def _directory_key(dist: _Distribution) -> str | None:
+    """The normalised name in the distribution's ``.dist-info``/``.egg-info`` directory name (no file read)."""
+    try:  # what importlib_metadata's own entry_points() deduplicates on
+        stem_name = getattr(dist, "_normalized_name", None)
+    except (KeyError, TypeError, FileNotFoundError):  # no name in the directory's: it reads METADATA
+        return None
+    return normalize(stem_name) if isinstance(stem_name, str) and stem_name else None
+
+
+def _name_and_version(dist: _Distribution) -> tuple[str | None, str | None]:
+    try:
+        meta = dist.metadata  # None (8.7) or MetadataNotFound (9+) without a METADATA file
+    except FileNotFoundError:
+        return None, None
+    if meta is None:
+        return None, None
+    return meta.get("Name") or None, meta.get("Version")
 
 
 def _collect(catalog: WorkflowCatalog, plugin: object, source: WorkflowSource) -> None:
@@ -315,12 +465,16 @@ def discover(
     disabled: Iterable[str] = (),
     path: Sequence[str] | None = None,
     catalog: WorkflowCatalog | None = None,
+    refresh: bool = False,
 ) -> WorkflowCatalog:
     """Load every ``cloacina.workflows`` entry point and return the catalog of workflows found.
 
     ``disabled`` names plugins not to load (distribution, entry point or ``dist:entry-point``); the
     ``CLOACINA_DISABLE_PLUGINS`` environment variable adds to it. ``path`` searches those
-    directories instead of ``sys.path`` (and makes them importable).
+    directories instead of ``sys.path`` (and makes them importable). The installed entry points are
+    read once per process and search path; ``refresh`` reads them again (see
+    ``invalidate_entry_point_cache``). This imports plugin code: from async code, use
+    ``discover_async``.
     """
     catalog = catalog if catalog is not None else WorkflowCatalog()
     pm = catalog.plugin_manager
@@ -330,10 +484,10 @@ def discover(
         for entry in reversed(path):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
-    for dist, ep in _entry_points(path):
-        dist_name = dist.metadata["Name"]
+    for ep in installed_entry_points(path, refresh=refresh):
+        dist_name = ep.distribution
         plugin_name = f"{dist_name}:{ep.name}"
-        source = WorkflowSource("installed", dist_name, dist.version, ep.name)
+        source = WorkflowSource("installed", dist_name, ep.version, ep.name)
         if _is_blocked(blocked, dist_name, ep.name):
             pm.set_blocked(plugin_name)
             log.info("plugin %s is disabled", plugin_name)
@@ -353,7 +507,7 @@ def discover(
             if pm.has_plugin(plugin_name):
                 pm.unregister(name=plugin_name)
             err = PluginLoadError(
-                f"Plugin {plugin_name} (distribution {dist_name} {dist.version}, entry point "
+                f"Plugin {plugin_name} (distribution {dist_name} {ep.version}, entry point "
                 f"{ep.name} = {ep.value}) failed to load: {type(exc).__name__}: {exc}",
                 distribution=dist_name,
                 entry_point=ep.name,
@@ -365,3 +519,14 @@ def discover(
     for problem in catalog.problems:
         log.warning("%s", problem)
     return catalog
+
+
+async def discover_async(
+    *,
+    disabled: Iterable[str] = (),
+    path: Sequence[str] | None = None,
+    catalog: WorkflowCatalog | None = None,
+    refresh: bool = False,
+) -> WorkflowCatalog:
+    """``discover`` in a worker thread, so that reading metadata and importing plugins never blocks the loop."""
+    return await asyncio.to_thread(discover, disabled=list(disabled), path=path, catalog=catalog, refresh=refresh)
