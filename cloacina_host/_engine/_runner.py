@@ -215,7 +215,9 @@ class DefaultRunner:
             if self._db is not None:
                 return
             self._loop = loop
-            catalog = self.catalog
+            if self._catalog is None:  # discovery imports plugins: never on the loop
+                self._catalog = await asyncio.to_thread(self._default_catalog)
+            catalog = self._catalog
             db = await asyncio.to_thread(
                 open_tenant_database,
                 self._database_url,

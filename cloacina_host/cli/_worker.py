@@ -142,8 +142,8 @@ async def _serve(worker: DistributedWorker, early: list[int]) -> WorkerStats:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    for signum in early:
-        on_signal(signum)
+    for received in early:
+        on_signal(received)
     try:
         return await worker.run()
     finally:

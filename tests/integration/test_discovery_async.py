@@ -46,11 +46,6 @@ def _install_gated_plugin(site: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="until DefaultRunner.start() builds its default catalog off the loop (the one-line change in "
-    "cloacina_host/_engine/_runner.py the discovery branch's report gives); strict: remove this marker then",
-    strict=True,
-)
 async def test_a_default_runner_discovers_plugins_off_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
