@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         WorkflowCatalog,
         WorkflowSource,
         discover,
+        discover_async,
+        invalidate_entry_point_cache,
         make_plugin_manager,
     )
     from ._engine import ExecutionResult, TaskOutcome
@@ -90,6 +92,8 @@ _LAZY = {
     "WorkflowNotFoundError": "._errors",
     "WorkflowSource": "._discovery",
     "discover": "._discovery",
+    "discover_async": "._discovery",
+    "invalidate_entry_point_cache": "._discovery",
     "make_plugin_manager": "._discovery",
     "manifest_json_schema": "._packaging",
     "package_workflow": "._packaging",
@@ -153,6 +157,8 @@ __all__ = [
     "__version__",
     "create_tenant",
     "discover",
+    "discover_async",
+    "invalidate_entry_point_cache",
     "list_tenants",
     "make_plugin_manager",
     "manifest_json_schema",

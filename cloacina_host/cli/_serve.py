@@ -128,7 +128,7 @@ async def _serve(
         require_postgresql(settings.database_url, settings.home, "serve --distributed-concurrency")
 
     err = settings.err
-    host = settings.host(idle_timeout_s=idle_timeout)
+    host = await asyncio.to_thread(settings.host, idle_timeout_s=idle_timeout)  # discovery: never on the loop
     catalog, registry = host.catalog, host.registry
     runner = DefaultRunner(
         settings.database_url,
