@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -25,15 +24,8 @@ RSS_BOUND = 400 * 1024 * 1024
 
 
 def _helpers() -> ModuleType:
-    name = "cloacina_tests_hardening"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HELPERS)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    load_helper = importlib.import_module("tests.conftest").load_helper  # tests/ is not a package
+    return load_helper("cloacina_tests_hardening", "hardening/hostile.py")
 
 
 h = _helpers()
@@ -43,7 +35,7 @@ h = _helpers()
 def hostile_archives(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cache = getattr(request.config, "cache", None)
     where = cache.mkdir("cloacina-hostile-archives") if cache is not None else tmp_path_factory.mktemp("hostile")
-    return h.build(where)  # type: ignore[no-any-return]
+    return h.build(where)
 
 
 @pytest.fixture
@@ -62,7 +54,7 @@ def pidfiles(tmp_path: Path) -> Iterator[list[Path]]:
 def _registered(env: dict[str, str], tmp_path: Path) -> list[object]:
     ran = h.ctl(["packages", "list", "--json"], env, tmp_path)
     assert ran.status == 0, ran.stderr
-    return json.loads(ran.stdout)["packages"]  # type: ignore[no-any-return]
+    return json.loads(ran.stdout)["packages"]
 
 
 def _one_message(stderr: str) -> str:

@@ -41,15 +41,8 @@ sys.exit(status)
 
 
 def _archives() -> ModuleType:
-    name = "cloacina_tests_reg_archives"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PACKAGES / "reg-archives" / "archives.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    load_helper = importlib.import_module("tests.conftest").load_helper  # tests/ is not a package
+    return load_helper("cloacina_tests_reg_archives", "reg-archives/archives.py")
 
 
 def build(cache: Path) -> dict[str, Path]:
@@ -88,7 +81,7 @@ def _shadow_host_archive(cache: Path, archives: ModuleType) -> Path:
             ):
                 package_workflow(project, staging / "reg-shadow-host.cloacina", isolation=False)
 
-    return archives._cached(cache, key, make)  # type: ignore[no-any-return]
+    return archives._cached(cache, key, make)
 
 
 @dataclass(frozen=True)
