@@ -106,8 +106,12 @@ class Worker:
         self.capture_output = capture_output
         self.cancel_grace_s = cancel_grace_s
         self.child: Child | None = None
+        #: what loading gave (the ``ready`` message): workflows by ``package::workflow``, each
+        #: ``Workflow.describe()`` with its fingerprint, distribution and entry point; problems met
         self.workflows: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
+        #: the version of ``cloacina-workflow`` the worker loaded the package with
+        self.kit_version = ""
         self.last_used = time.monotonic()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -191,6 +195,7 @@ class Worker:
             raise
         self.workflows = ready["workflows"]
         self.problems = ready["problems"]
+        self.kit_version = str(ready.get("kit_version", ""))
 
     def _exited(self, exited: asyncio.Future[int]) -> None:
         """The process is gone (and its group with it): fail whatever waited on it."""
@@ -199,6 +204,7 @@ class Worker:
         crash = WorkerCrashed(f"worker process {self.pid} for {self.package_dir.name} {reason}")
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(crash)
+            self._ready.exception()  # retrieved here: after a load timeout no one awaits it any more
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(crash)
