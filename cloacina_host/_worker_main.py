@@ -115,6 +115,7 @@ def collect(package_dir: str) -> Collected:
     A plugin that exits or interrupts (a ``BaseException``) is the only problem reported: nothing
     more of the package is loaded.
     """
+    import os
     from importlib import metadata
 
     import pluggy
@@ -124,13 +125,16 @@ def collect(package_dir: str) -> Collected:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     found = Collected()
-    for dist in metadata.distributions(path=[package_dir]):
-        dist_name = dist.metadata["Name"] or "?"
-        for ep in dist.entry_points.select(group="cloacina.workflows"):
-            try:
-                _load_plugin(pm, found, dist_name, dist.version, ep)
-            except _Interrupted as stop:
-                return Collected(problems=[str(stop)])
+    try:
+        for dist in metadata.distributions(path=[package_dir]):
+            for ep in dist.entry_points.select(group="cloacina.workflows"):
+                _load_plugin(pm, found, dist.metadata["Name"] or "?", dist.version, ep)
+    except _Interrupted as stop:
+        found = Collected(problems=[str(stop)])
+    # paths inside the package read relative to it: validate (a temporary directory) and register (the
+    # install directory) load the same package from different places, and say the same of it
+    root = os.path.join(package_dir, "")
+    found.problems = [problem.replace(root, "") for problem in found.problems]
     return found
 
 
