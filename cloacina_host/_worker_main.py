@@ -7,6 +7,11 @@ their own (so a task that blocks the event loop or fills the thread pool cannot 
 being read); replies leave as JSON lines on the pipe REPLY_FD, so that the tasks' own prints
 (stdout and stderr, inherited from the host) reach the host's output.
 
+Loading (``collect``): every ``cloacina.workflows`` entry point of PACKAGE_DIR is registered with a
+``pluggy.PluginManager("cloacina")`` and ``check_pending()`` is called, as discovery does; the first
+reply (``ready``) lists the workflows found and the problems met. The registry's load check
+(``_packaging._probe``) is this same program, started just for it.
+
 Import path: the standard library, then PACKAGE_DIR, then the host environment, so the package's
 own (bundled) dependencies take precedence over the host's inside this process only, except the
 kit and what it imports (``cloacina_workflow``, ``pydantic``...), which are imported from the host
@@ -192,7 +197,6 @@ def main(argv: list[str]) -> int:
     # host, imported before the package dir goes in right after the standard library
     del sys.path[0]
     from cloacina_workflow import Context, TaskError
-    from cloacina_workflow import __version__ as kit_version  # the host's kit's, read before the package is placed
     from cloacina_workflow.limits import (
         MAX_CONTEXT_BYTES,
         MAX_JSON_DEPTH,
@@ -232,7 +236,6 @@ def main(argv: list[str]) -> int:
         {
             "op": "ready",
             "pid": os.getpid(),
-            "kit_version": kit_version,
             "problems": loaded.problems,
             "workflows": {
                 key: {

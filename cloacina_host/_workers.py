@@ -110,8 +110,6 @@ class Worker:
         #: ``Workflow.describe()`` with its fingerprint, distribution and entry point; problems met
         self.workflows: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
-        #: the version of ``cloacina-workflow`` the worker loaded the package with
-        self.kit_version = ""
         self.last_used = time.monotonic()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -195,7 +193,6 @@ class Worker:
             raise
         self.workflows = ready["workflows"]
         self.problems = ready["problems"]
-        self.kit_version = str(ready.get("kit_version", ""))
 
     def _exited(self, exited: asyncio.Future[int]) -> None:
         """The process is gone (and its group with it): fail whatever waited on it."""

@@ -40,6 +40,7 @@ class Loaded:
 
     workflows: dict[str, dict[str, Any]]
     problems: tuple[str, ...]
+    #: the ``cloacina-workflow`` version it was loaded with (the host's: a worker never imports a package's)
     kit_version: str
 
 
@@ -50,11 +51,13 @@ def probe(package_dir: Path, *, subject: str, timeout_s: float, fail: Fail) -> L
     any problem an entry point had. Works from plain code and inside a running event loop.
     """
 
+    from cloacina_workflow import __version__ as kit_version  # the worker imports the host's own kit
+
     async def load() -> Loaded:
         worker = Worker(package_dir, capture_output=True)
         try:
             await worker.start(timeout_s)
-            return Loaded(dict(worker.workflows), tuple(worker.problems), worker.kit_version)
+            return Loaded(dict(worker.workflows), tuple(worker.problems), kit_version)
         finally:
             await worker.stop()
 
