@@ -7,6 +7,11 @@ their own (so a task that blocks the event loop or fills the thread pool cannot 
 being read); replies leave as JSON lines on the pipe REPLY_FD, so that the tasks' own prints
 (stdout and stderr, inherited from the host) reach the host's output.
 
+Loading (``collect``): every ``cloacina.workflows`` entry point of PACKAGE_DIR is registered with a
+``pluggy.PluginManager("cloacina")`` and ``check_pending()`` is called, as discovery does; the first
+reply (``ready``) lists the workflows found and the problems met. The registry's load check
+(``_packaging._probe``) is this same program, started just for it.
+
 Import path: the standard library, then PACKAGE_DIR, then the host environment, so the package's
 own (bundled) dependencies take precedence over the host's inside this process only, except the
 kit and what it imports (``cloacina_workflow``, ``pydantic``...), which are imported from the host
@@ -23,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
+
+    import pluggy
 
     from cloacina_workflow import Workflow
 
@@ -82,6 +89,108 @@ def import_problem(distribution: str, entry_point: EntryPoint, exc: BaseExceptio
     )
 
 
+class Collected:
+    """What loading a package directory's entry points gave: workflows by ``package::workflow``, problems."""
+
+    def __init__(self, problems: list[str] | None = None) -> None:
+        self.workflows: dict[str, Workflow] = {}
+        self.distributions: dict[str, str] = {}
+        self.entry_points: dict[str, str] = {}
+        self.problems: list[str] = problems or []
+
+    def add(self, wf: Workflow, distribution: str, entry_point: str) -> None:
+        key = f"{wf.package or distribution.replace('-', '_').replace('.', '_').lower()}::{wf.name}"
+        if key in self.workflows:
+            self.problems.append(f"{distribution}:{entry_point}: workflow {key} is offered twice")
+        self.workflows[key] = wf
+        self.distributions[key] = distribution
+        self.entry_points[key] = entry_point
+
+
+class _Interrupted(Exception):
+    """A plugin raised a ``BaseException`` that is not an ``Exception`` (exit, interrupt): stop loading."""
+
+
+def collect(package_dir: str) -> Collected:
+    """Load every ``cloacina.workflows`` entry point in ``package_dir`` through pluggy, as discovery does.
+
+    Each entry point's object is registered with a ``pluggy.PluginManager("cloacina")`` under
+    ``DISTRIBUTION:ENTRY-POINT`` and ``check_pending()`` is called, so a misspelt hook is a problem,
+    not a silently ignored function; its workflows are what its ``cloacina_workflows`` hook returns.
+    A plugin that exits or interrupts (a ``BaseException``) is the only problem reported: nothing
+    more of the package is loaded.
+    """
+    import os
+    from importlib import metadata
+
+    import pluggy
+
+    from cloacina_workflow import hookspecs
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    found = Collected()
+    try:
+        for dist in metadata.distributions(path=[package_dir]):
+            for ep in dist.entry_points.select(group="cloacina.workflows"):
+                _load_plugin(pm, found, dist.metadata["Name"] or "?", dist.version, ep)
+    except _Interrupted as stop:
+        found = Collected(problems=[str(stop)])
+    # paths inside the package read relative to it: validate (a temporary directory) and register (the
+    # install directory) load the same package from different places, and say the same of it
+    root = os.path.join(package_dir, "")
+    found.problems = [problem.replace(root, "") for problem in found.problems]
+    return found
+
+
+def _load_plugin(pm: pluggy.PluginManager, found: Collected, dist_name: str, dist_version: str, ep: EntryPoint) -> None:
+    import pluggy
+
+    from cloacina_workflow import Workflow
+
+    name = f"{dist_name}:{ep.name}"
+    try:
+        plugin = ep.load()
+        pm.register(plugin, name=name)
+        pm.check_pending()
+        if not pm.get_hookcallers(plugin):  # else it would be registered and silently offer nothing
+            raise pluggy.PluginValidationError(
+                plugin,
+                f"{ep.value} is {plugin!r:.100}, which implements no Cloacina hook. Point the entry point at "
+                "a Workflow made by @workflow, or mark the module's cloacina_workflows() function with @hookimpl.",
+            )
+    except Exception as exc:  # noqa: BLE001  # import errors, bad hookimpls: reported, the others load
+        if pm.has_plugin(name):
+            pm.unregister(name=name)
+        found.problems.append(
+            f"Plugin {name} (distribution {dist_name} {dist_version}, entry point {ep.name} = {ep.value}) "
+            f"failed to load: {type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}"
+        )
+        return
+    except BaseException as exc:  # noqa: BLE001  # exits, interrupts: reported, and no more imports
+        raise _Interrupted(import_problem(dist_name, ep, exc)) from None
+    for impl in pm.hook.cloacina_workflows.get_hookimpls():
+        if impl.plugin is not plugin:
+            continue
+        try:
+            result = impl.function()
+        except Exception as exc:  # noqa: BLE001  # any failure of plugin code is reported, not raised
+            found.problems.append(
+                f"Plugin {name} raised in cloacina_workflows(): {type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}"
+            )
+            continue
+        except BaseException as exc:  # noqa: BLE001
+            raise _Interrupted(import_problem(dist_name, ep, exc)) from None
+        for item in list(result) if isinstance(result, (list, tuple)) else [result]:
+            if isinstance(item, Workflow):
+                found.add(item, dist_name, ep.name)
+            else:
+                found.problems.append(
+                    f"Plugin {name} returned {type(item).__name__} {item!r:.80} from cloacina_workflows(), not a "
+                    "Workflow. Return the object made by @workflow (or a list of them)."
+                )
+
+
 def main(argv: list[str]) -> int:
     package_dir = argv[0]
     # the script's own directory (cloacina_host/) must not shadow anything; the kit comes from the
@@ -108,7 +217,6 @@ def main(argv: list[str]) -> int:
     import threading
     import traceback
     from concurrent.futures import ThreadPoolExecutor
-    from importlib import metadata
 
     reply_lock = threading.Lock()
     replies = os.fdopen(int(argv[1]), "w", buffering=1, encoding="utf-8")
@@ -121,43 +229,21 @@ def main(argv: list[str]) -> int:
     def reply(message: dict[str, object]) -> None:
         send(json.dumps(message, separators=(",", ":")))
 
-    workflows: dict[str, Workflow] = {}
-    entry_points: dict[str, str] = {}
-    problems: list[str] = [shadow_problem(shadows)] if shadows else []
-    interrupted = False
-    for dist in [] if shadows else metadata.distributions(path=[package_dir]):
-        if interrupted:
-            break
-        dist_name = dist.metadata["Name"]
-        default_package = dist_name.replace("-", "_").replace(".", "_").lower()
-        for ep in dist.entry_points:
-            if ep.group != "cloacina.workflows":
-                continue
-            try:
-                plugin = ep.load()
-                found = _collect(plugin)
-            except Exception as exc:  # noqa: BLE001  # reported to the host, which decides
-                problems.append(import_problem(dist_name, ep, exc))
-                continue
-            except BaseException as exc:  # noqa: BLE001  # exits, interrupts: reported, and no more imports
-                problems = [import_problem(dist_name, ep, exc)]
-                workflows.clear()
-                interrupted = True
-                break
-            for wf in found:
-                key = f"{wf.package or default_package}::{wf.name}"
-                if key in workflows:
-                    problems.append(f"{dist_name}:{ep.name}: workflow {key} is offered twice")
-                workflows[key] = wf
-                entry_points[key] = ep.name
+    loaded = collect(package_dir) if not shadows else Collected(problems=[shadow_problem(shadows)])
+    workflows = loaded.workflows
 
     reply(
         {
             "op": "ready",
             "pid": os.getpid(),
-            "problems": problems,
+            "problems": loaded.problems,
             "workflows": {
-                key: {"fingerprint": wf.fingerprint(), "entry_point": entry_points[key], **wf.describe()}
+                key: {
+                    "fingerprint": wf.fingerprint(),
+                    "distribution": loaded.distributions[key],
+                    "entry_point": loaded.entry_points[key],
+                    **wf.describe(),
+                }
                 for key, wf in workflows.items()
             },
         }
@@ -268,20 +354,6 @@ def main(argv: list[str]) -> int:
 
 def _forget(running: dict[object, Any], rid: object, _job: object) -> None:
     running.pop(rid, None)
-
-
-def _collect(plugin: object) -> list[Workflow]:
-    """Workflows offered by an entry point's object: itself, or what its hook returns."""
-    from cloacina_workflow import Workflow
-
-    if isinstance(plugin, Workflow):
-        return [plugin]
-    hook = getattr(plugin, "cloacina_workflows", None)
-    if hook is None:
-        return []
-    result = hook()
-    items = list(result) if isinstance(result, (list, tuple)) else [result]
-    return [item for item in items if isinstance(item, Workflow)]
 
 
 if __name__ == "__main__":

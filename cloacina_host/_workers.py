@@ -106,6 +106,8 @@ class Worker:
         self.capture_output = capture_output
         self.cancel_grace_s = cancel_grace_s
         self.child: Child | None = None
+        #: what loading gave (the ``ready`` message): workflows by ``package::workflow``, each
+        #: ``Workflow.describe()`` with its fingerprint, distribution and entry point; problems met
         self.workflows: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
         self.last_used = time.monotonic()

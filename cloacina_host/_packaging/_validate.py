@@ -1,22 +1,24 @@
 """``validate_archive``: every check the registry runs before storing an archive, without storing it.
 
 The static checks of ``read_archive`` (this interpreter must be able to load the wheels), then the
-wheels are unpacked with ``installer`` (RECORD hashes checked) into a temporary directory and their
-entry points loaded in a child process with a time limit; what loads must be exactly what the
-manifest says: the same workflows, tasks and fingerprints.
+wheels are unpacked with ``installer`` (RECORD hashes checked) into a temporary directory, the way
+the registry installs them, and loaded by the registry's own loader (``_probe.check_loads``): in a
+fresh worker, through pluggy with ``check_pending``, within the time limit; what loads must be
+exactly what the manifest says (the same workflows, entry points, tasks and fingerprints). A
+package that ``validate`` accepts, ``register`` accepts; what it refuses, it refuses in the same words.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import ArchiveError
-from ._extract import DEFAULT_LOAD_TIMEOUT_S, load_workflows
-from ._manifest import MANIFEST_NAME, Manifest, ManifestTask
+from ._extract import DEFAULT_LOAD_TIMEOUT_S, install_wheels
+from ._manifest import Manifest
+from ._probe import check_loads
 from ._reader import Archive, read_archive
 
 #: The checks ``validate_archive`` runs, in order (reported by ``cloacina-ctl validate``).
@@ -29,7 +31,8 @@ CHECKS = (
     "no top-level module shadows the standard library",
     "task graphs valid (known dependencies, no cycles)",
     "wheels install cleanly (RECORD hashes)",
-    "entry points load within the time limit and match the manifest (workflows, tasks, fingerprints)",
+    "entry points load within the time limit and match the manifest (workflows, entry points, tasks, "
+    "fingerprints): in a fresh worker, through pluggy with check_pending, as register loads them",
 )
 
 
@@ -43,30 +46,6 @@ class ValidationReport:
     @property
     def manifest(self) -> Manifest:
         return self.archive.manifest
-
-
-def _compare(archive: Archive, loaded: list[dict[str, object]], fail: Callable[[str], ArchiveError]) -> None:
-    manifest = archive.manifest
-    declared = {wf.key: wf for wf in manifest.workflows}
-    found = {f"{wf['package']}::{wf['name']}": wf for wf in loaded}
-    missing = sorted(set(declared) - set(found))
-    extra = sorted(set(found) - set(declared))
-    if missing:
-        raise fail(f"{MANIFEST_NAME} lists workflow(s) {', '.join(missing)}, which loading the wheel does not give")
-    if extra:
-        raise fail(f"loading the wheel gives workflow(s) {', '.join(extra)}, which {MANIFEST_NAME} does not list")
-    for key, wf in declared.items():
-        got = found[key]
-        if got["entry_point"] != wf.entry_point.name:
-            raise fail(f"workflow {key!r} comes from entry point {got['entry_point']!r}, not {wf.entry_point.name!r}")
-        tasks = tuple(ManifestTask.model_validate(t) for t in got["tasks"])  # type: ignore[attr-defined]
-        if tasks != wf.tasks:
-            raise fail(f"workflow {key!r}: the tasks that load differ from the tasks in {MANIFEST_NAME}")
-        if got["fingerprint"] != wf.fingerprint:
-            raise fail(
-                f"workflow {key!r} has fingerprint {got['fingerprint']} when loaded, but {MANIFEST_NAME} declares "
-                f"{wf.fingerprint}: the manifest does not describe this wheel's code"
-            )
 
 
 def validate_archive(
@@ -85,6 +64,11 @@ def validate_archive(
             path = Path(tmp) / filename
             path.write_bytes(archive.wheels[filename])
             paths.append(path)
-        loaded = load_workflows(paths, manifest.package.name, fail, timeout_s=load_timeout_s)
-    _compare(archive, loaded.workflows, fail)
+        target = Path(tmp) / "site"
+        target.mkdir()
+        try:
+            install_wheels(paths, target)
+        except Exception as exc:  # installer raises many kinds on a bad wheel: one message
+            raise fail(f"cannot unpack {paths[0].name} with installer: {type(exc).__name__}: {exc}") from exc
+        check_loads(target, manifest, timeout_s=load_timeout_s, fail=fail)
     return ValidationReport(archive=archive)
