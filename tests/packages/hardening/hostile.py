@@ -27,15 +27,18 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ROOT / "tests" / "packages"
 
-#: Runs ``main(argv)`` and writes the process's peak RSS (as getrusage reports it) to a file.
+#: Runs ``main(argv)`` and writes the process's own peak RSS in KiB to a file: ``VmHWM``, which exec
+#: resets (getrusage's ru_maxrss keeps the peak of the process it was forked from, here pytest's).
 _CTL = """
-import resource, sys
+import sys
 from cloacina_host.cli import main
 try:
     status = main(sys.argv[2:])
 finally:
+    with open("/proc/self/status") as status_file:
+        peak = next(line.split()[1] for line in status_file if line.startswith("VmHWM:"))
     with open(sys.argv[1], "w") as f:
-        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        f.write(peak)
 sys.exit(status)
 """
 
