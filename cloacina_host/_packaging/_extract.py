@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,19 @@ def install_wheels(wheels: Sequence[Path], target: Path) -> None:
             install(source, destination, {"INSTALLER": b"cloacina-host\n"})
 
 
+@contextmanager
+def unpacked_site(wheels: Sequence[Path], fail: Fail, *, prefix: str) -> Iterator[Path]:
+    """A temporary site directory holding ``wheels`` unpacked (the package's first); ``fail`` when one cannot be."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        target = Path(tmp) / "site"
+        target.mkdir()
+        try:
+            install_wheels(wheels, target)
+        except Exception as exc:  # installer raises many kinds on a bad wheel: one message
+            raise fail(f"cannot unpack {wheels[0].name} with installer: {type(exc).__name__}: {exc}") from exc
+        yield target
+
+
 def load_workflows(
     wheels: Sequence[Path],
     distribution: str,
@@ -60,13 +74,7 @@ def load_workflows(
 
     from ._probe import probe
 
-    with tempfile.TemporaryDirectory(prefix="cloacina-load-") as tmp:
-        target = Path(tmp) / "site"
-        target.mkdir()
-        try:
-            install_wheels(wheels, target)
-        except Exception as exc:  # installer raises many kinds on a bad wheel: one message
-            raise fail(f"cannot unpack {wheels[0].name} with installer: {type(exc).__name__}: {exc}") from exc
+    with unpacked_site(wheels, fail, prefix="cloacina-load-") as target:
         loaded = probe(target, subject=distribution, timeout_s=timeout_s, fail=fail)
     mine = canonicalize_name(distribution)
     others = sorted(k for k, wf in loaded.workflows.items() if canonicalize_name(wf["distribution"]) != mine)

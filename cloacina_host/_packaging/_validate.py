@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import ArchiveError
-from ._extract import DEFAULT_LOAD_TIMEOUT_S, install_wheels
+from ._extract import DEFAULT_LOAD_TIMEOUT_S, unpacked_site
 from ._manifest import Manifest
 from ._probe import check_loads
 from ._reader import Archive, read_archive
@@ -64,11 +64,6 @@ def validate_archive(
             path = Path(tmp) / filename
             path.write_bytes(archive.wheels[filename])
             paths.append(path)
-        target = Path(tmp) / "site"
-        target.mkdir()
-        try:
-            install_wheels(paths, target)
-        except Exception as exc:  # installer raises many kinds on a bad wheel: one message
-            raise fail(f"cannot unpack {paths[0].name} with installer: {type(exc).__name__}: {exc}") from exc
-        check_loads(target, manifest, timeout_s=load_timeout_s, fail=fail)
+        with unpacked_site(paths, fail, prefix="cloacina-validate-") as target:
+            check_loads(target, manifest, timeout_s=load_timeout_s, fail=fail)
     return ValidationReport(archive=archive)
