@@ -100,6 +100,7 @@ def _submit_all(url: str, site: Path, count: int) -> tuple[list[str], float]:
 
     from cloacina_host._storage import _claims as c
     from cloacina_host._storage import open_database
+    from cloacina_host._storage._ops import execution_row, task_rows
     from cloacina_host._storage._queries import dumps
 
     wf = flows.parallel
@@ -108,38 +109,19 @@ def _submit_all(url: str, site: Path, count: int) -> tuple[list[str], float]:
     try:
         with db.write("submitting the benchmark's executions") as conn:
             for eid in ids:
-                execution = {
-                    "id": eid,
-                    "tenant": "public",
-                    "namespace": "public::bench_scale::parallel",
-                    "package": "bench_scale",
-                    "workflow": "parallel",
-                    "package_version": "1.0",
-                    "workflow_fingerprint": None,
-                    "status": "running",
-                    "context_in": dumps({}),
-                    "context_out": None,
-                    "error": None,
-                    "created_at": time.time(),
-                    "finished_at": None,
-                }
-                tasks = [
-                    {
-                        "execution_id": eid,
-                        "task_id": tid,
-                        "position": i,
-                        "status": "ready" if not wf.tasks[tid].dependencies else "pending",
-                        "attempt": 0,
-                        "started_at": None,
-                        "finished_at": None,
-                        "duration_s": None,
-                        "error": None,
-                        "context_out": None,
-                        "lease_owner": None,
-                        "lease_expires_at": None,
-                    }
-                    for i, tid in enumerate(wf.order)
-                ]
+                execution = execution_row(
+                    eid,
+                    tenant="public",
+                    namespace="public::bench_scale::parallel",
+                    package="bench_scale",
+                    workflow="parallel",
+                    package_version="1.0",
+                    workflow_fingerprint=None,
+                    context_in=dumps({}),
+                    created_at=time.time(),
+                )
+                roots = [tid for tid in wf.order if not wf.tasks[tid].dependencies]
+                tasks = task_rows(eid, wf.order, ready=roots)
                 c.insert_execution(conn, execution=execution, tasks=tasks)
         return ids, time.perf_counter()
     finally:

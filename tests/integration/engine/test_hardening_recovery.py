@@ -14,38 +14,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from cloacina_host import DefaultRunner, WorkflowCatalog
-from cloacina_host._storage import open_database
-from cloacina_host._storage._schema import executions, task_attempts
+from cloacina_host._storage._schema import executions
 
 HOST = Path(__file__).with_name("recovery_host.py")
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 
-def _start_committed(database_url: str, task_id: str) -> bool:
-
-    db = open_database(database_url, migrate_schema=False)
-    try:
-        with db.read("checking an attempt's start") as conn:
-            query = select(task_attempts.c.attempt).where(
-                task_attempts.c.task_id == task_id, task_attempts.c.status == "running"
-            )
-            return conn.execute(query).first() is not None
-    finally:
-        db.dispose()
-
-
-def _counter(directory: Path, name: str) -> int:
-    path = directory / name
-    return int(path.read_text()) if path.exists() else 0
-
-
-def _kill_mid_execution(database_url: str, counters: Path, env: dict[str, str]) -> None:
+def _kill_mid_execution(
+    database_url: str, counters: Path, env: dict[str, str], start_committed: Callable[[str, str], bool]
+) -> None:
     host = subprocess.Popen(
         [sys.executable, str(HOST), database_url, str(counters), "start"],
         stdout=subprocess.PIPE,
@@ -55,7 +39,7 @@ def _kill_mid_execution(database_url: str, counters: Path, env: dict[str, str]) 
     )
     try:
         deadline = time.monotonic() + 120
-        while not ((counters / "second-started").exists() and _start_committed(database_url, "second")):
+        while not ((counters / "second-started").exists() and start_committed(database_url, "second")):
             if host.poll() is not None:
                 pytest.fail(f"the host exited ({host.returncode}) before task 'second' started")
             if time.monotonic() > deadline:
@@ -83,12 +67,14 @@ def test_the_readme_recipe_is_what_the_readme_host_runs() -> None:
 
 
 @pytest.mark.slow
-def test_the_readme_recipe_resumes_an_execution_its_killed_host_left(database_url: str, tmp_path: Path) -> None:
+def test_the_readme_recipe_resumes_an_execution_its_killed_host_left(
+    database_url: str, tmp_path: Path, start_committed: Callable[[str, str], bool], counter: Callable[[Path, str], int]
+) -> None:
     counters = tmp_path / "counters"
     counters.mkdir()
     env = {**os.environ, "CLOACINA_HOME": str(tmp_path / "home"), "CLOACINA_DATABASE_URL": database_url}
-    _kill_mid_execution(database_url, counters, env)
-    assert (_counter(counters, "first"), _counter(counters, "second"), _counter(counters, "third")) == (1, 1, 0)
+    _kill_mid_execution(database_url, counters, env, start_committed)
+    assert (counter(counters, "first"), counter(counters, "second"), counter(counters, "third")) == (1, 1, 0)
 
     readme = subprocess.run(
         [sys.executable, str(HOST), database_url, str(counters), "readme"],
@@ -123,4 +109,4 @@ def test_the_readme_recipe_resumes_an_execution_its_killed_host_left(database_ur
         "third": [(1, "completed")],
     }
     # two executions: 'first' ran once for each, 'second' once more for the interrupted attempt
-    assert (_counter(counters, "first"), _counter(counters, "second"), _counter(counters, "third")) == (2, 3, 2)
+    assert (counter(counters, "first"), counter(counters, "second"), counter(counters, "third")) == (2, 3, 2)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,32 +20,9 @@ from cloacina_workflow import Context, task, workflow
 HOST = Path(__file__).with_name("recovery_host.py")
 
 
-def _start_committed(database_url: str, task_id: str) -> bool:
-    """Whether the start of ``task_id``'s attempt is committed (the engine does not wait for it to run the task)."""
-    from sqlalchemy import select
-
-    from cloacina_host._storage import open_database
-    from cloacina_host._storage._schema import task_attempts
-
-    db = open_database(database_url, migrate_schema=False)
-    try:
-        with db.read("checking an attempt's start") as conn:
-            query = select(task_attempts.c.attempt).where(
-                task_attempts.c.task_id == task_id, task_attempts.c.status == "running"
-            )
-            return conn.execute(query).first() is not None
-    finally:
-        db.dispose()
-
-
-def _counter(directory: Path, name: str) -> int:
-    path = directory / name
-    return int(path.read_text()) if path.exists() else 0
-
-
 @pytest.mark.slow
 def test_a_sigkilled_host_resumes_on_restart_and_never_reruns_completed_tasks(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, start_committed: Callable[[str, str], bool], counter: Callable[[Path, str], int]
 ) -> None:
     counters = tmp_path / "counters"
     counters.mkdir()
@@ -67,7 +45,7 @@ def test_a_sigkilled_host_resumes_on_restart_and_never_reruns_completed_tasks(
         # The engine records an attempt's start in the next group commit instead of waiting for it before
         # running the task (module docstring of _execution), so the marker can precede that commit; killing
         # the host in between would lose the interrupted attempt's record. Kill once it is committed.
-        while not _start_committed(database_url, "second"):
+        while not start_committed(database_url, "second"):
             if time.monotonic() > deadline:
                 pytest.fail("the start of task 'second' was never committed")
             time.sleep(0.02)
@@ -78,7 +56,7 @@ def test_a_sigkilled_host_resumes_on_restart_and_never_reruns_completed_tasks(
             host.kill()
             host.communicate()
     assert host.returncode == -signal.SIGKILL
-    assert (_counter(counters, "first"), _counter(counters, "second"), _counter(counters, "third")) == (1, 1, 0)
+    assert (counter(counters, "first"), counter(counters, "second"), counter(counters, "third")) == (1, 1, 0)
 
     restarted = subprocess.run(
         [sys.executable, str(HOST), database_url, str(counters), "resume"],
@@ -93,7 +71,7 @@ def test_a_sigkilled_host_resumes_on_restart_and_never_reruns_completed_tasks(
     assert result["status"] == "completed"
     assert result["context"] == {"input": 42, "first_runs": 1, "second_runs": 2, "third_runs": 1}
     # the completed task never ran again; the one that was running ran again; the rest ran once
-    assert (_counter(counters, "first"), _counter(counters, "second"), _counter(counters, "third")) == (1, 2, 1)
+    assert (counter(counters, "first"), counter(counters, "second"), counter(counters, "third")) == (1, 2, 1)
 
     async def stored() -> list[tuple[str, str, list[tuple[int, str]]]]:
         async with DefaultRunner(database_url, catalog=WorkflowCatalog(), recover=False) as runner:
