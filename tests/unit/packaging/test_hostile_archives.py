@@ -190,8 +190,9 @@ def _dep_wheel(name: str, tag: str) -> tuple[str, bytes]:
     )
 
 
-NATIVE_WIN = _dep_wheel("dep_win", "cp312-cp312-win_amd64")
-NATIVE_LINUX = _dep_wheel("dep_linux", "cp312-cp312-manylinux_2_17_x86_64")
+# cp39: no interpreter the suite runs on (3.10 and later) can load either of these.
+NATIVE_WIN = _dep_wheel("dep_win", "cp39-cp39-win_amd64")
+NATIVE_LINUX = _dep_wheel("dep_linux", "cp39-cp39-manylinux_2_17_x86_64")
 PURELIB_SHADOW = make_wheel(
     modules={"demo_pkg/__init__.py": "flow = None\n", "demo_pkg-1.0.0.data/purelib/json/__init__.py": ""}
 )
@@ -395,7 +396,7 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str, str | None]] = {
     ),
     "mixed-platform wheels": (
         lambda: _with_bundled(dict([NATIVE_WIN])),
-        "needs python cp312 on platform win_amd64, and this host is",
+        "needs python cp39 on platform win_amd64, and this host is",
         f"wheels/{NATIVE_WIN[0]}",
     ),
     "wheels for two platforms": (
@@ -409,8 +410,8 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str, str | None]] = {
 SHOWN_BY_INSPECT = {
     "wheel for another platform": "cp27-cp27mu-manylinux1_x86_64 (compiled: platform manylinux1_x86_64",
     "mixed-platform wheels": (
-        "py3-none-any, cp312-cp312-win_amd64 (compiled: platform win_amd64; python cp312); this host cannot load it: "
-        f"wheel {NATIVE_WIN[0]!r} needs python cp312 on platform win_amd64"
+        "py3-none-any, cp39-cp39-win_amd64 (compiled: platform win_amd64; python cp39); this host cannot load it: "
+        f"wheel {NATIVE_WIN[0]!r} needs python cp39 on platform win_amd64"
     ),
     "wheels for two platforms": "(no platform loads every wheel: ",
 }
