@@ -51,7 +51,16 @@ def tests(session: nox.Session) -> None:
     _install_project(session, "test")
     url = _postgres_url(session)
     env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
-    session.run("pytest", *ADVERSARIAL_IGNORED, *session.posargs, env=env)
+    session.run("pytest", *_processes(), *ADVERSARIAL_IGNORED, *session.posargs, env=env)
+
+
+def _processes() -> list[str]:
+    """pytest-xdist's worker count: CLOACINA_TEST_PROCESSES, else one per core (``0`` runs in one process).
+
+    Most of the suite waits on subprocesses, builds and databases, so workers overlap well even on 2 cores.
+    """
+    count = os.environ.get("CLOACINA_TEST_PROCESSES", "auto")
+    return [] if count == "0" else ["--numprocesses", count]
 
 
 #: the fuzz and chaos suites run in their own sessions, time-boxed, not in every `tests` run
