@@ -155,12 +155,11 @@ def effective_timeout(task: Task, default_s: float | None) -> float | None:
     return task.timeout_s if task.timeout_s is not None else default_s
 
 
-def timeout_error(task_id: str, seconds: float, setting: str | None = None) -> TaskTimeout:
-    """The error of an attempt that ran past its limit; ``setting`` names the driver's default when it applied."""
-    knob = "timeout_s" if setting is None else f"timeout_s (or {setting})"
+def timeout_error(task_id: str, seconds: float) -> TaskTimeout:
+    """The error of an attempt that ran past its limit (the task's ``timeout_s`` or the driver's default)."""
     return TaskError.Timeout(
         f"task {task_id!r} ran longer than its timeout of {seconds:g}s and was abandoned; "
-        f"raise {knob} if it needs more time",
+        "raise timeout_s (or the runner's default_timeout_s) if it needs more time",
         task=task_id,
     )
 
@@ -218,9 +217,7 @@ def ready_dependents(
 def runnable(workflow: Workflow, *, waiting: Callable[[str], bool], completed: Callable[[str], bool]) -> list[str]:
     """Every task, in workflow order, that waits and whose dependencies have all completed (start, resume)."""
     tasks = workflow.tasks
-    return [
-        tid for tid in workflow.order if waiting(tid) and all(completed(dep) for dep in tasks[tid].dependencies)
-    ]
+    return [tid for tid in workflow.order if waiting(tid) and all(completed(dep) for dep in tasks[tid].dependencies)]
 
 
 def skip_reason(failed_task: str, *, unloadable: bool = False) -> str:

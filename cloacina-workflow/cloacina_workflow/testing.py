@@ -1,9 +1,10 @@
 """Run a workflow in memory, with no database: for package authors' tests.
 
-The same rules as the host's engine, from the same module (``cloacina_workflow._machine``): a task starts as soon as its last dependency completes, its
-input is the initial context merged with its dependencies' outputs (the later-declared dependency
-wins a conflict), failures are retried per the task's policy, ``timeout_s`` is enforced, and when a
-task fails for good its dependents are skipped and the run fails.
+The same rules as the host's engine, asked of the same module (``cloacina_workflow._machine``): a
+task starts as soon as its last dependency completes, its input is the initial context merged with
+its dependencies' outputs (the later-declared dependency wins a conflict), failures are retried per
+the task's policy, ``timeout_s`` is enforced, and when a task fails for good its dependents are
+skipped and the run fails; statuses, attempt counts and error texts are the engine's.
 """
 
 from __future__ import annotations

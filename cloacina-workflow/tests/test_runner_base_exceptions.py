@@ -123,7 +123,7 @@ async def test_timeouts_still_fail_a_guarded_task() -> None:
     result = await arun_workflow(slow)
     assert result.tasks["slow"].error == (
         "TaskError.Timeout: task 'slow' ran longer than its timeout of 0.05s and was abandoned; "
-        "raise timeout_s if it needs more time"
+        "raise timeout_s (or the runner's default_timeout_s) if it needs more time"
     )
 
 
@@ -131,6 +131,7 @@ def test_describe_names_the_kit_variants_publicly() -> None:
     assert describe(TaskError.Timeout("too slow")) == "TaskError.Timeout: too slow"
     assert describe(ValueError("bad")) == "ValueError: bad"
     failure = escaped("t", SystemExit(3))
-    assert isinstance(failure, TaskEscapedError) and isinstance(failure, TaskError)
+    assert isinstance(failure, TaskEscapedError)
+    assert isinstance(failure, TaskError)
     assert failure.task == "t"
     assert describe(failure).startswith("TaskEscapedError: task 't' raised SystemExit(3), a BaseException ")

@@ -146,7 +146,9 @@ def test_timeout_fails_the_attempt_with_task_error_timeout() -> None:
     assert time.monotonic() - started < 4  # it did not wait for the task's own 5 s
     assert result.status == "failed"
     assert result.tasks["sleepy"].error is not None
-    assert result.tasks["sleepy"].error.startswith("TaskError.Timeout: task 'sleepy' ran longer than its timeout of 0.05s")
+    assert result.tasks["sleepy"].error.startswith(
+        "TaskError.Timeout: task 'sleepy' ran longer than its timeout of 0.05s"
+    )
 
 
 def test_non_json_output_fails_the_task_naming_the_key() -> None:
