@@ -334,22 +334,20 @@ async def _in_memory(_tmp_path: Path, _request: pytest.FixtureRequest) -> dict[s
         return _seen(result.status, result.error, result.tasks, result.context.to_dict())
 
     results = await asyncio.gather(*(one(n, s) for n, s in SCENARIOS.items()))
-    return dict(zip(SCENARIOS, results))
+    return dict(zip(SCENARIOS, results, strict=True))
 
 
 async def _durable_sqlite(tmp_path: Path, _request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     url = f"sqlite:///{tmp_path / 'cloacina.db'}"
     async with DefaultRunner(url, catalog=_catalog(), home=tmp_path, recover=False) as runner:
         results = await asyncio.gather(*(runner.execute(s.workflow, _initial(n)) for n, s in SCENARIOS.items()))
-    return {n: _seen(r.status, r.error, r.tasks, r.context.to_dict()) for n, r in zip(SCENARIOS, results)}
+    return {n: _seen(r.status, r.error, r.tasks, r.context.to_dict()) for n, r in zip(SCENARIOS, results, strict=True)}
 
 
 async def _distributed(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     url = str(request.getfixturevalue("postgres_schema_url"))
     async with DefaultRunner(url, catalog=_catalog(), home=tmp_path, recover=False) as submitter:
-        ids = [
-            await submitter.submit(s.workflow, _initial(n), distributed=True) for n, s in SCENARIOS.items()
-        ]
+        ids = [await submitter.submit(s.workflow, _initial(n), distributed=True) for n, s in SCENARIOS.items()]
         worker = DistributedWorker(url, catalog=_catalog(), home=str(tmp_path), concurrency=8, poll_s=0.5)
         serving = asyncio.ensure_future(worker.run())
         try:
@@ -357,7 +355,7 @@ async def _distributed(tmp_path: Path, request: pytest.FixtureRequest) -> dict[s
         finally:
             worker.stop(now=True)
             await asyncio.wait_for(serving, 30)
-    return {n: _seen(r.status, r.error, r.tasks, r.context.to_dict()) for n, r in zip(SCENARIOS, results)}
+    return {n: _seen(r.status, r.error, r.tasks, r.context.to_dict()) for n, r in zip(SCENARIOS, results, strict=True)}
 
 
 Driver = Callable[[Path, pytest.FixtureRequest], Awaitable[dict[str, dict[str, Any]]]]
