@@ -31,6 +31,7 @@ from cloacina_workflow import DEFAULT_TENANT, ContextConflict, ExecutionStatus, 
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import json_depth_exceeded
 
+from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
 from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
 from .._storage import Database, mask, parse_database_url
@@ -208,10 +209,10 @@ class DistributedWorker:
         database_opener: Callable[[], Database] | None = None,
         home: str | None = None,
         tenant: str = DEFAULT_TENANT,
-        concurrency: int = 8,
-        lease_s: float = 30.0,
-        poll_s: float = 5.0,
-        grace_s: float = 30.0,
+        concurrency: int = DEFAULT_WORKER_CONCURRENCY,
+        lease_s: float = DEFAULT_LEASE_S,
+        poll_s: float = DEFAULT_POLL_S,
+        grace_s: float = DEFAULT_GRACE_S,
         default_timeout_s: float | None = None,
         name: str | None = None,
     ) -> None:
