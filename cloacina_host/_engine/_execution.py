@@ -30,10 +30,7 @@ from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
 
 log = logging.getLogger("cloacina_host.engine")
 
-TERMINAL = m.TERMINAL
-describe = m.describe
-
-__all__ = ["TERMINAL", "EngineServices", "ExecutionRun", "call_task", "describe", "execution_row", "task_rows"]
+__all__ = ["EngineServices", "ExecutionRun", "call_task", "execution_row", "task_rows"]
 
 
 def dump_context(data: Mapping[str, JSONValue], what: str) -> str:
@@ -138,7 +135,7 @@ class ExecutionRun:
         self.created_at = created_at
         self.states = states
         self.outputs = outputs
-        self._remaining = sum(1 for s in states.values() if s.status not in TERMINAL)
+        self._remaining = sum(1 for s in states.values() if s.status not in m.TERMINAL)
         self._running: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
         self._final: ExecutionResult | None = None
@@ -425,7 +422,7 @@ class ExecutionRun:
         return self.states[tid].status == TaskStatus.PENDING
 
     def _ended(self, tid: str) -> bool:
-        return self.states[tid].status in TERMINAL
+        return self.states[tid].status in m.TERMINAL
 
     def _skip_dependents(self, failed: str) -> list[str]:
         """Mark every task downstream of ``failed`` skipped (in memory); the tasks it skipped."""
@@ -483,7 +480,7 @@ class ExecutionRun:
         for tid in self.workflow.order:
             s = self.states[tid]
             duration = 0.0
-            if s.started_at is not None and s.finished_at is not None and s.status in TERMINAL:
+            if s.started_at is not None and s.finished_at is not None and s.status in m.TERMINAL:
                 duration = s.finished_at - s.started_at
             tasks[tid] = TaskOutcome(
                 status=s.status,
