@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         invalidate_entry_point_cache,
         make_plugin_manager,
     )
-    from ._engine import ExecutionResult, TaskOutcome
+    from ._engine import ExecutionResult, ExecutionStatus, TaskOutcome, TaskStatus
     from ._errors import (
         AmbiguousWorkflowError,
         HostError,
@@ -77,6 +77,7 @@ _LAZY = {
     "DefaultRunner": "._host",  # the engine's runner, composed with discovery and the registry
     "ENTRY_POINT_GROUP": "._discovery",
     "ExecutionResult": "._engine",
+    "ExecutionStatus": "._engine",
     "HostError": "._errors",
     "Manifest": "._packaging",
     "NotFoundError": "._errors",
@@ -85,6 +86,7 @@ _LAZY = {
     "PluginLoadError": "._errors",
     "StorageError": "._errors",
     "TaskOutcome": "._engine",
+    "TaskStatus": "._engine",
     "UsageError": "._errors",
     "ValidationReport": "._packaging",
     "WorkflowCatalog": "._discovery",
@@ -131,6 +133,7 @@ __all__ = [
     "CatalogEntry",
     "DefaultRunner",
     "ExecutionResult",
+    "ExecutionStatus",
     "HostError",
     "Manifest",
     "NotFoundError",
@@ -147,6 +150,7 @@ __all__ = [
     "RemoveResult",
     "StorageError",
     "TaskOutcome",
+    "TaskStatus",
     "TenantError",
     "UsageError",
     "ValidationReport",

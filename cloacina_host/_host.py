@@ -10,12 +10,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ._defaults import DEFAULT_IDLE_TIMEOUT_S
 from ._discovery import WorkflowCatalog, discover
 from ._engine import DefaultRunner as _EngineRunner
 from ._registry import Registry
 from ._settings import default_database_url
 from ._storage import parse_database_url
-from ._workers import DEFAULT_IDLE_TIMEOUT_S
 
 __all__ = ["DefaultRunner", "Host", "compose", "uses_postgresql"]
 

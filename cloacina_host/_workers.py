@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from cloacina_workflow import Context, Task, TaskError, TaskSpec, Workflow
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, context_too_large, loads_limited
 
+from ._defaults import DEFAULT_CANCEL_GRACE_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_LOAD_TIMEOUT_S
 from ._errors import HostError
 from ._sandbox import Child, spawn
 from ._worker_main import ENVELOPE_BYTES
@@ -37,10 +38,6 @@ from ._worker_main import ENVELOPE_BYTES
 log = logging.getLogger("cloacina_host.workers")
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker_main.py")
-DEFAULT_LOAD_TIMEOUT_S = 30.0
-DEFAULT_IDLE_TIMEOUT_S = 300.0
-#: How long a worker has to acknowledge a cancelled (timed-out) task before it is killed.
-DEFAULT_CANCEL_GRACE_S = 2.0
 #: Longest reply line the host reads from a worker: a context at its limit and the reply around it.
 MAX_REPLY_BYTES = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
 

@@ -11,6 +11,7 @@ from ._errors import (
     TaskError,
     WorkflowDefinitionError,
 )
+from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
 from ._task import RetryPolicy, Task, TaskSpec, task
 from ._workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, ContextConflict, Workflow, workflow
 from .hookspecs import hookimpl, hookspec
@@ -38,12 +39,15 @@ __all__ = [
     "Context",
     "ContextConflict",
     "ContextError",
+    "ExecutionStatus",
     "JSONValue",
     "LimitExceeded",
     "RetryPolicy",
     "Task",
     "TaskError",
+    "TaskOutcome",
     "TaskSpec",
+    "TaskStatus",
     "Workflow",
     "WorkflowDefinitionError",
     "__version__",

@@ -19,6 +19,14 @@ RetryCondition = Literal["never", "transient", "all"]
 
 TaskFunction = Callable[[Context], Union[Awaitable[None], None]]
 
+# The retry policy's defaults, defined once for ``RetryPolicy`` and ``@task``.
+DEFAULT_RETRY_ATTEMPTS = 0
+DEFAULT_RETRY_BACKOFF: RetryBackoff = "exponential"
+DEFAULT_RETRY_DELAY_MS = 1000
+DEFAULT_RETRY_MAX_DELAY_MS = 30_000
+DEFAULT_RETRY_JITTER = True
+DEFAULT_RETRY_CONDITION: RetryCondition = "all"
+
 #: Exceptions outside ``TaskError`` that ``retry_condition="transient"`` retries.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
 if sys.version_info < (3, 11):  # asyncio.TimeoutError became the builtin TimeoutError in 3.11
@@ -46,12 +54,12 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    attempts: int = Field(default=0, ge=0, le=1000)
-    backoff: RetryBackoff = "exponential"
-    delay_ms: int = Field(default=1000, ge=0)
-    max_delay_ms: int = Field(default=30_000, ge=0)
-    jitter: bool = True
-    condition: RetryCondition = "all"
+    attempts: int = Field(default=DEFAULT_RETRY_ATTEMPTS, ge=0, le=1000)
+    backoff: RetryBackoff = DEFAULT_RETRY_BACKOFF
+    delay_ms: int = Field(default=DEFAULT_RETRY_DELAY_MS, ge=0)
+    max_delay_ms: int = Field(default=DEFAULT_RETRY_MAX_DELAY_MS, ge=0)
+    jitter: bool = DEFAULT_RETRY_JITTER
+    condition: RetryCondition = DEFAULT_RETRY_CONDITION
 
     @model_validator(mode="after")
     def _max_not_below_delay(self) -> RetryPolicy:
@@ -148,12 +156,12 @@ def task(
     *,
     id: str | None = None,
     dependencies: Sequence[str] = (),
-    retry_attempts: int = 0,
-    retry_backoff: RetryBackoff = "exponential",
-    retry_delay_ms: int = 1000,
-    retry_max_delay_ms: int = 30_000,
-    retry_jitter: bool = True,
-    retry_condition: RetryCondition = "all",
+    retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    retry_backoff: RetryBackoff = DEFAULT_RETRY_BACKOFF,
+    retry_delay_ms: int = DEFAULT_RETRY_DELAY_MS,
+    retry_max_delay_ms: int = DEFAULT_RETRY_MAX_DELAY_MS,
+    retry_jitter: bool = DEFAULT_RETRY_JITTER,
+    retry_condition: RetryCondition = DEFAULT_RETRY_CONDITION,
     timeout_s: float | None = None,
 ) -> Callable[[TaskFunction], Task]: ...
 
@@ -164,12 +172,12 @@ def task(
     *,
     id: str | None = None,  # noqa: A002  # the name Cloacina users know
     dependencies: Sequence[str] = (),
-    retry_attempts: int = 0,
-    retry_backoff: RetryBackoff = "exponential",
-    retry_delay_ms: int = 1000,
-    retry_max_delay_ms: int = 30_000,
-    retry_jitter: bool = True,
-    retry_condition: RetryCondition = "all",
+    retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+    retry_backoff: RetryBackoff = DEFAULT_RETRY_BACKOFF,
+    retry_delay_ms: int = DEFAULT_RETRY_DELAY_MS,
+    retry_max_delay_ms: int = DEFAULT_RETRY_MAX_DELAY_MS,
+    retry_jitter: bool = DEFAULT_RETRY_JITTER,
+    retry_condition: RetryCondition = DEFAULT_RETRY_CONDITION,
     timeout_s: float | None = None,
 ) -> Task | Callable[[TaskFunction], Task]:
     """Declare a task. Use inside a ``@workflow`` class, bare (``@task``) or with options.

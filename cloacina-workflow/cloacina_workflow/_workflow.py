@@ -15,6 +15,7 @@ from typing import Any
 
 from ._context import Context, JSONValue
 from ._errors import WorkflowDefinitionError
+from ._machine import final_context
 from ._task import Task
 from .hookspecs import hookimpl
 from .limits import check_task_count
@@ -171,11 +172,7 @@ class Workflow:
         self, initial: Mapping[str, JSONValue], outputs: Mapping[str, Mapping[str, JSONValue]]
     ) -> Context:
         """The execution's result: ``initial`` overlaid by every completed task's output, in order."""
-        merged: dict[str, JSONValue] = dict(initial)
-        for tid in self.order:
-            if tid in outputs:
-                merged.update(outputs[tid])
-        return Context(merged)
+        return Context(final_context(initial, self.order, outputs))
 
     def describe(self) -> dict[str, Any]:
         """The workflow's structure as JSON data: what a manifest records and ``inspect`` shows."""

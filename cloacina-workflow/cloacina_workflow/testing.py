@@ -1,9 +1,10 @@
 """Run a workflow in memory, with no database: for package authors' tests.
 
-The same rules as the host's engine: a task starts as soon as its last dependency completes, its
-input is the initial context merged with its dependencies' outputs (the later-declared dependency
-wins a conflict), failures are retried per the task's policy, ``timeout_s`` is enforced, and when a
-task fails for good its dependents are skipped and the run fails.
+The same rules as the host's engine, asked of the same module (``cloacina_workflow._machine``): a
+task starts as soon as its last dependency completes, its input is the initial context merged with
+its dependencies' outputs (the later-declared dependency wins a conflict), failures are retried per
+the task's policy, ``timeout_s`` is enforced, and when a task fails for good its dependents are
+skipped and the run fails; statuses, attempt counts and error texts are the engine's.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
+from . import _machine as m
 from ._context import Context, JSONValue
-from ._errors import TaskError
-from ._outcome import as_task_failure
+from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
 from ._task import Task
 from ._workflow import ContextConflict, Workflow
 
@@ -26,35 +25,23 @@ __all__ = ["RunResult", "TaskOutcome", "arun_workflow", "run_workflow"]
 
 log = logging.getLogger("cloacina_workflow.testing")
 
-TaskStatus = Literal["completed", "failed", "skipped"]
-
-
-@dataclass
-class TaskOutcome:
-    """How one task ended: status, attempts made, seconds spent, and the last error if any."""
-
-    status: TaskStatus
-    attempts: int = 0
-    duration_s: float = 0.0
-    error: str | None = None
-    errors: list[str] = field(default_factory=list)
-
 
 @dataclass
 class RunResult:
-    """The outcome of a run: ``status`` is ``completed`` or ``failed``."""
+    """The outcome of a run: ``status`` is ``completed`` or ``failed``; ``error`` says which task failed."""
 
-    status: Literal["completed", "failed"]
+    status: ExecutionStatus
     context: Context
     tasks: dict[str, TaskOutcome]
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == ExecutionStatus.COMPLETED
 
 
 async def _guarded(task: Task, context: Context) -> None:
-    """Run ``task`` once; what it must not raise (``SystemExit``...) becomes ``TaskError.ExecutionFailed``.
+    """Run ``task`` once; what it must not raise (``SystemExit``...) becomes ``TaskEscapedError``.
 
     Inside the coroutine, before asyncio sees it: an event loop re-raises ``SystemExit`` and
     ``KeyboardInterrupt`` out of ``run()``, and a custom ``BaseException`` would escape the runner.
@@ -64,33 +51,30 @@ async def _guarded(task: Task, context: Context) -> None:
     except (Exception, asyncio.CancelledError):
         raise
     except BaseException as exc:  # task code: turned into a failed attempt
-        raise as_task_failure(task.id, exc) from exc
+        raise m.escaped(task.id, exc) from exc
 
 
-async def _attempt(wf: Workflow, task_id: str, context: Context) -> None:
+async def _attempt(task: Task, context: Context) -> None:
     """One attempt in its own asyncio task: a ``CancelledError`` the task raises itself fails it, while
     the cancellation of the runner (from outside) cancels the attempt and goes on up.
     """
-    task = wf.tasks[task_id]
-    run = _guarded(task, context)
-    inner = asyncio.ensure_future(run if task.timeout_s is None else asyncio.wait_for(run, task.timeout_s))
+    inner = asyncio.ensure_future(_guarded(task, context))
     try:
-        await asyncio.wait({inner})
+        done, _ = await asyncio.wait({inner}, timeout=task.timeout_s)
     except asyncio.CancelledError:
         inner.cancel()
         raise
+    if not done:
+        inner.cancel()
+        assert task.timeout_s is not None
+        raise m.timeout_error(task.id, task.timeout_s)
     if inner.cancelled():
-        raise as_task_failure(task_id, asyncio.CancelledError())
-    exc = inner.exception()
-    if exc is None:
-        return
-    if task.timeout_s is not None and isinstance(exc, asyncio.TimeoutError):
-        raise TaskError.Timeout(f"task {task_id!r} exceeded its timeout of {task.timeout_s:g}s", task=task_id) from None
-    raise exc
+        raise m.escaped(task.id, asyncio.CancelledError())
+    inner.result()
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__qualname__}: {exc}"
+def _on_conflict(c: ContextConflict) -> None:
+    log.warning("%s", m.conflict_text(c))
 
 
 async def arun_workflow(
@@ -106,69 +90,72 @@ async def arun_workflow(
     initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
     outputs: dict[str, dict[str, JSONValue]] = {}
     outcomes: dict[str, TaskOutcome] = {}
-    pending = {tid: len(wf.tasks[tid].dependencies) for tid in wf.order}
-
-    def on_conflict(c: ContextConflict) -> None:
-        log.warning(
-            "task %r: dependencies %r and %r wrote different values for %r; %r (declared later) wins",
-            c.task_id,
-            c.loser,
-            c.winner,
-            c.key,
-            c.winner,
-        )
 
     async def run_task(tid: str) -> None:
         task = wf.tasks[tid]
-        outcome = TaskOutcome(status="failed")
+        outcome = outcomes[tid]
         started = time.perf_counter()
         while True:
             outcome.attempts += 1
-            ctx = wf.input_context(tid, initial, outputs, on_conflict)
+            ctx = wf.input_context(tid, initial, outputs, _on_conflict)
             try:
-                await _attempt(wf, tid, ctx)
+                await _attempt(task, ctx)
+                output = ctx.to_dict()  # re-checks values a task mutated in place
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails it
-                outcome.errors.append("".join(traceback.format_exception(exc)))
-                outcome.error = _describe(exc)
-                if task.retry.should_retry(exc, outcome.attempts):
+                outcome.errors.append(m.traceback_text(exc))
+                outcome.error = m.describe(exc)
+                decision = m.after_failure(task, exc, outcome.attempts)
+                if decision.retry:
+                    outcome.status = TaskStatus.RETRY_WAIT
                     if honour_retry_delays:
-                        await asyncio.sleep(task.retry.delay_s(outcome.attempts))
+                        await asyncio.sleep(decision.delay_s)
                     continue
+                outcome.status = TaskStatus.FAILED
                 break
             else:
-                outputs[tid] = ctx.to_dict()
-                outcome.status = "completed"
-                outcome.error = None
+                outputs[tid] = output
+                outcome.status, outcome.error = TaskStatus.COMPLETED, None
                 break
         outcome.duration_s = time.perf_counter() - started
-        outcomes[tid] = outcome
+
+    def waiting(tid: str) -> bool:
+        return tid not in outcomes
+
+    def completed(tid: str) -> bool:
+        outcome = outcomes.get(tid)
+        return outcome is not None and outcome.status == TaskStatus.COMPLETED
 
     running: dict[asyncio.Task[None], str] = {}
-    for tid in wf.roots():
+
+    def start(tid: str) -> None:
+        outcomes[tid] = TaskOutcome(status=TaskStatus.RUNNING)
         running[asyncio.ensure_future(run_task(tid))] = tid
+
+    for tid in m.runnable(wf, waiting=waiting, completed=completed):
+        start(tid)
     try:
         while running:
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
                 tid = running.pop(fut)
                 fut.result()
-                if outcomes[tid].status != "completed":
+                if outcomes[tid].status == TaskStatus.COMPLETED:
+                    for child in m.ready_dependents(wf, tid, waiting=waiting, completed=completed):
+                        start(child)
                     continue
-                for child in wf.dependents[tid]:
-                    pending[child] -= 1
-                    if pending[child] == 0:
-                        running[asyncio.ensure_future(run_task(child))] = child
+                for skipped in m.to_skip(wf, tid, ended=lambda t: t in outcomes):
+                    outcomes[skipped] = TaskOutcome(status=TaskStatus.SKIPPED, error=m.skip_reason(tid))
     except asyncio.CancelledError:  # the caller cancelled the run: so are its running tasks
         for fut in running:
             fut.cancel()
         raise
-    for tid in wf.order:
-        if tid not in outcomes:
-            outcomes[tid] = TaskOutcome(status="skipped", error="an upstream task failed")
-    status: Literal["completed", "failed"] = (
-        "completed" if all(o.status == "completed" for o in outcomes.values()) else "failed"
+    end = m.execution_end([(tid, outcomes[tid].status, outcomes[tid].error) for tid in wf.order])
+    return RunResult(
+        status=end.status,
+        context=wf.final_context(initial, outputs),
+        tasks={tid: outcomes[tid] for tid in wf.order},
+        error=end.error,
     )
-    return RunResult(status=status, context=wf.final_context(initial, outputs), tasks=outcomes)
 
 
 def run_workflow(

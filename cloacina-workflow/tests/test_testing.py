@@ -112,7 +112,7 @@ def test_failed_task_skips_dependents_and_fails_the_run() -> None:
     assert result.status == "failed"
     assert result.tasks["bad"].status == "failed"
     assert result.tasks["bad"].attempts == 2  # retry_attempts=1: one retry after the first failure
-    assert result.tasks["bad"].error == "TaskValidationFailed: Missing raw_data"
+    assert result.tasks["bad"].error == "TaskError.ValidationFailed: Missing raw_data"
     assert result.tasks["after"].status == "skipped"
     assert result.tasks["independent"].status == "completed"
     assert result.context.get("ran") is True
@@ -146,7 +146,9 @@ def test_timeout_fails_the_attempt_with_task_error_timeout() -> None:
     assert time.monotonic() - started < 4  # it did not wait for the task's own 5 s
     assert result.status == "failed"
     assert result.tasks["sleepy"].error is not None
-    assert result.tasks["sleepy"].error.startswith("TaskTimeout: task 'sleepy' exceeded its timeout of 0.05s")
+    assert result.tasks["sleepy"].error.startswith(
+        "TaskError.Timeout: task 'sleepy' ran longer than its timeout of 0.05s"
+    )
 
 
 def test_non_json_output_fails_the_task_naming_the_key() -> None:
@@ -158,7 +160,7 @@ def test_non_json_output_fails_the_task_naming_the_key() -> None:
 
     result = run_workflow(wf)
     assert result.status == "failed"
-    assert "ContextNotSerializable" in (result.tasks["t"].error or "")
+    assert (result.tasks["t"].error or "").startswith("ContextError.NotSerializable: ")
     assert "'when'" in (result.tasks["t"].error or "")
 
 

@@ -21,23 +21,24 @@ import logging
 import os
 import socket
 import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, Workflow
+from cloacina_workflow import DEFAULT_TENANT, ContextConflict, ExecutionStatus, JSONValue, Task, TaskStatus, Workflow
+from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import json_depth_exceeded
 
+from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
 from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
 from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
-from ._execution import TERMINAL, call_task, describe, dump_context, execution_row, task_rows
+from ._execution import call_task, dump_context, execution_row, task_rows
 from ._guard import DaemonThreadExecutor, check_output_size
 from ._resolver import version_resolvers
 
@@ -179,10 +180,11 @@ class _Running:
 @dataclass
 class _Outcome:
     lost: bool = False
-    status: str = ""
+    status: TaskStatus | None = None
     skipped: list[str] = field(default_factory=list)
+    skip_reason: str = ""
     retry_delay_s: float | None = None
-    finished: tuple[str, dict[str, Any]] | None = None  # (status, final context) when the execution ended
+    finished: tuple[ExecutionStatus, dict[str, Any]] | None = None  # (status, final context) when it ended
 
 
 def _owner_name(name: str | None) -> str:
@@ -207,10 +209,10 @@ class DistributedWorker:
         database_opener: Callable[[], Database] | None = None,
         home: str | None = None,
         tenant: str = DEFAULT_TENANT,
-        concurrency: int = 8,
-        lease_s: float = 30.0,
-        poll_s: float = 5.0,
-        grace_s: float = 30.0,
+        concurrency: int = DEFAULT_WORKER_CONCURRENCY,
+        lease_s: float = DEFAULT_LEASE_S,
+        poll_s: float = DEFAULT_POLL_S,
+        grace_s: float = DEFAULT_GRACE_S,
         default_timeout_s: float | None = None,
         name: str | None = None,
     ) -> None:
@@ -455,21 +457,12 @@ class DistributedWorker:
 
     def _conflict(self, claim: c.Claim) -> Callable[[ContextConflict], None]:
         def on_conflict(conflict: ContextConflict) -> None:
-            log.warning(
-                "execution %s, task %r: dependencies %r and %r wrote different values for %r; %r (declared later) wins",
-                claim.execution_id,
-                conflict.task_id,
-                conflict.loser,
-                conflict.winner,
-                conflict.key,
-                conflict.winner,
-            )
+            log.warning("execution %s, %s", claim.execution_id, m.conflict_text(conflict))
 
         return on_conflict
 
     async def _call(self, task: Task, context: Any) -> None:
-        timeout = task.timeout_s if task.timeout_s is not None else self.default_timeout_s
-        await call_task(task, context, timeout, self._task_pool, "the worker's --timeout")
+        await call_task(task, context, m.effective_timeout(task, self.default_timeout_s), self._task_pool)
 
     async def _end(
         self,
@@ -484,8 +477,8 @@ class DistributedWorker:
             running.ending = True
         message = tb = None
         if error is not None:
-            message = describe(error)
-            tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            message = m.describe(error)
+            tb = m.traceback_text(error)
         deadline = time.monotonic() + self.lease_s
         delay = 0.2
         while True:
@@ -513,10 +506,10 @@ class DistributedWorker:
             self.stats.lost += 1
             log.warning("lost the lease on %s to another worker; this run's result is discarded", where)
             return
-        if outcome.status == "completed":
+        if outcome.status == TaskStatus.COMPLETED:
             self.stats.completed += 1
             log.info("completed %s in %.3fs", where, elapsed)
-        elif outcome.status == "retry_wait":
+        elif outcome.status == TaskStatus.RETRY_WAIT:
             self.stats.retried += 1
             log.info("failed %s: %s; retrying in %.2fs", where, message, outcome.retry_delay_s or 0.0)
             self.events.emit(
@@ -531,9 +524,9 @@ class DistributedWorker:
         else:
             self.stats.failed += 1
             log.warning("failed %s for good: %s", where, message)
-        if outcome.status != "retry_wait":
+        if outcome.status != TaskStatus.RETRY_WAIT:
             for tid, status, err in [(claim.task_id, outcome.status, message)] + [
-                (s, "skipped", f"skipped: upstream task {claim.task_id!r} failed") for s in outcome.skipped
+                (s, TaskStatus.SKIPPED, outcome.skip_reason) for s in outcome.skipped
             ]:
                 self.events.emit(
                     "cloacina_task_finished",
@@ -546,13 +539,13 @@ class DistributedWorker:
                     error=err,
                 )
         if outcome.finished is not None:
-            status, context = outcome.finished
-            log.info("execution %s of %s %s", claim.execution_id[:8], claim.namespace, status)
+            ended, context = outcome.finished
+            log.info("execution %s of %s %s", claim.execution_id[:8], claim.namespace, ended)
             self.events.emit(
                 "cloacina_execution_finished",
                 execution_id=claim.execution_id,
                 workflow=claim.namespace,
-                status=status,
+                status=ended,
                 context=context,
             )
 
@@ -574,66 +567,68 @@ class DistributedWorker:
         outcome = _Outcome()
         if error is None:
             assert workflow is not None
-            if not c.end_task(conn, claim=claim, owner=self.owner, status="completed", output=output):
+            if not c.end_task(conn, claim=claim, owner=self.owner, status=TaskStatus.COMPLETED, output=output):
                 return _Outcome(lost=True)
-            outcome.status = "completed"
+            outcome.status = TaskStatus.COMPLETED
             statuses = c.task_statuses(conn, execution_id=eid)  # the whole execution: readiness and the end
-            ready = [
-                child
-                for child in workflow.dependents[tid]
-                if statuses.get(child) == "pending"
-                and all(statuses.get(d) == "completed" for d in workflow.tasks[child].dependencies)
-            ]
+            ready = m.ready_dependents(
+                workflow,
+                tid,
+                waiting=lambda t: statuses.get(t) == TaskStatus.PENDING,
+                completed=lambda t: statuses.get(t) == TaskStatus.COMPLETED,
+            )
             if ready:
                 c.make_ready(conn, execution_id=eid, task_ids=ready)
                 c.notify(conn, claim.tenant)
                 return outcome  # what became ready has not ended
-            if all(status in TERMINAL for status in statuses.values()):
-                outcome.finished = self._finish(conn, eid, locked[2])
+            if m.all_ended(statuses.values()):
+                outcome.finished = self._finish(conn, eid, locked[2], workflow)
             return outcome
         # it failed
         failures = c.failed_attempts(conn, execution_id=eid, task_id=tid) + 1
-        retry = workflow is not None and workflow.tasks[tid].retry.should_retry(error, failures)
-        if retry:
-            assert workflow is not None
-            delay = workflow.tasks[tid].retry.delay_s(failures)
+        decision = m.after_failure(None if workflow is None else workflow.tasks[tid], error, failures)
+        if decision.retry:
             if not c.end_task(
                 conn,
                 claim=claim,
                 owner=self.owner,
-                status="retry_wait",
+                status=TaskStatus.RETRY_WAIT,
                 error=message,
                 traceback=tb,
-                retry_delay_s=delay,
+                retry_delay_s=decision.delay_s,
             ):
                 return _Outcome(lost=True)
             c.notify(conn, claim.tenant)
-            return _Outcome(status="retry_wait", retry_delay_s=delay)
-        if not c.end_task(conn, claim=claim, owner=self.owner, status="failed", error=message, traceback=tb):
+            return _Outcome(status=TaskStatus.RETRY_WAIT, retry_delay_s=decision.delay_s)
+        if not c.end_task(conn, claim=claim, owner=self.owner, status=TaskStatus.FAILED, error=message, traceback=tb):
             return _Outcome(lost=True)
-        outcome.status = "failed"
+        outcome.status = TaskStatus.FAILED
         if workflow is not None:
-            downstream = _descendants(workflow, tid)
-            reason = f"skipped: upstream task {tid!r} failed"
+            downstream = m.to_skip(workflow, tid)  # storage skips only those that have not ended
+            outcome.skip_reason = m.skip_reason(tid)
         else:  # which tasks depend on it is unknown here: none of those waiting can run
-            downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == "pending"]
-            reason = f"skipped: task {tid!r} failed because its workflow could not be loaded"
-        outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
+            downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == TaskStatus.PENDING]
+            outcome.skip_reason = m.skip_reason(tid, unloadable=True)
+        outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=outcome.skip_reason)
         if c.unfinished_count(conn, execution_id=eid) == 0:
-            outcome.finished = self._finish(conn, eid, locked[2])
+            outcome.finished = self._finish(conn, eid, locked[2], workflow)
         return outcome
 
-    def _finish(self, conn: Any, execution_id: str, context_in: str) -> tuple[str, dict[str, Any]]:
-        rows = c.task_results(conn, execution_id=execution_id)
-        context: dict[str, Any] = json.loads(context_in)
-        for row in rows:
-            if row.status == "completed" and row.context_out is not None:
-                context.update(json.loads(row.context_out))
-        failed = [row for row in rows if row.status == "failed"]
-        status = "failed" if failed else "completed"
-        error = f"task {failed[0].task_id!r} failed: {failed[0].error}" if failed else None
-        c.finish_execution(conn, execution_id=execution_id, status=status, context_out=context, error=error)
-        return status, context
+    def _finish(
+        self, conn: Any, execution_id: str, context_in: str, workflow: Workflow | None
+    ) -> tuple[ExecutionStatus, dict[str, Any]]:
+        rows = c.task_results(conn, execution_id=execution_id)  # in the order the workflow had when submitted
+        outputs = {
+            row.task_id: json.loads(row.context_out)
+            for row in rows
+            if row.status == TaskStatus.COMPLETED and row.context_out is not None
+        }
+        order = workflow.order if workflow is not None else [row.task_id for row in rows]
+        context = m.final_context(json.loads(context_in), order, outputs)
+        by_id = {row.task_id: row for row in rows}
+        end = m.execution_end([(tid, by_id[tid].status, by_id[tid].error) for tid in order if tid in by_id])
+        c.finish_execution(conn, execution_id=execution_id, status=end.status, context_out=context, error=end.error)
+        return end.status, context
 
     # -- helpers: notifications, leases, shutdown -------------------------------------------------
 
@@ -744,14 +739,3 @@ def _loads_stored(text: str, what: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise json_depth_exceeded(what) from None
-
-
-def _descendants(workflow: Workflow, task_id: str) -> list[str]:
-    seen: list[str] = []
-    stack = list(workflow.dependents[task_id])
-    while stack:
-        tid = stack.pop()
-        if tid not in seen:
-            seen.append(tid)
-            stack.extend(workflow.dependents[tid])
-    return seen

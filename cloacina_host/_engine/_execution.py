@@ -12,13 +12,13 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloacina_workflow import ContextConflict, ContextError, JSONValue, Task, TaskError, Workflow
+from cloacina_workflow import ContextConflict, JSONValue, Task, TaskStatus, Workflow
+from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_depth_exceeded
 
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
@@ -26,13 +26,11 @@ from .._storage import _ops as ops_
 from .._storage._queries import dumps
 from ._events import EventEmitter
 from ._guard import call_task, check_output_size
-from ._results import ExecutionResult, TaskOutcome
+from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
 
 log = logging.getLogger("cloacina_host.engine")
 
-TERMINAL = frozenset({"completed", "failed", "skipped"})
-
-__all__ = ["TERMINAL", "EngineServices", "ExecutionRun", "call_task", "describe", "execution_row", "task_rows"]
+__all__ = ["EngineServices", "ExecutionRun", "call_task", "execution_row", "task_rows"]
 
 
 def dump_context(data: Mapping[str, JSONValue], what: str) -> str:
@@ -103,7 +101,7 @@ class EngineServices:
 
 @dataclass
 class _TaskState:
-    status: str = "pending"
+    status: TaskStatus = TaskStatus.PENDING
     attempt: int = 0  # attempts started, interrupted ones included
     failures: int = 0  # failed attempts: what the retry policy counts
     started_at: float | None = None
@@ -112,16 +110,6 @@ class _TaskState:
     stored: bool = False  # its completion is committed: dependents may start
     error: str | None = None
     errors: list[str] = field(default_factory=list)
-
-
-def describe(exc: BaseException) -> str:
-    """``TaskError.Timeout: message``: the kit's variants by their public names, others by class."""
-    cls = type(exc)
-    for root in (TaskError, ContextError):
-        for attr in ("ValidationFailed", "ExecutionFailed", "Timeout", "KeyExists", "KeyNotFound", "NotSerializable"):
-            if getattr(root, attr, None) is cls:
-                return f"{root.__name__}.{attr}: {exc}"
-    return f"{cls.__qualname__}: {exc}"
 
 
 class ExecutionRun:
@@ -147,7 +135,7 @@ class ExecutionRun:
         self.created_at = created_at
         self.states = states
         self.outputs = outputs
-        self._remaining = sum(1 for s in states.values() if s.status not in TERMINAL)
+        self._remaining = sum(1 for s in states.values() if s.status not in m.TERMINAL)
         self._running: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
         self._final: ExecutionResult | None = None
@@ -215,7 +203,7 @@ class ExecutionRun:
                 states[tid] = _TaskState()
                 continue
             states[tid] = _TaskState(
-                status=t.status,
+                status=TaskStatus(t.status),
                 attempt=max((a.attempt for a in t.attempts), default=t.attempt),
                 failures=sum(1 for a in t.attempts if a.status == "failed"),
                 started_at=t.started_at,
@@ -224,7 +212,7 @@ class ExecutionRun:
                 error=t.error,
                 errors=[a.traceback or a.error or "" for a in t.attempts if a.status == "failed"],
             )
-            if t.status == "completed":
+            if t.status == TaskStatus.COMPLETED:
                 outputs[tid] = t.context_out or {}
                 states[tid].stored = True
         return cls(
@@ -249,7 +237,7 @@ class ExecutionRun:
         )
         extra: list[Op] = []
         for tid, state in self.states.items():  # a failure whose skips were never stored (defensive)
-            if state.status == "failed":
+            if state.status == TaskStatus.FAILED:
                 extra += self._skip_ops(self._skip_dependents(tid))
         if extra:
             await self.services.writer.submit(extra)
@@ -258,12 +246,10 @@ class ExecutionRun:
             self._done.set_result(None)
         else:
             now = time.time()
-            for tid, state in self.states.items():
-                if state.status in ("pending", "retry_wait") and self._deps_completed(tid):
-                    delay = 0.0
-                    if state.status == "retry_wait" and state.ready_at is not None:
-                        delay = max(0.0, state.ready_at - now)
-                    self._spawn(tid, delay)
+            for tid in m.runnable(self.workflow, waiting=self._waiting, completed=self._stored):
+                state = self.states[tid]
+                waited = state.status == TaskStatus.RETRY_WAIT
+                self._spawn(tid, m.retry_wait_left(state.ready_at, now) if waited else 0.0)
         try:
             await self._done
         finally:
@@ -279,15 +265,19 @@ class ExecutionRun:
         )
         return result
 
-    def _deps_completed(self, tid: str) -> bool:
-        """Whether every dependency of ``tid`` has completed and that completion is committed."""
-        return all(self.states[d].stored for d in self.workflow.tasks[tid].dependencies)
+    def _waiting(self, tid: str) -> bool:
+        """Whether ``tid`` waits to be started (not yet, or again after a failed attempt)."""
+        return self.states[tid].status in (TaskStatus.PENDING, TaskStatus.RETRY_WAIT)
+
+    def _stored(self, tid: str) -> bool:
+        """Whether ``tid`` has completed and that completion is committed: what a dependent waits for."""
+        return self.states[tid].stored
 
     def _spawn(self, tid: str, delay: float = 0.0) -> None:
         state = self.states[tid]
-        if state.status not in ("pending", "retry_wait"):
+        if not self._waiting(tid):
             return  # already started by another path
-        state.status = "ready"  # in memory only: keeps a second parent from spawning it again
+        state.status = TaskStatus.READY  # in memory only: keeps a second parent from spawning it again
         t = asyncio.ensure_future(self._drive_task(tid, delay))
         self._running.add(t)
         t.add_done_callback(self._running.discard)
@@ -305,19 +295,12 @@ class ExecutionRun:
                 self._done.set_exception(exc)
 
     def _on_conflict(self, c: ContextConflict) -> None:
-        log.warning(
-            "execution %s, task %r: dependencies %r and %r wrote different values for %r; %r (declared later) wins",
-            self.execution_id,
-            c.task_id,
-            c.loser,
-            c.winner,
-            c.key,
-            c.winner,
-        )
+        log.warning("execution %s, %s", self.execution_id, m.conflict_text(c))
 
     async def _call(self, task: Task, context: Any) -> None:
-        timeout = task.timeout_s if task.timeout_s is not None else self.services.default_timeout_s
-        await call_task(task, context, timeout, self.services.executor, "the runner's default_timeout_s")
+        await call_task(
+            task, context, m.effective_timeout(task, self.services.default_timeout_s), self.services.executor
+        )
 
     async def _attempt(self, tid: str) -> bool:
         """Run one attempt of ``tid``; True when it failed and must run again."""
@@ -331,7 +314,7 @@ class ExecutionRun:
             started = time.time()
             if state.started_at is None:
                 state.started_at = started
-            state.status = "running"
+            state.status = TaskStatus.RUNNING
             start_stored = services.writer.submit(
                 [
                     ops_.insert_attempt(eid, tid, attempt, started_at=started, worker=services.owner),
@@ -358,7 +341,7 @@ class ExecutionRun:
                 error = exc
         ended = time.time()
         if error is None:
-            state.status, state.finished_at, state.error = "completed", ended, None
+            state.status, state.finished_at, state.error = TaskStatus.COMPLETED, ended, None
             self.outputs[tid] = output
             self._remaining -= 1
             ops: list[Op] = [
@@ -378,23 +361,23 @@ class ExecutionRun:
             await services.writer.submit(ops)
             state.stored = True
             self._emit_finished(tid)
-            for child in self.workflow.dependents[tid]:
-                if self.states[child].status == "pending" and self._deps_completed(child):
-                    self._spawn(child)
+            for child in m.ready_dependents(self.workflow, tid, waiting=self._pending, completed=self._stored):
+                self._spawn(child)
             self._maybe_done()
             return False
 
-        message = describe(error)
-        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        message = m.describe(error)
+        tb = m.traceback_text(error)
         state.failures += 1
         state.error = message
         state.errors.append(tb)
         failed_attempt = ops_.finish_attempt(
             eid, tid, attempt, status="failed", finished_at=ended, error=message, traceback=tb
         )
-        if task.retry.should_retry(error, state.failures):
-            delay = task.retry.delay_s(state.failures)
-            state.status = "retry_wait"
+        decision = m.after_failure(task, error, state.failures)
+        if decision.retry:
+            delay = decision.delay_s
+            state.status = TaskStatus.RETRY_WAIT
             await start_stored
             await services.writer.submit(
                 [
@@ -415,7 +398,7 @@ class ExecutionRun:
                 await asyncio.sleep(delay)
             return True
 
-        state.status, state.finished_at = "failed", ended
+        state.status, state.finished_at = TaskStatus.FAILED, ended
         self._remaining -= 1
         ops = [
             failed_attempt,
@@ -435,21 +418,21 @@ class ExecutionRun:
         self._maybe_done()
         return False
 
+    def _pending(self, tid: str) -> bool:
+        return self.states[tid].status == TaskStatus.PENDING
+
+    def _ended(self, tid: str) -> bool:
+        return self.states[tid].status in m.TERMINAL
+
     def _skip_dependents(self, failed: str) -> list[str]:
         """Mark every task downstream of ``failed`` skipped (in memory); the tasks it skipped."""
-        skipped: list[str] = []
+        skipped = m.to_skip(self.workflow, failed, ended=self._ended)
         now = time.time()
-        stack = list(self.workflow.dependents[failed])
-        while stack:
-            tid = stack.pop()
+        reason = m.skip_reason(failed)
+        for tid in skipped:
             state = self.states[tid]
-            if state.status in TERMINAL:
-                continue
-            state.status, state.finished_at = "skipped", now
-            state.error = f"skipped: upstream task {failed!r} failed"
-            self._remaining -= 1
-            skipped.append(tid)
-            stack.extend(self.workflow.dependents[tid])
+            state.status, state.finished_at, state.error = TaskStatus.SKIPPED, now, reason
+        self._remaining -= len(skipped)
         return skipped
 
     def _skip_ops(self, skipped: list[str]) -> list[Op]:
@@ -458,7 +441,7 @@ class ExecutionRun:
             ops_.task_state(
                 self.execution_id,
                 tid,
-                status="skipped",
+                status=TaskStatus.SKIPPED,
                 finished_at=self.states[tid].finished_at,
                 duration_s=0.0,
                 error=self.states[tid].error,
@@ -491,17 +474,16 @@ class ExecutionRun:
     def result(self) -> ExecutionResult:
         if self._final is not None:
             return self._final
-        failed = [tid for tid in self.workflow.order if self.states[tid].status == "failed"]
         finished = self._remaining == 0
-        status = "running" if not finished else ("failed" if failed else "completed")
+        end = m.execution_end([(tid, s.status, s.error) for tid, s in self.states.items()])
         tasks = {}
         for tid in self.workflow.order:
             s = self.states[tid]
             duration = 0.0
-            if s.started_at is not None and s.finished_at is not None and s.status in TERMINAL:
+            if s.started_at is not None and s.finished_at is not None and s.status in m.TERMINAL:
                 duration = s.finished_at - s.started_at
             tasks[tid] = TaskOutcome(
-                status=s.status,  # type: ignore[arg-type]
+                status=s.status,
                 attempts=s.attempt,
                 duration_s=duration,
                 error=s.error,
@@ -510,10 +492,10 @@ class ExecutionRun:
         result = ExecutionResult(
             execution_id=self.execution_id,
             workflow=self.namespace,
-            status=status,  # type: ignore[arg-type]
+            status=end.status if finished else ExecutionStatus.RUNNING,
             context=self.workflow.final_context(self.initial, self.outputs),
             tasks=tasks,
-            error=f"task {failed[0]!r} failed: {self.states[failed[0]].error}" if failed else None,
+            error=end.error,
             created_at=self.created_at,
             finished_at=self._finished_at,
         )

@@ -22,20 +22,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from cloacina_workflow import Task, TaskError
+from cloacina_workflow import Task
+from cloacina_workflow._machine import TaskEscapedError, timeout_error
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large
-
-
-class TaskEscapedError(TaskError):
-    """A task raised a ``BaseException`` that is not an ``Exception``; the attempt failed with this error."""
-
-    def __init__(self, task_id: str, exc: BaseException) -> None:
-        shown = type(exc).__qualname__ + (f"({exc})" if str(exc) else "")
-        super().__init__(
-            f"task {task_id!r} raised {shown}, a BaseException that is not an Exception; the attempt failed. "
-            "Tasks must raise Exception subclasses (e.g. TaskError.ExecutionFailed) to fail.",
-            task=task_id,
-        )
 
 
 def _plain(task: Task, context: Any) -> None:
@@ -82,13 +71,11 @@ async def _coroutine_inline(task: Task, context: Any) -> None:
 _INLINE = sys.version_info >= (3, 11)
 
 
-async def call_task(
-    task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor, setting: str
-) -> None:
+async def call_task(task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor) -> None:
     """One run of ``task``: an async one on the loop, a plain one on ``executor``, within ``timeout``.
 
-    A timed-out attempt raises ``TaskError.Timeout`` (``setting`` names the knob that raises the
-    limit); a plain function's thread cannot be stopped, so it finishes unobserved (a daemon thread).
+    A timed-out attempt raises ``TaskError.Timeout`` (the same text in every driver); a plain
+    function's thread cannot be stopped, so it finishes unobserved (a daemon thread).
     A task that raises a ``BaseException`` other than an ``Exception`` raises ``TaskEscapedError``.
     """
     fut: asyncio.Future[Any]
@@ -111,11 +98,8 @@ async def call_task(
         raise
     if not done:
         fut.cancel()
-        raise TaskError.Timeout(
-            f"task {task.id!r} ran longer than its timeout of {timeout:g}s and was abandoned; "
-            f"raise timeout_s (or {setting}) if it needs more time",
-            task=task.id,
-        )
+        assert timeout is not None  # only a limited wait can end undone
+        raise timeout_error(task.id, timeout)
     if fut.cancelled():  # nobody cancelled it from outside: the task raised CancelledError itself
         raise TaskEscapedError(task.id, asyncio.CancelledError())
     fut.result()

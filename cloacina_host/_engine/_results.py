@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-from cloacina_workflow import Context
+from cloacina_workflow import Context, ExecutionStatus, TaskOutcome, TaskStatus
 
 from .._storage import ExecutionRecord
 
-ExecutionStatus = Literal["running", "completed", "failed"]
-TaskStatus = Literal["pending", "ready", "running", "retry_wait", "completed", "failed", "skipped"]
-
-
-@dataclass
-class TaskOutcome:
-    """How one task ended: status, attempts made, seconds from first start to end, last error if any.
-
-    ``errors`` holds the traceback of each failed attempt, oldest first (as in ``cloacina_workflow.testing``).
-    """
-
-    status: TaskStatus
-    attempts: int = 0
-    duration_s: float = 0.0
-    error: str | None = None
-    errors: list[str] = field(default_factory=list)
+__all__ = ["ExecutionResult", "ExecutionStatus", "TaskOutcome", "TaskStatus"]
 
 
 @dataclass
@@ -42,7 +27,7 @@ class ExecutionResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == ExecutionStatus.COMPLETED
 
     @property
     def duration_s(self) -> float | None:
@@ -67,7 +52,7 @@ class ExecutionResult:
         tasks: dict[str, TaskOutcome] = {}
         for t in record.tasks:
             tasks[t.task_id] = TaskOutcome(
-                status=t.status,  # type: ignore[arg-type]  # the schema's statuses are TaskStatus
+                status=TaskStatus(t.status),
                 attempts=len(t.attempts),
                 duration_s=t.duration_s or 0.0,
                 error=t.error,
@@ -76,7 +61,7 @@ class ExecutionResult:
         return cls(
             execution_id=record.id,
             workflow=record.namespace,
-            status=record.status,  # type: ignore[arg-type]
+            status=ExecutionStatus(record.status),
             context=Context(record.context_out if record.context_out is not None else record.context_in),
             tasks=tasks,
             error=record.error,

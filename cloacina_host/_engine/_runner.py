@@ -21,6 +21,7 @@ import pluggy
 from cloacina_workflow import DEFAULT_TENANT, Context, JSONValue, Workflow
 from cloacina_workflow.limits import check_json_depth
 
+from .._defaults import DEFAULT_LEASE_S, DEFAULT_MAX_CONCURRENT_TASKS
 from .._discovery import CatalogEntry, WorkflowCatalog, discover
 from .._errors import HostError, NotFoundError, UsageError
 from .._storage import Database, ExecutionRecord, GroupCommitWriter
@@ -75,10 +76,10 @@ class DefaultRunner:
         catalog: WorkflowCatalog | None = None,
         home: str | os.PathLike[str] | None = None,
         tenant: str = DEFAULT_TENANT,
-        max_concurrent_tasks: int = 32,
+        max_concurrent_tasks: int = DEFAULT_MAX_CONCURRENT_TASKS,
         default_timeout_s: float | None = None,
         recover: bool = True,
-        lease_s: float = 30.0,
+        lease_s: float = DEFAULT_LEASE_S,
         sqlite_synchronous: SqliteSynchronous = "FULL",
     ) -> None:
         if max_concurrent_tasks < 1:

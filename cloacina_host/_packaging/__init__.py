@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._errors import ArchiveError, PackagingError
-from ._extract import DEFAULT_LOAD_TIMEOUT_S
 from ._manifest import FORMAT_VERSION, Manifest, manifest_json_schema, manifest_schema_text
 from ._package import PackageResult, package_workflow
 from ._reader import Archive, read_archive

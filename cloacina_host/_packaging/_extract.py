@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: Default time limit for loading a package's entry points in the child process.
-DEFAULT_LOAD_TIMEOUT_S = 30.0
+from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 
 Fail = Callable[[str], Exception]
 

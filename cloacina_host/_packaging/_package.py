@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._builder import build_wheel, download_dependency_wheels
 from ._errors import ArchiveError, PackagingError
-from ._extract import DEFAULT_LOAD_TIMEOUT_S, LoadedWorkflows, load_workflows
+from ._extract import LoadedWorkflows, load_workflows
 from ._manifest import (
     FORMAT_VERSION,
     BuilderInfo,

@@ -15,8 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._errors import ArchiveError
-from ._extract import DEFAULT_LOAD_TIMEOUT_S, unpacked_site
+from ._extract import unpacked_site
 from ._manifest import Manifest
 from ._probe import check_loads
 from ._reader import Archive, read_archive

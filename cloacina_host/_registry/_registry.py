@@ -21,13 +21,13 @@ from pathlib import Path
 
 from cloacina_workflow import DEFAULT_TENANT
 
+from .._defaults import DEFAULT_IDLE_TIMEOUT_S
 from .._discovery import CatalogEntry, WorkflowCatalog, discover, normalize
 from .._errors import StorageError, WorkflowConflictError, WorkflowNotFoundError
 from .._packaging import DEFAULT_LOAD_TIMEOUT_S, Archive, Manifest, read_archive
 from .._storage import Database
 from .._storage import _queries as q
 from .._storage._records import PackageRecord
-from .._workers import DEFAULT_IDLE_TIMEOUT_S
 from ._catalog import LoopPools, build_entries
 from ._errors import PackageNotFoundError, RegistryError
 from ._installer import clean_leftovers, ensure_installed, install_dir, is_installed, remove_install

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Executable, Row, and_, bindparam, delete, func, insert, or_, select, update
 
+from cloacina_workflow import TaskStatus
 from cloacina_workflow.limits import json_depth_exceeded
 
 from ._records import AttemptRecord, ExecutionRecord, PackageRecord, TaskRecord
@@ -28,7 +29,7 @@ from ._schema import (
     tenants,
 )
 
-TERMINAL_TASK = ("completed", "failed", "skipped")
+TERMINAL_TASK = tuple(s.value for s in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED))
 INTERRUPTED_ERROR = "interrupted: the host process stopped while this attempt ran; it runs again"
 
 

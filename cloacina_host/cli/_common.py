@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 
+from .._defaults import DEFAULT_MAX_CONCURRENT_TASKS, DEFAULT_TENANT
+
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
     from .._host import Host
@@ -25,7 +27,7 @@ class Settings:
 
     database_url: str | None = None
     home: str | None = None
-    tenant: str = "public"
+    tenant: str = DEFAULT_TENANT
     json: bool = False
     verbose: bool = False
     disabled_plugins: list[str] = field(default_factory=list)
@@ -142,7 +144,7 @@ pass_settings = click.make_pass_decorator(Settings, ensure=True)
 max_concurrent_tasks_option = click.option(
     "--max-concurrent-tasks",
     type=click.IntRange(min=1),
-    default=32,
+    default=DEFAULT_MAX_CONCURRENT_TASKS,
     show_default=True,
     help="Tasks allowed to run at once.",
 )

@@ -9,11 +9,13 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from cloacina_workflow import ExecutionStatus
+
 from .._engine._history import ExecutionRecord, find_execution, list_executions
 from ._common import Settings, global_options, pass_settings, print_json
 from ._progress import _STYLE, format_duration
 
-STATUSES = ("running", "completed", "failed")
+STATUSES = tuple(s.value for s in ExecutionStatus)
 
 
 @click.group("executions")

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._common import Settings, global_options, pass_settings, print_json
 
 if TYPE_CHECKING:
     from .._packaging import Manifest, PackageResult
 
-_LOAD_TIMEOUT_HELP = "Seconds allowed for loading the package's entry points in a child process [default: 30]."
+_LOAD_TIMEOUT_HELP = (
+    f"Seconds allowed for loading the package's entry points in a child process [default: {DEFAULT_LOAD_TIMEOUT_S:g}]."
+)
 
 
 def _progress(settings: Settings) -> Any:
@@ -61,7 +64,11 @@ def _package(settings: Settings, directory: Path, output: Path, **options: Any) 
 
 def _packaging_options(f: Any) -> Any:
     f = click.option(
-        "--load-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=False, help=_LOAD_TIMEOUT_HELP
+        "--load-timeout",
+        type=click.FloatRange(min=0.1),
+        default=DEFAULT_LOAD_TIMEOUT_S,
+        show_default=False,
+        help=_LOAD_TIMEOUT_HELP,
     )(f)
     f = click.option(
         "--no-isolation",

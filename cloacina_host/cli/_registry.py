@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
+from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._common import Settings, global_options, pass_settings, print_json
 from ._text import safe_cell, safe_text
 
@@ -37,8 +38,9 @@ def _local(ts: float) -> str:
 @click.option(
     "--load-timeout",
     type=click.FloatRange(min=0.1),
-    default=30.0,
-    help="Seconds allowed for loading the package's entry points in a fresh worker [default: 30].",
+    default=DEFAULT_LOAD_TIMEOUT_S,
+    help="Seconds allowed for loading the package's entry points in a fresh worker "
+    f"[default: {DEFAULT_LOAD_TIMEOUT_S:g}].",
 )
 @global_options
 @pass_settings

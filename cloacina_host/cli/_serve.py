@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from .._defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_WORKER_CONCURRENCY
 from ._common import Settings, global_options, max_concurrent_tasks_option, pass_settings
 from ._reconcile import DEFAULT_FILE_TIMEOUT_S, DirectoryReconciler
 
@@ -62,7 +63,7 @@ log = logging.getLogger("cloacina_host.serve")
     "--worker-idle-timeout",
     "idle_timeout",
     type=click.FloatRange(min=0),
-    default=300.0,
+    default=DEFAULT_IDLE_TIMEOUT_S,
     show_default=True,
     metavar="SECONDS",
     help="Stop a package's worker process after this long without tasks (it restarts on demand).",
@@ -123,7 +124,7 @@ async def _serve(
 
     on_postgresql = uses_postgresql(settings.database_url, settings.home)
     if distributed is None:
-        distributed = 8 if on_postgresql else 0
+        distributed = DEFAULT_WORKER_CONCURRENCY if on_postgresql else 0
     elif distributed > 0:
         require_postgresql(settings.database_url, settings.home, "serve --distributed-concurrency")
 

@@ -16,6 +16,7 @@ import sys
 
 import click
 
+from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
 from .._engine._distributed import DistributedWorker, WorkerStats, require_postgresql
 from ._common import Settings, global_options, pass_settings, task_timeout_option
 
@@ -36,7 +37,7 @@ def _configure_logging(quiet: bool) -> logging.Handler:
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
-    default=8,
+    default=DEFAULT_WORKER_CONCURRENCY,
     show_default=True,
     help="Tasks this worker runs at once.",
 )
@@ -44,7 +45,7 @@ def _configure_logging(quiet: bool) -> logging.Handler:
     "--lease-seconds",
     "lease_s",
     type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
+    default=DEFAULT_LEASE_S,
     show_default=True,
     help="How long a claim holds without renewal (renewed every third of it). A task whose worker stops "
     "renewing is claimed again by another worker after this long.",
@@ -53,7 +54,7 @@ def _configure_logging(quiet: bool) -> logging.Handler:
     "--poll-seconds",
     "poll_s",
     type=click.FloatRange(min=0, min_open=True),
-    default=5.0,
+    default=DEFAULT_POLL_S,
     show_default=True,
     help="Longest sleep without a notification (in case one is lost).",
 )
@@ -61,7 +62,7 @@ def _configure_logging(quiet: bool) -> logging.Handler:
     "--grace-seconds",
     "grace_s",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=DEFAULT_GRACE_S,
     show_default=True,
     help="On SIGTERM/SIGINT, how long running tasks may finish before they are handed back.",
 )

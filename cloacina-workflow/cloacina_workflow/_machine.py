@@ -1,0 +1,290 @@
+"""The rules of running a workflow's DAG, written once; every driver asks here and only does the I/O.
+
+The in-memory runner (``cloacina_workflow.testing``), the durable engine and the distributed worker
+each keep their own bookkeeping (a dict, a group-commit writer, rows claimed from PostgreSQL) and
+ask this module what it means: which tasks are ready, what a failed attempt means under the task's
+retry policy (and how long to wait), what a timeout or an escaped ``BaseException`` is, which
+dependents are skipped and why, how an error is told, and how the execution ends. Pure: no I/O, no
+asyncio, no clock (times are passed in), so the three drivers cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ._context import JSONValue
+from ._errors import ContextError, TaskError, TaskTimeout
+
+if TYPE_CHECKING:
+    from ._task import Task
+    from ._workflow import ContextConflict, Workflow
+
+__all__ = [
+    "TERMINAL",
+    "ExecutionEnd",
+    "ExecutionStatus",
+    "RetryDecision",
+    "TaskEscapedError",
+    "TaskOutcome",
+    "TaskStatus",
+    "after_failure",
+    "all_ended",
+    "conflict_text",
+    "describe",
+    "effective_timeout",
+    "escaped",
+    "execution_end",
+    "final_context",
+    "ready_dependents",
+    "retry_wait_left",
+    "runnable",
+    "skip_reason",
+    "timeout_error",
+    "to_skip",
+    "traceback_text",
+]
+
+
+class _Named(str, enum.Enum):
+    """A status whose value is the string stored in the database and shown to users."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:  # f"{status}" is the value on every Python (3.11 changed it)
+        return format(str(self.value), spec)
+
+
+class TaskStatus(_Named):
+    """Where a task of an execution stands."""
+
+    PENDING = "pending"  # waiting for its dependencies
+    READY = "ready"  # may run now
+    RUNNING = "running"
+    RETRY_WAIT = "retry_wait"  # a failed attempt; runs again after its delay
+    COMPLETED = "completed"
+    FAILED = "failed"  # for good: its retries are spent or it may not retry
+    SKIPPED = "skipped"  # never ran: a task upstream failed
+
+
+class ExecutionStatus(_Named):
+    """Where an execution stands: ``running`` until every task has ended."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+#: the statuses a task never leaves
+TERMINAL: frozenset[TaskStatus] = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED})
+
+
+@dataclass
+class TaskOutcome:
+    """How one task ended: status, attempts made, seconds from first start to end, last error if any.
+
+    ``errors`` holds the traceback of each failed attempt, oldest first. The same type in every driver.
+    """
+
+    status: TaskStatus
+    attempts: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+# -- how an error is told ---------------------------------------------------------------------------
+
+_VARIANTS = ("ValidationFailed", "ExecutionFailed", "Timeout", "KeyExists", "KeyNotFound", "NotSerializable")
+
+
+def describe(exc: BaseException) -> str:
+    """``TaskError.Timeout: message``: the kit's variants by their public names, others by class."""
+    cls = type(exc)
+    for root in (TaskError, ContextError):
+        for attr in _VARIANTS:
+            if getattr(root, attr, None) is cls:
+                return f"{root.__name__}.{attr}: {exc}"
+    return f"{cls.__qualname__}: {exc}"
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The traceback kept with a failed attempt."""
+    import traceback  # here: reading manifests should not pay for it
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class TaskEscapedError(TaskError):
+    """A task raised a ``BaseException`` that is not an ``Exception``; the attempt failed with this error."""
+
+    def __init__(self, task_id: str, exc: BaseException) -> None:
+        shown = type(exc).__qualname__ + (f"({exc})" if str(exc) else "")
+        super().__init__(
+            f"task {task_id!r} raised {shown}, a BaseException that is not an Exception; the attempt failed. "
+            "Tasks must raise Exception subclasses (e.g. TaskError.ExecutionFailed) to fail.",
+            task=task_id,
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickles by its text: what escaped may not pickle
+        return (_rebuild_escaped, (self.message, self.task))
+
+
+def _rebuild_escaped(message: str, task: str | None) -> TaskEscapedError:
+    err = TaskEscapedError.__new__(TaskEscapedError)
+    TaskError.__init__(err, message, task=task)
+    return err
+
+
+def escaped(task_id: str, exc: BaseException) -> TaskEscapedError:
+    """The error that fails an attempt whose task raised ``exc``, a ``BaseException`` outside ``Exception``
+    (``SystemExit``, ``KeyboardInterrupt``, its own ``CancelledError``...), instead of stopping the host.
+    """
+    return TaskEscapedError(task_id, exc)
+
+
+# -- timeouts ----------------------------------------------------------------------------------------
+
+
+def effective_timeout(task: Task, default_s: float | None) -> float | None:
+    """The limit on one attempt of ``task``: its own ``timeout_s``, else the driver's default."""
+    return task.timeout_s if task.timeout_s is not None else default_s
+
+
+def timeout_error(task_id: str, seconds: float) -> TaskTimeout:
+    """The error of an attempt that ran past its limit (the task's ``timeout_s`` or the driver's default)."""
+    return TaskError.Timeout(
+        f"task {task_id!r} ran longer than its timeout of {seconds:g}s and was abandoned; "
+        "raise timeout_s (or the runner's default_timeout_s) if it needs more time",
+        task=task_id,
+    )
+
+
+# -- a failed attempt ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """What a failed attempt means: run again after ``delay_s`` seconds, or fail the task for good."""
+
+    retry: bool
+    delay_s: float = 0.0
+
+
+_FINAL = RetryDecision(retry=False)
+
+
+def after_failure(
+    task: Task | None, error: BaseException, failures: int, rng: random.Random | None = None
+) -> RetryDecision:
+    """What the ``failures``-th failed attempt (1-based) of ``task``, which raised ``error``, means.
+
+    The task's retry policy decides (``retry_attempts``, ``retry_condition``, the backoff and its
+    jitter); ``task=None`` (its workflow could not be loaded) fails for good.
+    """
+    if task is None or not task.retry.should_retry(error, failures):
+        return _FINAL
+    return RetryDecision(retry=True, delay_s=task.retry.delay_s(failures, rng))
+
+
+def retry_wait_left(ready_at: float | None, now: float) -> float:
+    """Seconds a task in ``retry_wait`` still waits, ``ready_at`` being when it may run again."""
+    return 0.0 if ready_at is None else max(0.0, ready_at - now)
+
+
+# -- readiness and skips ----------------------------------------------------------------------------
+
+
+def ready_dependents(
+    workflow: Workflow, task_id: str, *, waiting: Callable[[str], bool], completed: Callable[[str], bool]
+) -> list[str]:
+    """The dependents of ``task_id`` (just completed) that wait and whose every dependency has completed.
+
+    ``completed`` is the driver's notion of done (the durable engine: completed *and* committed).
+    """
+    tasks = workflow.tasks
+    return [
+        child
+        for child in workflow.dependents[task_id]
+        if waiting(child) and all(completed(dep) for dep in tasks[child].dependencies)
+    ]
+
+
+def runnable(workflow: Workflow, *, waiting: Callable[[str], bool], completed: Callable[[str], bool]) -> list[str]:
+    """Every task, in workflow order, that waits and whose dependencies have all completed (start, resume)."""
+    tasks = workflow.tasks
+    return [tid for tid in workflow.order if waiting(tid) and all(completed(dep) for dep in tasks[tid].dependencies)]
+
+
+def skip_reason(failed_task: str, *, unloadable: bool = False) -> str:
+    """The error text of a task skipped because ``failed_task`` failed for good."""
+    if unloadable:
+        return f"skipped: task {failed_task!r} failed because its workflow could not be loaded"
+    return f"skipped: upstream task {failed_task!r} failed"
+
+
+def to_skip(workflow: Workflow, failed_task: str, *, ended: Callable[[str], bool] = lambda _tid: False) -> list[str]:
+    """The tasks downstream of ``failed_task`` that have not ended, in workflow order: they are skipped."""
+    seen: set[str] = set()
+    stack = list(workflow.dependents[failed_task])
+    while stack:
+        tid = stack.pop()
+        if tid in seen:
+            continue
+        seen.add(tid)
+        stack.extend(workflow.dependents[tid])
+    return [tid for tid in workflow.order if tid in seen and not ended(tid)]
+
+
+# -- contexts --------------------------------------------------------------------------------------
+
+
+def conflict_text(conflict: ContextConflict) -> str:
+    """What the drivers log when two dependencies wrote different values under one key."""
+    return (
+        f"task {conflict.task_id!r}: dependencies {conflict.loser!r} and {conflict.winner!r} wrote different "
+        f"values for {conflict.key!r}; {conflict.winner!r} (declared later) wins"
+    )
+
+
+def final_context(
+    initial: Mapping[str, JSONValue], order: Iterable[str], outputs: Mapping[str, Mapping[str, JSONValue]]
+) -> dict[str, JSONValue]:
+    """The execution's result: ``initial`` overlaid by every completed task's output, in workflow order."""
+    merged: dict[str, JSONValue] = dict(initial)
+    for tid in order:
+        out = outputs.get(tid)
+        if out is not None:
+            merged.update(out)
+    return merged
+
+
+# -- the end ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionEnd:
+    """How an execution whose every task has ended ends: its status and, when it failed, why."""
+
+    status: ExecutionStatus
+    error: str | None = None
+
+
+def all_ended(statuses: Iterable[str]) -> bool:
+    """Whether every task has ended (so the execution ends)."""
+    return all(s in TERMINAL for s in statuses)
+
+
+def execution_end(tasks: Sequence[tuple[str, str, str | None]]) -> ExecutionEnd:
+    """The end of an execution from ``(task id, status, error)`` of every task, in workflow order.
+
+    It failed when a task failed; the error names the first failed task (in workflow order).
+    """
+    for tid, status, error in tasks:
+        if status == TaskStatus.FAILED:
+            return ExecutionEnd(ExecutionStatus.FAILED, f"task {tid!r} failed: {error}")
+    return ExecutionEnd(ExecutionStatus.COMPLETED)
