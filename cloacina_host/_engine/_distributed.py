@@ -232,7 +232,10 @@ class DistributedWorker:
         self.catalog = catalog if catalog is not None else WorkflowCatalog()
         # one pooled connection per database thread: connections are never opened and closed per query
         self._db_threads = min(concurrency + 2, 10)
+        #: connections the worker's database pool should keep open (one per database thread)
+        self.db_threads = self._db_threads
         self.resolver = resolver or catalog_resolver(self.catalog)
+        self._owns_db = database_opener is None  # a database from database_opener is its caller's to close
         self._open = database_opener or (
             lambda: open_tenant_database(
                 self.database_url, home=self.home, tenant=self.tenant, pool_size=self._db_threads
@@ -316,7 +319,8 @@ class DistributedWorker:
             await asyncio.gather(*helpers, return_exceptions=True)
             self._task_pool.shutdown(wait=False, cancel_futures=True)
             self._db_pool.shutdown(wait=False, cancel_futures=True)
-            self.db.dispose()
+            if self._owns_db:
+                self.db.dispose()
             await self.catalog.aclose()  # the workers of registered packages started on this loop
         return self.stats
 

@@ -65,7 +65,8 @@ class DefaultRunner:
     ``default_timeout_s`` applies to tasks without their own ``timeout_s``.
 
     Use it from one event loop (the async methods), or from plain code through the ``*_sync``
-    methods and ``close()`` (they run a private loop in a thread) — not both.
+    methods and ``close()`` (they run a private loop in a thread) — not both. ``database``: an open
+    database to use instead of opening one (its owner, e.g. a ``cloacina-ctl`` command, closes it).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class DefaultRunner:
         recover: bool = True,
         lease_s: float = 30.0,
         sqlite_synchronous: SqliteSynchronous = "FULL",
+        database: Database | None = None,
     ) -> None:
         if max_concurrent_tasks < 1:
             raise UsageError(f"max_concurrent_tasks must be at least 1, not {max_concurrent_tasks}.")
@@ -99,6 +101,7 @@ class DefaultRunner:
         #: who holds this runner's leases: ``host:pid:token``
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db: Database | None = None
+        self._given_db = database
         self._writer: GroupCommitWriter | None = None
         self._services: EngineServices | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -218,13 +221,15 @@ class DefaultRunner:
             if self._catalog is None:  # discovery imports plugins: never on the loop
                 self._catalog = await asyncio.to_thread(self._default_catalog)
             catalog = self._catalog
-            db = await asyncio.to_thread(
-                open_tenant_database,
-                self._database_url,
-                home=self._home,
-                tenant=self.tenant,
-                sqlite_synchronous=self.sqlite_synchronous,
-            )
+            db = self._given_db
+            if db is None:
+                db = await asyncio.to_thread(
+                    open_tenant_database,
+                    self._database_url,
+                    home=self._home,
+                    tenant=self.tenant,
+                    sqlite_synchronous=self.sqlite_synchronous,
+                )
             writer = GroupCommitWriter(db)
             writer.start()
             self._services = EngineServices(
@@ -269,7 +274,8 @@ class DefaultRunner:
             await asyncio.to_thread(self._release_leases, db)
         finally:
             services.executor.shutdown(wait=False, cancel_futures=True)
-            db.dispose()
+            if db is not self._given_db:
+                db.dispose()
             if self._catalog is not None:
                 await self._catalog.aclose()  # workers of registered packages started on this loop
 
