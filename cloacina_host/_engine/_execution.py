@@ -25,7 +25,7 @@ from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
 from .._storage._queries import dumps
 from ._events import EventEmitter
-from ._guard import call_task, check_output_size
+from ._guard import TaskSlot, call_task, check_output_size
 from ._results import ExecutionResult, TaskOutcome
 
 log = logging.getLogger("cloacina_host.engine")
@@ -315,9 +315,9 @@ class ExecutionRun:
             c.winner,
         )
 
-    async def _call(self, task: Task, context: Any) -> None:
+    async def _call(self, task: Task, context: Any, slot: TaskSlot) -> None:
         timeout = task.timeout_s if task.timeout_s is not None else self.services.default_timeout_s
-        await call_task(task, context, timeout, self.services.executor, "the runner's default_timeout_s")
+        await call_task(task, context, timeout, self.services.executor, "the runner's default_timeout_s", slot)
 
     async def _attempt(self, tid: str) -> bool:
         """Run one attempt of ``tid``; True when it failed and must run again."""
@@ -325,7 +325,9 @@ class ExecutionRun:
         task = self.workflow.tasks[tid]
         state = self.states[tid]
         eid = self.execution_id
-        async with services.semaphore:
+        # the place under max_concurrent_tasks is held until the task's code really returned (TaskSlot)
+        await services.semaphore.acquire()
+        with TaskSlot(services.semaphore.release) as slot:
             state.attempt += 1
             attempt = state.attempt
             started = time.time()
@@ -350,7 +352,7 @@ class ExecutionRun:
             output_text = ""
             try:
                 context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
-                await self._call(task, context)
+                await self._call(task, context, slot)
                 output = context.to_dict()  # re-checks values a task mutated in place
                 output_text = dump_context(output, f"the output context of task {tid!r}")
                 check_output_size(output_text, tid)
