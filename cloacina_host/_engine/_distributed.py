@@ -279,6 +279,11 @@ class DistributedWorker:
         """The claims whose tasks run now."""
         return [r.claim for r in self._running.values()]
 
+    @property
+    def busy(self) -> int:
+        """Places under ``concurrency`` taken now: running tasks, and abandoned threads that still run."""
+        return self._busy
+
     async def _db(self, action: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction on a database thread."""
         db = self.db

@@ -9,6 +9,7 @@ exactly when its change is durable, and under load one commit (one fsync) serves
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -65,6 +66,7 @@ class GroupCommitWriter:
         #: why the thread died; None while it lives
         self.failure: StorageError | None = None
         self._inflight: list[_Item] = []
+        self._conn: Connection | None = None
 
     def dead(self) -> bool:
         """Whether the writer thread died (``failure`` says why)."""
@@ -113,6 +115,11 @@ class GroupCommitWriter:
             error.__cause__ = exc
             self.failure = error
             log.error("%s", error, exc_info=exc)
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.invalidate()
+                    conn.close()
             self._fail_queued()
             if self.on_death is not None:
                 self.on_death(error)
@@ -162,7 +169,7 @@ class GroupCommitWriter:
             conn.close()
 
     def _flush(self, conn: Connection | None, items: list[_Item], count: int) -> Connection | None:
-        self._inflight = items  # if the thread dies in here, _supervised fails these too
+        self._inflight, self._conn = items, conn  # if the thread dies in here, _supervised ends these
         grouped: dict[Write, list[Mapping[str, Any]]] = {}
         for item in items:
             for kind, params in item.ops:
