@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -150,3 +153,32 @@ async def test_a_timed_out_plain_task_keeps_its_place_in_the_worker_until_its_th
     assert result.tasks["stuck"].status == "failed"
     assert "ran longer than its timeout of 0.05s" in (result.tasks["stuck"].error or "")
     assert later_result.ok
+
+
+@pytest.mark.slow
+async def test_cloacina_ctl_worker_exits_2_naming_the_dead_loop(
+    postgres_schema_url: str,
+    scale_flows: ModuleType,
+    start_worker: Callable[..., Any],
+    tmp_path: Path,
+    read_runs: Callable[[Path], tuple[Any, Any]],
+) -> None:
+    out = tmp_path / "runs"
+    out.mkdir()
+    catalog = _catalog(scale_flows.slow)
+    async with DefaultRunner(postgres_schema_url, catalog=catalog, recover=False) as runner:
+        worker = start_worker(postgres_schema_url, "doomed", "--lease-seconds", "0.6", "--poll-seconds", "0.2")
+        worker.wait_for("serving tenant")
+        context = {"key": "s", "out_dir": str(out), "nap_s": DEADLINE_S}
+        await runner.submit(scale_flows.slow, context, distributed=True)
+        deadline = time.monotonic() + DEADLINE_S
+        while not read_runs(out)[0]:  # its task runs, under a lease it renews
+            assert time.monotonic() < deadline, worker.output()
+            await asyncio.sleep(0.02)
+        _rename_table(postgres_schema_url, "task_executions", "task_executions_gone")
+        status = await asyncio.to_thread(worker.process.wait, DEADLINE_S)
+    output = worker.output()
+    assert status == 2, output
+    assert "error: Worker " in output
+    assert "stopped: its lease renewal loop died (the leases could not be renewed for" in output
+    assert "Traceback" not in output
