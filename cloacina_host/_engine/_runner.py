@@ -352,7 +352,7 @@ class DefaultRunner:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             if self._failure is not None and task.cancelled():
-                raise self._failure from None
+                raise self._failure  # noqa: B904  # its __cause__ is the loop's error: kept
             raise
 
     # -- running ----------------------------------------------------------------------------------

@@ -208,6 +208,7 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, futures, error)
             except RuntimeError:  # the loop closed while we committed: nobody is waiting any more
                 log.debug("event loop closed before its writes were acknowledged")
+        self._inflight, self._conn = [], conn
         return conn
 
 
