@@ -119,8 +119,7 @@ class Registry:
                     self._db = self._opener()
                 else:
                     self._db = open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
-                if not self._db.read_only:
-                    clean_leftovers(self.home)  # staging directories of installs killed half way
+                clean_leftovers(self.home)  # staging directories of installs killed half way
             return self._db
 
     def close(self) -> None:
