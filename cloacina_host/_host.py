@@ -7,7 +7,7 @@ host here; the layers below never reach up for each other (the engine knows the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ._defaults import DEFAULT_IDLE_TIMEOUT_S
@@ -15,9 +15,10 @@ from ._discovery import WorkflowCatalog, discover
 from ._engine import DefaultRunner as _EngineRunner
 from ._registry import Registry
 from ._settings import default_database_url
-from ._storage import parse_database_url
+from ._storage import Database, parse_database_url
+from ._storage._tenants import open_tenant_database
 
-__all__ = ["DefaultRunner", "Host", "compose", "uses_postgresql"]
+__all__ = ["Database", "DefaultRunner", "Host", "compose", "open_command_database", "uses_postgresql"]
 
 
 @dataclass
@@ -44,12 +45,29 @@ def compose(
     tenant: str,
     disabled: Iterable[str] = (),
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    database_opener: Callable[[], Database] | None = None,
 ) -> Host:
-    """Discover installed plugins (``disabled`` ones not loaded) and add ``tenant``'s registry as a source."""
+    """Discover installed plugins (``disabled`` ones not loaded) and add ``tenant``'s registry as a source.
+
+    ``database_opener``: the registry's database, when the caller owns it (a command's, opened once).
+    """
     catalog = discover(disabled=disabled)
-    registry = Registry(database_url, home=home, tenant=tenant, idle_timeout_s=idle_timeout_s)
+    registry = Registry(
+        database_url, home=home, tenant=tenant, idle_timeout_s=idle_timeout_s, database_opener=database_opener
+    )
     catalog.add_source(registry)
     return Host(catalog, registry)
+
+
+def open_command_database(
+    database_url: str | None, *, home: str | None, tenant: str, read_only: bool, pool_size: int = 4
+) -> Database:
+    """The one database a ``cloacina-ctl`` command opens: ``tenant``'s, read-only for commands that only read.
+
+    Read-only opens create, migrate and write nothing: a database not there yet reads as empty, one
+    at an older schema version is refused with the commands that upgrade it.
+    """
+    return open_tenant_database(database_url, home=home, tenant=tenant, read_only=read_only, pool_size=pool_size)
 
 
 def uses_postgresql(database_url: str | None, home: str | None) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -39,8 +40,9 @@ from .._storage import _claims as c
 from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
 from ._execution import call_task, dump_context, execution_row, task_rows
-from ._guard import DaemonThreadExecutor, check_output_size
+from ._guard import DaemonThreadExecutor, TaskSlot, check_output_size
 from ._resolver import version_resolvers
+from ._supervise import LoopDiedError, RenewalClock, died, watch
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -174,6 +176,7 @@ class _Running:
     claim: c.Claim
     task: asyncio.Task[None]
     claimed_at: float
+    slot: TaskSlot  # its place under ``concurrency``, held until its code really returned
     ending: bool = False  # its end is being written: the renewer must not cancel it
 
 
@@ -234,7 +237,10 @@ class DistributedWorker:
         self.catalog = catalog if catalog is not None else WorkflowCatalog()
         # one pooled connection per database thread: connections are never opened and closed per query
         self._db_threads = min(concurrency + 2, 10)
+        #: connections the worker's database pool should keep open (one per database thread)
+        self.db_threads = self._db_threads
         self.resolver = resolver or catalog_resolver(self.catalog)
+        self._owns_db = database_opener is None  # a database from database_opener is its caller's to close
         self._open = database_opener or (
             lambda: open_tenant_database(
                 self.database_url, home=self.home, tenant=self.tenant, pool_size=self._db_threads
@@ -250,6 +256,9 @@ class DistributedWorker:
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self._listening = False
+        self._busy = 0  # places under ``concurrency`` held: running tasks and abandoned threads still running
+        #: why the worker stopped on its own (a background loop died); ``run`` raises it
+        self.failure: LoopDiedError | None = None
         self._db_pool = ThreadPoolExecutor(self._db_threads, thread_name_prefix="cloacina-db")
         self._task_pool = DaemonThreadExecutor("cloacina-task")
 
@@ -271,6 +280,11 @@ class DistributedWorker:
     def running(self) -> list[c.Claim]:
         """The claims whose tasks run now."""
         return [r.claim for r in self._running.values()]
+
+    @property
+    def busy(self) -> int:
+        """Places under ``concurrency`` taken now: running tasks, and abandoned threads that still run."""
+        return self._busy
 
     async def _db(self, action: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction on a database thread."""
@@ -295,7 +309,11 @@ class DistributedWorker:
     # -- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> WorkerStats:
-        """Serve until ``stop()``; return what was done."""
+        """Serve until ``stop()``; return what was done.
+
+        Its LISTEN and lease-renewal loops are supervised: if one dies, the worker claims nothing
+        more, hands its running tasks back, and raises ``LoopDiedError`` saying why.
+        """
         require_postgresql(self.database_url, self.home, "cloacina-ctl worker")
         self.db = await self._connect()
         if self.db is None:  # stopped while waiting for the database
@@ -309,6 +327,8 @@ class DistributedWorker:
             self.lease_s,
         )
         helpers = [asyncio.ensure_future(self._listen()), asyncio.ensure_future(self._renew())]
+        for name, helper in zip(("LISTEN", "lease renewal"), helpers, strict=True):
+            watch(helper, functools.partial(self._die, name))
         try:
             await self._serve()
         finally:
@@ -318,9 +338,26 @@ class DistributedWorker:
             await asyncio.gather(*helpers, return_exceptions=True)
             self._task_pool.shutdown(wait=False, cancel_futures=True)
             self._db_pool.shutdown(wait=False, cancel_futures=True)
-            self.db.dispose()
+            if self._owns_db:
+                self.db.dispose()
             await self.catalog.aclose()  # the workers of registered packages started on this loop
+        if self.failure is not None:
+            raise self.failure
         return self.stats
+
+    def _die(self, name: str, exc: BaseException | None) -> None:
+        """Loop ``name`` died of ``exc``: claim nothing more, hand running tasks back now, and say why."""
+        if self.failure is not None or self._stopping.is_set():
+            return
+        self.failure = died(
+            f"Worker {self.owner}",
+            name,
+            exc,
+            "It claimed nothing more and handed its running tasks back (or their leases lapse); "
+            "other workers run them.",
+        )
+        log.error("%s", self.failure)
+        self.stop(now=True)
 
     async def _connect(self) -> Database | None:
         delay = 0.5
@@ -341,7 +378,7 @@ class DistributedWorker:
     async def _serve(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._running)
+            free = self.concurrency - self._busy
             timeout = self.poll_s
             if free > 0:
                 self._wake.clear()
@@ -399,14 +436,20 @@ class DistributedWorker:
                 claim.execution_id[:8],
                 claim.attempt,
             )
+        self._busy += 1
+        slot = TaskSlot(self._slot_free)
         task = asyncio.ensure_future(self._run_task(claim))
-        self._running[claim.key] = _Running(claim, task, time.monotonic())
+        self._running[claim.key] = _Running(claim, task, time.monotonic(), slot)
 
         def done(_t: asyncio.Task[None]) -> None:
             self._running.pop(claim.key, None)
-            self._wake.set()
+            slot.done()
 
         task.add_done_callback(done)
+
+    def _slot_free(self) -> None:
+        self._busy -= 1
+        self._wake.set()
 
     # -- one task ---------------------------------------------------------------------------------
 
@@ -444,7 +487,7 @@ class DistributedWorker:
                         parents = await self._db("reading task outputs", self._outputs, claim.execution_id, deps)
                 initial = _loads_stored(claim.context_in, "the execution's initial context")
                 context = workflow.input_context(claim.task_id, initial, parents, self._conflict(claim))
-                await self._call(task, context)
+                await self._call(task, context, claim)
                 output = context.to_dict()
                 # refuse what cannot be stored as the attempt's error, not the worker's
                 check_output_size(dump_context(output, f"the output context of task {claim.task_id!r}"), claim.task_id)
@@ -461,8 +504,10 @@ class DistributedWorker:
 
         return on_conflict
 
-    async def _call(self, task: Task, context: Any) -> None:
-        await call_task(task, context, m.effective_timeout(task, self.default_timeout_s), self._task_pool)
+    async def _call(self, task: Task, context: Any, claim: c.Claim) -> None:
+        running = self._running.get(claim.key)
+        slot = None if running is None else running.slot
+        await call_task(task, context, m.effective_timeout(task, self.default_timeout_s), self._task_pool, slot)
 
     async def _end(
         self,
@@ -661,17 +706,25 @@ class DistributedWorker:
                 delay = min(delay * 2, MAX_BACKOFF_S)
 
     async def _renew(self) -> None:
-        """Every ``lease_s / 3``: extend this worker's leases; cancel the tasks whose lease another worker took."""
+        """Every ``lease_s / 3``: extend this worker's leases; cancel the tasks whose lease another worker took.
+
+        A failed renewal is retried at the next tick; once none succeeded for a whole lease the loop
+        dies (``RenewalClock``), and the worker stops rather than run tasks others may run too.
+        """
+        clock = RenewalClock(self.lease_s)
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            if not self._running:
-                continue
             asked = time.monotonic()
+            if not self._running:
+                clock.renewed(asked)  # nothing held: nothing can lapse
+                continue
             try:
                 held = await self._db("renewing leases", self._renew_all)
             except StorageError as exc:
                 log.warning("could not renew the leases of %s: %s", self.owner, str(exc).rstrip())
+                clock.failed(exc)
                 continue
+            clock.renewed(asked)
             keys = {(e, t) for e, t, _ in held}
             for key, r in list(self._running.items()):
                 if key in keys or r.ending or r.claimed_at >= asked:

@@ -25,7 +25,7 @@ from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
 from .._storage._queries import dumps
 from ._events import EventEmitter
-from ._guard import call_task, check_output_size
+from ._guard import TaskSlot, call_task, check_output_size
 from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
 
 log = logging.getLogger("cloacina_host.engine")
@@ -297,10 +297,9 @@ class ExecutionRun:
     def _on_conflict(self, c: ContextConflict) -> None:
         log.warning("execution %s, %s", self.execution_id, m.conflict_text(c))
 
-    async def _call(self, task: Task, context: Any) -> None:
-        await call_task(
-            task, context, m.effective_timeout(task, self.services.default_timeout_s), self.services.executor
-        )
+    async def _call(self, task: Task, context: Any, slot: TaskSlot) -> None:
+        timeout = m.effective_timeout(task, self.services.default_timeout_s)
+        await call_task(task, context, timeout, self.services.executor, slot)
 
     async def _attempt(self, tid: str) -> bool:
         """Run one attempt of ``tid``; True when it failed and must run again."""
@@ -308,7 +307,9 @@ class ExecutionRun:
         task = self.workflow.tasks[tid]
         state = self.states[tid]
         eid = self.execution_id
-        async with services.semaphore:
+        # the place under max_concurrent_tasks is held until the task's code really returned (TaskSlot)
+        await services.semaphore.acquire()
+        with TaskSlot(services.semaphore.release) as slot:
             state.attempt += 1
             attempt = state.attempt
             started = time.time()
@@ -333,7 +334,7 @@ class ExecutionRun:
             output_text = ""
             try:
                 context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
-                await self._call(task, context)
+                await self._call(task, context, slot)
                 output = context.to_dict()  # re-checks values a task mutated in place
                 output_text = dump_context(output, f"the output context of task {tid!r}")
                 check_output_size(output_text, tid)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import queue
 import sys
@@ -27,8 +28,13 @@ from cloacina_workflow._machine import TaskEscapedError, timeout_error
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large
 
 
-def _plain(task: Task, context: Any) -> None:
-    """Run a plain task in its thread; anything but an ``Exception`` becomes ``TaskEscapedError`` here."""
+def _plain(task: Task, context: Any, begin: Callable[[], None] | None = None) -> None:
+    """Run a plain task in its thread; anything but an ``Exception`` becomes ``TaskEscapedError`` here.
+
+    ``begin`` is called first, in the thread: the task's timeout starts then, not when it was queued.
+    """
+    if begin is not None:
+        begin()
     try:
         task.function(context)
     except Exception:
@@ -71,14 +77,73 @@ async def _coroutine_inline(task: Task, context: Any) -> None:
 _INLINE = sys.version_info >= (3, 11)
 
 
-async def call_task(task: Task, context: Any, timeout: float | None, executor: concurrent.futures.Executor) -> None:
+class TaskSlot:
+    """An attempt's place under a concurrency limit (``max_concurrent_tasks``, a worker's ``concurrency``).
+
+    Held from before the task's code starts until that code has really returned: ``done()`` gives
+    it back at the end of the attempt, unless ``keep_until`` handed it to a plain task's thread that
+    was abandoned (a timeout, a cancellation) and still runs; then it is given back (on the event
+    loop) when that thread returns. So an abandoned thread keeps counting against the limit.
+    """
+
+    __slots__ = ("_given_back", "_kept", "_release")
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release = release
+        self._kept = False
+        self._given_back = False
+
+    def __enter__(self) -> TaskSlot:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.done()
+
+    def done(self) -> None:
+        """The attempt is over: give the place back now, unless an abandoned thread still holds it."""
+        if not self._kept:
+            self._give_back()
+
+    def keep_until(self, future: concurrent.futures.Future[Any]) -> None:
+        """Hold the place until ``future`` (an abandoned plain task's thread) is done."""
+        self._kept = True
+        loop = asyncio.get_running_loop()
+
+        def finished(_future: concurrent.futures.Future[Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nothing is limited any more
+                loop.call_soon_threadsafe(self._give_back)
+
+        future.add_done_callback(finished)
+
+    def _give_back(self) -> None:
+        if not self._given_back:
+            self._given_back = True
+            self._release()
+
+
+def _set_started(started: asyncio.Future[None]) -> None:
+    if not started.done():
+        started.set_result(None)
+
+
+async def call_task(
+    task: Task,
+    context: Any,
+    timeout: float | None,
+    executor: concurrent.futures.Executor,
+    slot: TaskSlot | None = None,
+) -> None:
     """One run of ``task``: an async one on the loop, a plain one on ``executor``, within ``timeout``.
 
     A timed-out attempt raises ``TaskError.Timeout`` (the same text in every driver); a plain
-    function's thread cannot be stopped, so it finishes unobserved (a daemon thread).
-    A task that raises a ``BaseException`` other than an ``Exception`` raises ``TaskEscapedError``.
+    function's thread cannot be stopped, so it finishes unobserved (a daemon thread) and keeps
+    ``slot`` until it does. The timeout counts from when the task's code starts (a plain
+    task's thread may start later than asked). A task that raises a ``BaseException`` other than an
+    ``Exception`` raises ``TaskEscapedError``.
     """
     fut: asyncio.Future[Any]
+    thread: concurrent.futures.Future[Any] | None = None
+    started: asyncio.Future[None] | None = None
     if task.is_async:
         if timeout is None and _INLINE:
             await _coroutine_inline(task, context)
@@ -87,22 +152,42 @@ async def call_task(task: Task, context: Any, timeout: float | None, executor: c
         fut = asyncio.ensure_future(_coroutine(task, context))
     else:
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(executor, contextvars.copy_context().run, _plain, task, context)
+        begin: Callable[[], None] | None = None
+        if timeout is not None:
+            started = loop.create_future()
+
+            def begin() -> None:
+                loop.call_soon_threadsafe(_set_started, started)
+
+        thread = executor.submit(contextvars.copy_context().run, _plain, task, context, begin)
+        fut = asyncio.wrap_future(thread, loop=loop)
+    try:
         if timeout is None:  # _plain lets no CancelledError out: a cancelled fut is the engine's doing
             await fut
             return
-    try:
+        if started is not None:  # waiting for a thread is not the task's time
+            await asyncio.wait({fut, started}, return_when=asyncio.FIRST_COMPLETED)
         done, _ = await asyncio.wait({fut}, timeout=timeout)
     except asyncio.CancelledError:  # the engine cancels this attempt (shutdown, a lost lease)
-        fut.cancel()
+        _abandon(fut, thread, slot)
         raise
     if not done:
-        fut.cancel()
+        _abandon(fut, thread, slot)
         assert timeout is not None  # only a limited wait can end undone
         raise timeout_error(task.id, timeout)
     if fut.cancelled():  # nobody cancelled it from outside: the task raised CancelledError itself
         raise TaskEscapedError(task.id, asyncio.CancelledError())
     fut.result()
+
+
+def _abandon(fut: asyncio.Future[Any], thread: concurrent.futures.Future[Any] | None, slot: TaskSlot | None) -> None:
+    """Stop waiting for a task: cancel its coroutine (or its thread, if not started yet).
+
+    A thread that runs on keeps ``slot`` until it returns.
+    """
+    fut.cancel()
+    if thread is not None and slot is not None:
+        slot.keep_until(thread)
 
 
 def check_output_size(text: str, task_id: str) -> None:

@@ -36,6 +36,7 @@ from ._guard import DaemonThreadExecutor
 from ._portal import LoopThread
 from ._resolver import resolve_version
 from ._results import ExecutionResult
+from ._supervise import LoopDiedError, RenewalClock, died, watch
 
 log = logging.getLogger("cloacina_host.engine")
 
@@ -66,7 +67,8 @@ class DefaultRunner:
     ``default_timeout_s`` applies to tasks without their own ``timeout_s``.
 
     Use it from one event loop (the async methods), or from plain code through the ``*_sync``
-    methods and ``close()`` (they run a private loop in a thread) — not both.
+    methods and ``close()`` (they run a private loop in a thread) — not both. ``database``: an open
+    database to use instead of opening one (its owner, e.g. a ``cloacina-ctl`` command, closes it).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class DefaultRunner:
         recover: bool = True,
         lease_s: float = DEFAULT_LEASE_S,
         sqlite_synchronous: SqliteSynchronous = "FULL",
+        database: Database | None = None,
     ) -> None:
         if max_concurrent_tasks < 1:
             raise UsageError(f"max_concurrent_tasks must be at least 1, not {max_concurrent_tasks}.")
@@ -100,6 +103,7 @@ class DefaultRunner:
         #: who holds this runner's leases: ``host:pid:token``
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db: Database | None = None
+        self._given_db = database
         self._writer: GroupCommitWriter | None = None
         self._services: EngineServices | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +115,8 @@ class DefaultRunner:
         #: unfinished executions recovery found but could not resume, for want of their workflow
         self._waiting_for_workflow: dict[str, str] = {}  # execution id -> namespace
         self._recoveries: set[asyncio.Task[None]] = set()
+        #: why the runner stopped on its own (a background loop died); raised to every caller after
+        self._failure: LoopDiedError | None = None
 
     # -- what it runs -----------------------------------------------------------------------------
 
@@ -203,6 +209,8 @@ class DefaultRunner:
     async def start(self) -> None:
         """Open (and migrate) the database, start the writer, resume unfinished executions. Idempotent."""
         loop = asyncio.get_running_loop()
+        if self._failure is not None:
+            raise self._failure
         if self._closed:
             raise UsageError("This DefaultRunner is closed; create a new one.")
         if self._loop is not None and self._loop is not loop:
@@ -219,14 +227,17 @@ class DefaultRunner:
             if self._catalog is None:  # discovery imports plugins: never on the loop
                 self._catalog = await asyncio.to_thread(self._default_catalog)
             catalog = self._catalog
-            db = await asyncio.to_thread(
-                open_tenant_database,
-                self._database_url,
-                home=self._home,
-                tenant=self.tenant,
-                sqlite_synchronous=self.sqlite_synchronous,
-            )
+            db = self._given_db
+            if db is None:
+                db = await asyncio.to_thread(
+                    open_tenant_database,
+                    self._database_url,
+                    home=self._home,
+                    tenant=self.tenant,
+                    sqlite_synchronous=self.sqlite_synchronous,
+                )
             writer = GroupCommitWriter(db)
+            writer.on_death = lambda exc: self._died_elsewhere(loop, "group-commit writer", exc)
             writer.start()
             self._services = EngineServices(
                 writer=writer,
@@ -239,6 +250,7 @@ class DefaultRunner:
             )
             self._db, self._writer = db, writer
             self._heartbeat = asyncio.ensure_future(self._renew_leases())
+            watch(self._heartbeat, lambda exc: self._die("lease renewal", exc))
             if self.recover_on_start:
                 await self._recover()
 
@@ -268,9 +280,14 @@ class DefaultRunner:
         await asyncio.to_thread(writer.close)
         try:
             await asyncio.to_thread(self._release_leases, db)
+        except HostError as exc:
+            if self._failure is None:
+                raise
+            log.warning("could not release the leases of %s after it stopped: %s", self.owner, exc)
         finally:
             services.executor.shutdown(wait=False, cancel_futures=True)
-            db.dispose()
+            if db is not self._given_db:
+                db.dispose()
             if self._catalog is not None:
                 await self._catalog.aclose()  # workers of registered packages started on this loop
 
@@ -287,15 +304,57 @@ class DefaultRunner:
         await self.aclose(cancel=exc_type is not None and not issubclass(exc_type, Exception))
 
     async def _renew_leases(self) -> None:
+        """Every ``lease_s / 3``: extend the leases of the executions this runner drives.
+
+        A failed renewal is retried at the next tick; once none succeeded for a whole lease, the
+        loop dies (``RenewalClock``) and the runner stops (``_die``) rather than run on unleased.
+        """
         interval = self.lease_s / 3
+        clock = RenewalClock(self.lease_s)
         while True:
             await asyncio.sleep(interval)
+            asked = time.monotonic()
             if not self._active or self._writer is None:
+                clock.renewed(asked)  # nothing held: nothing can lapse
                 continue
             try:
                 await self._writer.submit([ops_.renew_leases(self.owner, lease_expires_at=time.time() + self.lease_s)])
             except HostError as exc:
                 log.warning("could not renew the leases of %s: %s", self.owner, exc)
+                clock.failed(exc)
+            else:
+                clock.renewed(asked)
+
+    def _died_elsewhere(self, loop: asyncio.AbstractEventLoop, name: str, exc: BaseException | None) -> None:
+        """``_die`` from another thread (the writer's)."""
+        try:
+            loop.call_soon_threadsafe(self._die, name, exc)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            log.error("the %s of %s died: %r", name, self.owner, exc)
+
+    def _die(self, name: str, exc: BaseException | None) -> None:
+        """Background loop ``name`` died of ``exc``: stop starting work, abandon what runs, tell every caller."""
+        if self._failure is not None or self._closed:
+            return
+        self._failure = died(
+            f"The runner {self.owner}",
+            name,
+            exc,
+            "Its executions were abandoned; a host resumes them once their leases lapse "
+            "(cloacina-ctl serve, or a DefaultRunner with recover=True).",
+        )
+        log.error("%s", self._failure)
+        for t in [*self._recoveries, *self._active.values()]:
+            t.cancel()
+
+    async def _outcome(self, task: asyncio.Task[ExecutionResult]) -> ExecutionResult:
+        """The result of a driven execution; ``LoopDiedError`` when the runner stopped under it."""
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._failure is not None and task.cancelled():
+                raise self._failure  # noqa: B904  # its __cause__ is the loop's error: kept
+            raise
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -369,6 +428,8 @@ class DefaultRunner:
         return execution_id
 
     def _drive(self, run: ExecutionRun) -> None:
+        if self._failure is not None:  # it stopped while this execution was being stored or claimed
+            raise self._failure
         task = asyncio.ensure_future(run.run())
         self._active[run.execution_id] = task
         task.add_done_callback(lambda _t: self._active.pop(run.execution_id, None))
@@ -378,14 +439,14 @@ class DefaultRunner:
         await self.start()
         task = self._active.get(execution_id)
         if task is not None:
-            return await asyncio.shield(task)
+            return await self._outcome(task)
         while True:
             record = await self.get_execution(execution_id)
             if record.status != "running":
                 return ExecutionResult.from_record(record)
             task = self._active.get(execution_id)
             if task is not None:
-                return await asyncio.shield(task)
+                return await self._outcome(task)
             await asyncio.sleep(poll_s)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:

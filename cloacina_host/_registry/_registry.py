@@ -82,7 +82,9 @@ class Registry:
     ``cloacina.db`` under ``$CLOACINA_HOME`` or ``~/.cloacina``); installs go to ``<home>/packages``.
     ``load_timeout_s`` limits loading a package's entry points in a worker; ``idle_timeout_s`` is how
     long an unused worker lives. Methods are blocking (call them from a thread inside an event loop);
-    ``aclose()`` stops the workers started on the running loop.
+    ``aclose()`` stops the workers started on the running loop. ``database_opener``: where the
+    tenant's database comes from when a command owns it (called on first use; the registry never
+    disposes a database it did not open).
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class Registry:
         tenant: str = DEFAULT_TENANT,
         load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        database_opener: Callable[[], Database] | None = None,
     ) -> None:
         self.database_url = database_url
         self.home = None if home is None else str(home)
@@ -101,6 +104,7 @@ class Registry:
         self.pools = LoopPools(self._ensure_dir, idle_timeout_s=idle_timeout_s, load_timeout_s=load_timeout_s)
         self._lock = threading.Lock()
         self._db: Database | None = None
+        self._opener = database_opener
         self._entries: dict[tuple[str, str, str], list[CatalogEntry]] = {}
         self._dirs: dict[Path, tuple[str, str]] = {}
 
@@ -111,7 +115,10 @@ class Registry:
         """The tenant's database, opened (and migrated) on first use; stale install staging is removed then."""
         with self._lock:
             if self._db is None:
-                self._db = open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
+                if self._opener is not None:
+                    self._db = self._opener()
+                else:
+                    self._db = open_tenant_database(self.database_url, home=self.home, tenant=self.tenant)
                 clean_leftovers(self.home)  # staging directories of installs killed half way
             return self._db
 
@@ -119,7 +126,7 @@ class Registry:
         """Release the database connections (opened again if the registry is used after)."""
         with self._lock:
             db, self._db = self._db, None
-        if db is not None:
+        if db is not None and self._opener is None:  # a database given through the opener is its owner's
             db.dispose()
 
     async def aclose(self) -> None:

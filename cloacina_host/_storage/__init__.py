@@ -4,7 +4,7 @@ group-commit writer (SQLite, PostgreSQL)."""
 from __future__ import annotations
 
 from ._database import Database, mask, open_database, parse_database_url
-from ._migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
+from ._migrations import LATEST_VERSION, MIGRATIONS, SchemaVersionError, current_version, migrate
 from ._queries import Write
 from ._records import AttemptRecord, ExecutionRecord, TaskRecord
 from ._tenants import TenantError, check_tenant_name, open_tenant_database, tenant_location
@@ -18,6 +18,7 @@ __all__ = [
     "ExecutionRecord",
     "GroupCommitWriter",
     "Op",
+    "SchemaVersionError",
     "TaskRecord",
     "TenantError",
     "Write",

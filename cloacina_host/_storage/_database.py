@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, Operationa
 
 from .._errors import StorageError, UsageError
 from .._settings import default_database_url
-from ._migrations import migrate
+from ._migrations import check_readable, migrate
 
 SqliteSynchronous = Literal["FULL", "NORMAL", "EXTRA"]
 
@@ -93,6 +93,12 @@ class Database:
     write_engine: Engine
     read_engine: Engine
     sqlite_synchronous: SqliteSynchronous | None
+    #: opened with ``read_only=True``: no DDL, no writes (SQLite ``mode=ro``, PostgreSQL read-only transactions)
+    read_only: bool = False
+    #: False: a read-only view of a database that is not there yet (or holds no Cloacina schema): it reads empty
+    exists: bool = True
+    #: this open created the SQLite file (``discard_if_empty`` removes it again when nothing was stored)
+    created: bool = False
 
     @property
     def display_url(self) -> str:
@@ -120,6 +126,10 @@ class Database:
     @contextlib.contextmanager
     def write(self, action: str) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed when the block ends."""
+        if self.read_only:
+            raise StorageError(
+                f"Database {self.display_url} was opened read-only; it cannot be changed while {action}."
+            )
         with self.errors(action), self.write_engine.begin() as conn:
             yield conn
 
@@ -131,6 +141,35 @@ class Database:
     def dispose(self) -> None:
         self.write_engine.dispose()
         self.read_engine.dispose()
+
+    def discard_if_empty(self) -> bool:
+        """Dispose, and remove the SQLite file this open created if nothing but the schema was stored in it.
+
+        For a command that failed on a brand-new home: it leaves no empty database behind.
+        """
+        path = self.database_path if self.created else None
+        try:
+            if path is not None:
+                from ._migrations import holds_data
+
+                with self.read("checking whether the new database holds anything") as conn:
+                    if holds_data(conn):
+                        path = None
+        except StorageError:
+            path = None
+        finally:
+            self.dispose()
+        if path is None:
+            return False
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{path}{suffix}").unlink()
+        return True
+
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL)."""
+        return Path(self.url.database) if self.backend == "sqlite" and self.url.database else None
 
 
 def _sqlite_engine(url: URL, synchronous: SqliteSynchronous, begin: str) -> Engine:
@@ -153,6 +192,82 @@ def _sqlite_engine(url: URL, synchronous: SqliteSynchronous, begin: str) -> Engi
     return engine
 
 
+#: ``open_database`` calls in this process, for tests that count the opens of one command
+open_count = 0
+
+
+def _read_only_sqlite(url: URL) -> Engine:
+    """An engine that can only read the existing file ``url`` names (``mode=ro``: no DDL, no journal change)."""
+    assert url.database is not None
+    engine = create_engine(
+        url.set(database=f"file:{url.database}?mode=ro", query={"uri": "true"}),
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA query_only = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _empty_stand_in(url: URL) -> Database:
+    """What a read-only command reads when the database is not there yet: an empty schema, in memory."""
+    from sqlalchemy.pool import StaticPool
+
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    with engine.begin() as conn:
+        migrate(conn)
+    return Database(url, engine, engine, None, read_only=True, exists=False)
+
+
+def _open_read_only(parsed: URL, schema: str | None) -> Database:
+    """``parsed`` opened for reading only: nothing is created, migrated or written.
+
+    A SQLite file that does not exist, or a database (schema) without Cloacina's tables, reads as
+    empty; one at another schema version is refused (``check_readable``).
+    """
+    if parsed.drivername == "sqlite":
+        assert parsed.database is not None
+        path = Path(parsed.database).expanduser()
+        parsed = parsed.set(database=str(path))
+        if not path.is_file():
+            return _empty_stand_in(parsed)
+        engine = _read_only_sqlite(parsed)
+    else:
+        given = parsed.query.get("options")  # e.g. -csearch_path=...: kept, read-only added
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options = " ".join(filter(None, [given, "-c default_transaction_read_only=on"]))
+        engine = create_engine(
+            parsed.update_query_dict({"options": options}),
+            pool_size=2,
+            max_overflow=8,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10},
+        )
+        if schema is not None:
+            engine = engine.execution_options(schema_translate_map={None: schema})
+    db = Database(parsed, engine, engine, None, read_only=True)
+    try:
+        with db.read("reading the schema version") as conn:
+            version = check_readable(conn, where=db.display_url)
+    except BaseException:
+        db.dispose()
+        raise
+    if version == 0:
+        db.dispose()
+        return _empty_stand_in(parsed)
+    return db
+
+
 def open_database(
     url: str | None = None,
     *,
@@ -162,17 +277,26 @@ def open_database(
     schema: str | None = None,
     create_schema: bool = False,
     pool_size: int = 4,
+    read_only: bool = False,
 ) -> Database:
     """Connect to ``url`` (default: ``$CLOACINA_DATABASE_URL`` or a SQLite file under the home) and migrate it.
 
     ``schema`` (PostgreSQL): put every table in that schema (a tenant's) through SQLAlchemy's
     ``schema_translate_map``; ``create_schema`` creates it first when missing. ``pool_size``
     (PostgreSQL): connections kept open; up to 8 more are opened under load and closed after use.
+    ``read_only``: open it for reading only (see ``_open_read_only``): no file, schema or table is
+    created, nothing migrated.
     """
+    global open_count  # a process-wide counter, read by tests
+    open_count += 1
     parsed = parse_database_url(url or default_database_url(home))
+    if read_only:
+        return _open_read_only(parsed, schema)
+    created = False
     if parsed.drivername == "sqlite":
         assert parsed.database is not None
         path = Path(parsed.database).expanduser()
+        created = not path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -186,6 +310,7 @@ def open_database(
             _sqlite_engine(parsed, sqlite_synchronous, "BEGIN IMMEDIATE"),
             _sqlite_engine(parsed, sqlite_synchronous, "BEGIN"),
             sqlite_synchronous,
+            created=created,
         )
     else:
         engine = create_engine(

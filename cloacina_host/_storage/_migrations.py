@@ -26,12 +26,13 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    literal,
     select,
     text,
 )
 
 from .._errors import StorageError
-from ._schema import schema_version
+from ._schema import metadata, schema_version
 
 # an arbitrary constant: PostgreSQL advisory lock taken while migrating, so two hosts starting at
 # once never migrate the same database concurrently (SQLite's BEGIN IMMEDIATE does the same there)
@@ -165,6 +166,54 @@ def current_version(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one())
 
 
+class SchemaVersionError(StorageError):
+    """The database's schema is at a version this command cannot use as it is (exit status 2)."""
+
+    def __init__(self, message: str, *, version: int) -> None:
+        super().__init__(message)
+        self.version = version
+
+
+def _newer_error(version: int, where: str) -> SchemaVersionError:
+    return SchemaVersionError(
+        f"The schema of {where} is at version {version}, newer than this cloacina-host knows "
+        f"(up to {LATEST_VERSION}). Upgrade cloacina-host, or point --database-url at another database.",
+        version=version,
+    )
+
+
+def check_readable(conn: Connection, *, where: str = "the database") -> int:
+    """The schema version, for a read-only command: 0 (no schema yet) or ``LATEST_VERSION``; else refused.
+
+    A read-only command never migrates: an older schema is ``SchemaVersionError`` naming the commands
+    that upgrade it.
+    """
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise _newer_error(version, where)
+    if 0 < version < LATEST_VERSION:
+        raise SchemaVersionError(
+            f"The schema of {where} is at version {version}, older than this cloacina-host's "
+            f"({LATEST_VERSION}); read-only commands never change it. Upgrade it by running a command that "
+            "writes with this cloacina-host (e.g. `cloacina-ctl serve`, `cloacina-ctl run WORKFLOW` or "
+            "`cloacina-ctl register FILE`), then try again.",
+            version=version,
+        )
+    return version
+
+
+def holds_data(conn: Connection) -> bool:
+    """Whether any table but ``schema_version`` has a row (a database that holds only its schema is empty)."""
+    for table in metadata.sorted_tables:
+        if table.name == schema_version.name:
+            continue
+        if not conn.dialect.has_table(conn, table.name, schema=conn.schema_for_object(table)):
+            continue
+        if conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None:
+            return True
+    return False
+
+
 def migrate(conn: Connection, *, target: int = LATEST_VERSION, where: str = "the database") -> int:
     """Bring the schema up to ``target`` inside the caller's transaction; return the version reached.
 
@@ -176,10 +225,7 @@ def migrate(conn: Connection, *, target: int = LATEST_VERSION, where: str = "the
     schema_version.create(conn, checkfirst=True)
     version = current_version(conn)
     if version > LATEST_VERSION:
-        raise StorageError(
-            f"The schema of {where} is at version {version}, newer than this cloacina-host knows "
-            f"(up to {LATEST_VERSION}). Upgrade cloacina-host, or point --database-url at another database."
-        )
+        raise _newer_error(version, where)
     for migration in MIGRATIONS:
         if version < migration.version <= target:
             migration.apply(conn)

@@ -87,15 +87,16 @@ def tenant_location(database_url: str | None, home: str | None, tenant: str) -> 
     return TenantLocation(tenant, url, tenant)
 
 
-def _open_main(database_url: str | None, home: str | None) -> Database:
-    return open_database(database_url, home=home)
+def _open_main(database_url: str | None, home: str | None, *, read_only: bool = False) -> Database:
+    return open_database(database_url, home=home, read_only=read_only)
 
 
 def tenant_exists(database_url: str | None, home: str | None, tenant: str) -> bool:
+    """Whether ``tenant`` was created; looked up read-only (a missing main database has no tenants)."""
     check_tenant_name(tenant)
     if tenant == DEFAULT_TENANT:
         return True
-    db = _open_main(database_url, home)
+    db = _open_main(database_url, home, read_only=True)
     try:
         with db.read("looking up a tenant") as conn:
             return q.tenant_exists(conn, name=tenant)
@@ -110,8 +111,12 @@ def open_tenant_database(
     tenant: str = DEFAULT_TENANT,
     sqlite_synchronous: SqliteSynchronous = "FULL",
     pool_size: int = 4,
+    read_only: bool = False,
 ) -> Database:
-    """Open (and migrate) ``tenant``'s database; ``TenantError`` when the tenant was never created."""
+    """Open (and migrate) ``tenant``'s database; ``TenantError`` when the tenant was never created.
+
+    ``read_only``: open it for reading only, never creating or migrating anything (``open_database``).
+    """
     location = tenant_location(database_url, home, tenant)
     if tenant != DEFAULT_TENANT and not tenant_exists(database_url, home, tenant):
         raise TenantError(
@@ -121,7 +126,12 @@ def open_tenant_database(
             tenant=tenant,
         )
     return open_database(
-        location.url, home=home, sqlite_synchronous=sqlite_synchronous, schema=location.schema, pool_size=pool_size
+        location.url,
+        home=home,
+        sqlite_synchronous=sqlite_synchronous,
+        schema=location.schema,
+        pool_size=pool_size,
+        read_only=read_only,
     )
 
 
@@ -275,8 +285,8 @@ def _create_file_tenant(main: Database, location: TenantLocation, home: str | No
 
 
 def list_tenants(database_url: str | None, *, home: str | None = None) -> list[TenantInfo]:
-    """``public`` and every created tenant, by name."""
-    main = _open_main(database_url, home)
+    """``public`` and every created tenant, by name (read-only: a missing main database has only ``public``)."""
+    main = _open_main(database_url, home, read_only=True)
     try:
         with main.read("listing tenants") as conn:
             rows = q.list_tenants(conn)

@@ -9,10 +9,11 @@ exactly when its change is durable, and under load one commit (one fsync) serves
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,33 +46,50 @@ class WriterStats:
 
 @dataclass
 class GroupCommitWriter:
-    """The single writer of one ``Database``. ``start()`` it, ``submit()`` from coroutines, ``close()`` it."""
+    """The single writer of one ``Database``. ``start()`` it, ``submit()`` from coroutines, ``close()`` it.
+
+    Supervised: if the thread dies (a bug, not a failed commit: those fail their batch's futures and
+    the writer goes on), every queued and later ``submit`` fails with a ``StorageError`` saying so,
+    and ``on_death`` (called in the writer thread) tells the owner.
+    """
 
     database: Database
     max_batch: int = 20_000
     statements: Mapping[Write, Executable] = field(default_factory=lambda: WRITES)
     stats: WriterStats = field(default_factory=WriterStats)
+    on_death: Callable[[BaseException], None] | None = None
 
     def __post_init__(self) -> None:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: why the thread died; None while it lives
+        self.failure: StorageError | None = None
+        self._inflight: list[_Item] = []
+        self._conn: Connection | None = None
+
+    def dead(self) -> bool:
+        """Whether the writer thread died (``failure`` says why)."""
+        return self.failure is not None
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="cloacina-writer", daemon=True)
+            self._thread = threading.Thread(target=self._supervised, name="cloacina-writer", daemon=True)
             self._thread.start()
 
     def submit(self, ops: Sequence[Op]) -> asyncio.Future[None]:
         """Queue ``ops``; the future resolves once they are committed (or fails with ``StorageError``)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        if self._closed:
+        if self._closed or self.dead():
             future.set_exception(
-                StorageError(f"The writer of {self.database.display_url} is closed; no more state can be stored.")
+                self.failure
+                or StorageError(f"The writer of {self.database.display_url} is closed; no more state can be stored.")
             )
             return future
         self._queue.put(_Item(ops, future, loop))
+        if self.dead():  # it died after the check above: what it left queued fails now
+            self._fail_queued()
         return future
 
     def close(self) -> None:
@@ -84,6 +102,45 @@ class GroupCommitWriter:
             self._thread.join()
 
     # -- the writer thread ------------------------------------------------------------------------
+
+    def _supervised(self) -> None:
+        """``_run``; if it raises, fail every waiter (now and later) and tell ``on_death``."""
+        try:
+            self._run()
+        except BaseException as exc:  # the thread's end: every waiter must hear of it
+            error = StorageError(
+                f"The writer thread of {self.database.display_url} died ({type(exc).__name__}: {exc}); "
+                "no more state can be stored by this host."
+            )
+            error.__cause__ = exc
+            self.failure = error
+            log.error("%s", error, exc_info=exc)
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.invalidate()
+                    conn.close()
+            self._fail_queued()
+            if self.on_death is not None:
+                self.on_death(error)
+
+    def _fail_queued(self) -> None:
+        failed: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        inflight, self._inflight = self._inflight, []
+        for item in inflight:  # a batch the thread died in; _resolve skips the ones it resolved
+            failed.setdefault(item.loop, []).append(item.future)
+        while True:
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if queued is not None:
+                failed.setdefault(queued.loop, []).append(queued.future)
+        for loop, futures in failed.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, futures, self.failure)
+            except RuntimeError:  # its loop is closed: nobody waits
+                log.debug("event loop closed before its writes were refused")
 
     def _run(self) -> None:
         conn: Connection | None = None
@@ -112,6 +169,7 @@ class GroupCommitWriter:
             conn.close()
 
     def _flush(self, conn: Connection | None, items: list[_Item], count: int) -> Connection | None:
+        self._inflight, self._conn = items, conn  # if the thread dies in here, _supervised ends these
         grouped: dict[Write, list[Mapping[str, Any]]] = {}
         for item in items:
             for kind, params in item.ops:
@@ -150,6 +208,7 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, futures, error)
             except RuntimeError:  # the loop closed while we committed: nobody is waiting any more
                 log.debug("event loop closed before its writes were acknowledged")
+        self._inflight, self._conn = [], conn
         return conn
 
 

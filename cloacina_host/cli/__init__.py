@@ -1,7 +1,10 @@
 """``cloacina-ctl``: the command line. ``main(argv)`` returns the exit status, for tests and scripts.
 
 Exit status: 0 success, 1 user error (bad input, validation), 2 infrastructure failure (database
-unreachable), 3 not found.
+unreachable, or at a schema version the command cannot use), 3 not found.
+
+Each command opens its tenant's database once (``Settings.database``), on first use, and closes it
+when it ends; commands that only read open it read-only and never create or migrate it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ __all__ = ["cli", "main", "run_main"]
 
 EPILOG = """\b
 Exit status: 0 success, 1 user error (bad input, validation),
-2 infrastructure failure (database unreachable), 3 not found.
+2 infrastructure failure (database unreachable, or at a schema
+version the command cannot use), 3 not found.
 """
 
 
@@ -82,28 +86,30 @@ def _report(exc: BaseException, settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cloacina-ctl`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     settings = Settings()
+    status = EXIT_USER_ERROR  # until the command says otherwise (an exception nobody expected included)
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None, prog_name="cloacina-ctl", standalone_mode=False, obj=settings
         )
+        # with standalone_mode=False, click returns the code of a ``ctx.exit(code)`` instead of raising
+        status = result if isinstance(result, int) else EXIT_OK
     except CloacinaError as exc:
         _report(exc, settings)
-        return getattr(exc, "exit_status", EXIT_USER_ERROR)
+        status = getattr(exc, "exit_status", EXIT_USER_ERROR)
     except click.exceptions.Exit as exc:
-        return exc.exit_code
+        status = exc.exit_code
     except click.Abort:
         click.echo("Aborted.", err=True)
-        return 130
+        status = 130
     except click.ClickException as exc:
         exc.show()
-        return EXIT_USER_ERROR
+        status = EXIT_USER_ERROR
     except OSError as exc:
         _report(exc, settings)
-        return EXIT_INFRASTRUCTURE
+        status = EXIT_INFRASTRUCTURE
     finally:
-        settings.close()
-    # with standalone_mode=False, click returns the code of a ``ctx.exit(code)`` instead of raising
-    return result if isinstance(result, int) else EXIT_OK
+        settings.close(failed=status != EXIT_OK)  # the command's one database, opened on first use
+    return status
 
 
 def run_main() -> None:

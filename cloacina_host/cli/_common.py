@@ -16,7 +16,7 @@ from .._defaults import DEFAULT_MAX_CONCURRENT_TASKS, DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
-    from .._host import Host
+    from .._host import Database, Host
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,26 +32,59 @@ class Settings:
     verbose: bool = False
     disabled_plugins: list[str] = field(default_factory=list)
     _host: Host | None = None
+    _db: Database | None = None
 
-    def host(self, **options: Any) -> Host:
-        """The composed host (installed plugins + the tenant's registry), built once per command;
-        ``options`` (e.g. ``idle_timeout_s``) apply when this call builds it."""
+    def database(self, *, read_only: bool = False, pool_size: int = 4) -> Database:
+        """The tenant's database: opened once per command, on first use, and closed when the command ends.
+
+        ``read_only``, for commands that only read: nothing is created, migrated or written (a
+        database not there yet reads as empty). The first call decides; a command that writes must
+        not ask for it read-only first.
+        """
+        if self._db is None:
+            from .._host import open_command_database
+
+            self._db = open_command_database(
+                self.database_url, home=self.home, tenant=self.tenant, read_only=read_only, pool_size=pool_size
+            )
+        elif self._db.read_only and not read_only:
+            raise RuntimeError("this command opened the database read-only; it cannot write to it")
+        return self._db
+
+    def host(self, *, read_only: bool = False, **options: Any) -> Host:
+        """The composed host (installed plugins + the tenant's registry over ``database()``), built once
+        per command; ``options`` (e.g. ``idle_timeout_s``) apply when this call builds it."""
         if self._host is None:
             from .._host import compose  # not needed by commands that only read archives
 
             self._host = compose(
-                self.database_url, home=self.home, tenant=self.tenant, disabled=self.disabled_plugins, **options
+                self.database_url,
+                home=self.home,
+                tenant=self.tenant,
+                disabled=self.disabled_plugins,
+                database_opener=lambda: self.database(read_only=read_only),
+                **options,
             )
         return self._host
 
-    def catalog(self) -> WorkflowCatalog:
+    def catalog(self, *, read_only: bool = False) -> WorkflowCatalog:
         """Discover installed workflows once per command; the tenant's registered ones are looked up on use."""
-        return self.host().catalog
+        return self.host(read_only=read_only).catalog
 
-    def close(self) -> None:
-        """Release what the command opened through ``catalog()`` (the registry's database connections)."""
+    def close(self, *, failed: bool = False) -> None:
+        """Release what the command opened: the registry's workers and the database.
+
+        ``failed``: the command failed; a SQLite file it created and left holding nothing is removed
+        (a refused ``register`` on a new home leaves no empty database behind).
+        """
         if self._host is not None:
             self._host.close()
+        db, self._db = self._db, None
+        if db is not None:
+            if failed:
+                db.discard_if_empty()
+            else:
+                db.dispose()
 
     @functools.cached_property
     def out(self) -> Console:

@@ -101,6 +101,7 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
         workflow=workflow,
         status=status,
         limit=limit,
+        database=settings.database(read_only=True),
     )
     records = found.records
     if settings.json:
@@ -131,7 +132,11 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
 def show_command(settings: Settings, execution_id: str) -> None:
     """Show execution ID (or a unique prefix of it): each task's status, attempts, durations and errors."""
     record = find_execution(
-        settings.database_url, home=settings.home, tenant=settings.tenant, execution_id=execution_id
+        settings.database_url,
+        home=settings.home,
+        tenant=settings.tenant,
+        execution_id=execution_id,
+        database=settings.database(read_only=True),
     )
     if settings.json:
         print_json(_detail_json(record))

@@ -16,11 +16,18 @@ if TYPE_CHECKING:
     from .._registry import PackageInfo, Registry
 
 
-def _registry(settings: Settings, load_timeout_s: float | None = None) -> Registry:
+def _registry(settings: Settings, load_timeout_s: float | None = None, *, read_only: bool = False) -> Registry:
+    """The tenant's registry over the command's one database (read-only for commands that only read)."""
     from .._registry import Registry
 
     kwargs = {} if load_timeout_s is None else {"load_timeout_s": load_timeout_s}
-    return Registry(settings.database_url, home=settings.home, tenant=settings.tenant, **kwargs)
+    return Registry(
+        settings.database_url,
+        home=settings.home,
+        tenant=settings.tenant,
+        database_opener=lambda: settings.database(read_only=read_only),
+        **kwargs,
+    )
 
 
 def _local(ts: float) -> str:
@@ -93,7 +100,7 @@ def _versions_text(info: PackageInfo) -> str:
 @pass_settings
 def list_command(settings: Settings) -> None:
     """List the tenant's registered packages: versions (* marks the active one) and workflows."""
-    registry = _registry(settings)
+    registry = _registry(settings, read_only=True)
     try:
         packages = registry.list_packages()
     finally:
@@ -127,7 +134,7 @@ def list_command(settings: Settings) -> None:
 @pass_settings
 def show_command(settings: Settings, name: str) -> None:
     """Show package NAME: every version, the active one, workflows, tasks and unfinished executions."""
-    registry = _registry(settings)
+    registry = _registry(settings, read_only=True)
     try:
         info = registry.show(name)
     finally:

@@ -85,6 +85,7 @@ def run_command(
         max_concurrent_tasks=max_concurrent_tasks,
         default_timeout_s=default_timeout_s,
         recover=False,  # resuming other executions is a long-running host's job, not this command's
+        database=settings.database(),  # the one the catalog's registry reads too
     )
     err = settings.err
     if distributed:

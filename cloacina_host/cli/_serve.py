@@ -131,6 +131,8 @@ async def _serve(
     err = settings.err
     host = await asyncio.to_thread(settings.host, idle_timeout_s=idle_timeout)  # discovery: never on the loop
     catalog, registry = host.catalog, host.registry
+    # the command's one database, shared by the registry, the runner and the embedded worker
+    db = await asyncio.to_thread(settings.database, pool_size=4 + min(distributed + 2, 10) if distributed else 4)
     runner = DefaultRunner(
         settings.database_url,
         catalog=catalog,
@@ -138,6 +140,7 @@ async def _serve(
         tenant=settings.tenant,
         max_concurrent_tasks=max_concurrent_tasks,
         recover=False,
+        database=db,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -173,6 +176,7 @@ async def _serve(
             tenant=settings.tenant,
             concurrency=distributed,
             grace_s=10.0,
+            database_opener=lambda: db,
         )
         worker_run = asyncio.ensure_future(worker.run())
     watching_task = asyncio.ensure_future(reconciling(reconciler)) if reconciler is not None else None

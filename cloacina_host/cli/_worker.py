@@ -106,6 +106,9 @@ def worker_command(
             grace_s=grace_s,
             default_timeout_s=default_timeout_s,
             name=name,
+            # the command's one database (the registry of the tenant reads it too); the worker
+            # retries opening it while the database cannot be reached
+            database_opener=lambda: settings.database(pool_size=worker.db_threads),
         )
         stats = asyncio.run(_serve(worker, early))
         log.warning(

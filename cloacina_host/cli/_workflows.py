@@ -64,7 +64,7 @@ def list_command(settings: Settings) -> None:
     VERSION` (the active version of a package registered in this tenant). Plugins that failed to
     load are reported on stderr (in "problems" with --json); the others are listed all the same.
     """
-    catalog = settings.catalog()
+    catalog = settings.catalog(read_only=True)
     current, conflicts = catalog.snapshot()  # installed and embedded, plus the tenant's registered ones
     entries = sorted(current.values(), key=lambda e: e.key)
     if settings.json:
