@@ -176,6 +176,19 @@ class _Running:
     ending: bool = False  # its end is being written: the renewer must not cancel it
 
 
+@dataclass(eq=False)
+class _End:
+    """A finished attempt waiting in the batch of ends that the next transaction stores."""
+
+    claim: c.Claim
+    workflow: Workflow | None
+    output: dict[str, JSONValue] | None
+    error: BaseException | None
+    message: str | None
+    traceback: str | None
+    stored: asyncio.Future[_Outcome]
+
+
 @dataclass
 class _Outcome:
     lost: bool = False
@@ -249,6 +262,14 @@ class DistributedWorker:
         self._hurry = asyncio.Event()
         self._listening = False
         self._db_pool = ThreadPoolExecutor(self._db_threads, thread_name_prefix="cloacina-db")
+        # claims and batches of ends: one transaction at a time, on one kept connection, in one thread
+        self._session: c.Session | None = None
+        self._session_pool = ThreadPoolExecutor(1, thread_name_prefix="cloacina-claims")
+        self._pumping = asyncio.Lock()
+        self._ends: list[_End] = []
+        self._ended = asyncio.Event()  # ends are waiting to be stored
+        self._freed = asyncio.Event()  # a running task's slot became free
+        self._exhausted = False  # the last claim found fewer ready tasks than it asked for
         self._task_pool = DaemonThreadExecutor("cloacina-task")
 
     # -- control ----------------------------------------------------------------------------------
@@ -306,7 +327,12 @@ class DistributedWorker:
             self.concurrency,
             self.lease_s,
         )
-        helpers = [asyncio.ensure_future(self._listen()), asyncio.ensure_future(self._renew())]
+        self._session = c.Session(self.db)
+        helpers = [
+            asyncio.ensure_future(self._listen()),
+            asyncio.ensure_future(self._renew()),
+            asyncio.ensure_future(self._flush()),
+        ]
         try:
             await self._serve()
         finally:
@@ -316,6 +342,10 @@ class DistributedWorker:
             await asyncio.gather(*helpers, return_exceptions=True)
             self._task_pool.shutdown(wait=False, cancel_futures=True)
             self._db_pool.shutdown(wait=False, cancel_futures=True)
+            closing = self._session_pool.submit(self._session.close)  # after the transaction in flight, if any
+            self._session_pool.shutdown(wait=False)
+            with contextlib.suppress(Exception):  # a hung transaction must not hang the shutdown
+                await asyncio.wait_for(asyncio.wrap_future(closing), timeout=self.grace_s + 5)
             self.db.dispose()
             await self.catalog.aclose()  # the workers of registered packages started on this loop
         return self.stats
@@ -337,32 +367,84 @@ class DistributedWorker:
             attempt += 1
 
     async def _serve(self) -> None:
+        """Claim whenever slots are free and ready tasks may be waiting (the ends' transactions claim too)."""
         backoff = 0.5
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._running)
             timeout = self.poll_s
-            if free > 0:
-                self._wake.clear()
+            if self._free() > 0 and not self._exhausted and not self._ends:
                 try:
-                    claims = await self._db("claiming tasks", self._claim, free)
+                    exhausted, due = await self._pump([])
                 except StorageError as exc:
                     log.warning("%s Retrying in %gs.", str(exc).rstrip(), backoff)
                     await self._sleep(backoff, self._stopping)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
                 backoff = 0.5
-                for claim in claims:
-                    self._start(claim)
-                if len(claims) == free:
+                if not exhausted:
                     continue  # there may be more: claim again as soon as a slot frees
-                if not claims:
-                    with contextlib.suppress(StorageError):
-                        due = await self._db("looking for work due later", self._due)
-                        if due is not None:
-                            timeout = min(timeout, max(due, 0.05))
+                if due is not None:
+                    timeout = min(timeout, max(due, 0.05))
+            waits: tuple[asyncio.Event, ...]
+            if self._free() <= 0 or self._ends:
+                waits = (self._freed, self._stopping)  # a slot freeing (or the ends' own claim) comes first
+            elif self._exhausted:
+                waits = (self._wake, self._stopping)  # nothing claimable until notified (or polled)
             else:
-                self._wake.clear()
-            await self._sleep(timeout, self._wake, self._stopping)
+                waits = (self._wake, self._freed, self._stopping)
+            self._freed.clear()
+            await self._sleep(timeout, *waits)
+            if self._wake.is_set() or not any(e.is_set() for e in waits):  # notified, or the poll is due
+                self._exhausted = False
+
+    def _free(self) -> int:
+        return self.concurrency - len(self._running)
+
+    async def _pump(self, ends: list[_End]) -> tuple[bool, float | None]:
+        """One transaction: store ``ends``, then claim as many tasks as slots are free (ends' included).
+
+        Returns whether the claim found fewer ready tasks than it asked for, and then the seconds
+        until work falls due (None: nothing pending).
+        """
+        assert self._session is not None
+        async with self._pumping:
+            limit = (
+                0 if self._stopping.is_set() else self._free() + sum(1 for e in ends if e.claim.key in self._running)
+            )
+            if not ends and limit <= 0:
+                return False, None
+            if limit > 0:
+                self._wake.clear()  # what is notified from now on may be missed by this claim: claim again
+            outcomes, claims, due = await asyncio.get_running_loop().run_in_executor(
+                self._session_pool,
+                contextvars.copy_context().run,
+                self._session.transaction,
+                "storing the ends of tasks and claiming tasks" if ends else "claiming tasks",
+                self._round,
+                ends,
+                limit,
+            )
+            for end, outcome in zip(ends, outcomes, strict=True):
+                running = self._running.get(end.claim.key)
+                if running is not None and running.claim is end.claim:
+                    del self._running[end.claim.key]  # its slot is free now: its end is committed
+                if not end.stored.done():
+                    end.stored.set_result(outcome)
+            for claim in claims:
+                self._start(claim)
+            if limit > 0:
+                self._exhausted = len(claims) < limit
+            return limit > 0 and len(claims) < limit, due
+
+    def _round(self, conn: Any, ends: list[_End], limit: int) -> tuple[list[_Outcome], list[c.Claim], float | None]:
+        outcomes, ready, retried = self._store_ends(conn, ends) if ends else ([], set(), set())
+        claims = self._claim(conn, limit)
+        due = None
+        if len(claims) < limit:
+            due = self._due(conn)
+        # wake the other workers when ready tasks may be left for them: not when this claim took them all
+        for tenant in sorted(retried | (ready if limit == 0 or len(claims) == limit else set())):
+            c.notify(conn, tenant)
+        return outcomes, claims, due
 
     def _claim(self, conn: Any, limit: int) -> list[c.Claim]:
         return c.claim_tasks(
@@ -398,11 +480,12 @@ class DistributedWorker:
                 claim.attempt,
             )
         task = asyncio.ensure_future(self._run_task(claim))
-        self._running[claim.key] = _Running(claim, task, time.monotonic())
+        running = self._running[claim.key] = _Running(claim, task, time.monotonic())
 
         def done(_t: asyncio.Task[None]) -> None:
-            self._running.pop(claim.key, None)
-            self._wake.set()
+            if self._running.get(claim.key) is running:
+                del self._running[claim.key]
+            self._freed.set()
 
         task.add_done_callback(done)
 
@@ -490,9 +573,7 @@ class DistributedWorker:
         delay = 0.2
         while True:
             try:
-                outcome = await self._db(
-                    "storing the end of a task", self._store_end, claim, workflow, output, error, message, tb
-                )
+                outcome = await self._store(claim, workflow, output, error, message, tb)
                 break
             except StorageError as exc:
                 if time.monotonic() > deadline or self._hurry.is_set():
@@ -556,9 +637,8 @@ class DistributedWorker:
                 context=context,
             )
 
-    def _store_end(
+    async def _store(
         self,
-        conn: Any,
         claim: c.Claim,
         workflow: Workflow | None,
         output: dict[str, JSONValue] | None,
@@ -566,74 +646,82 @@ class DistributedWorker:
         message: str | None,
         tb: str | None,
     ) -> _Outcome:
-        """One transaction: end the attempt, make dependents ready or skip them, maybe finish the execution."""
-        eid, tid = claim.execution_id, claim.task_id
-        locked = c.lock_execution(conn, eid)
-        if locked is None or locked[0] != "running":
-            return _Outcome(lost=True)
-        outcome = _Outcome()
-        if error is None:
-            assert workflow is not None
-            if not c.end_task(conn, claim=claim, owner=self.owner, status="completed", output=output):
-                return _Outcome(lost=True)
-            outcome.status = "completed"
-            statuses = c.task_statuses(conn, execution_id=eid)  # the whole execution: readiness and the end
-            ready = [
-                child
-                for child in workflow.dependents[tid]
-                if statuses.get(child) == "pending"
-                and all(statuses.get(d) == "completed" for d in workflow.tasks[child].dependencies)
-            ]
-            if ready:
-                c.make_ready(conn, execution_id=eid, task_ids=ready)
-                c.notify(conn, claim.tenant)
-                return outcome  # what became ready has not ended
-            if all(status in TERMINAL for status in statuses.values()):
-                outcome.finished = self._finish(conn, eid, locked[2])
-            return outcome
-        # it failed
-        failures = c.failed_attempts(conn, execution_id=eid, task_id=tid) + 1
-        retry = workflow is not None and workflow.tasks[tid].retry.should_retry(error, failures)
-        if retry:
-            assert workflow is not None
-            delay = workflow.tasks[tid].retry.delay_s(failures)
-            if not c.end_task(
-                conn,
-                claim=claim,
-                owner=self.owner,
-                status="retry_wait",
-                error=message,
-                traceback=tb,
-                retry_delay_s=delay,
-            ):
-                return _Outcome(lost=True)
-            c.notify(conn, claim.tenant)
-            return _Outcome(status="retry_wait", retry_delay_s=delay)
-        if not c.end_task(conn, claim=claim, owner=self.owner, status="failed", error=message, traceback=tb):
-            return _Outcome(lost=True)
-        outcome.status = "failed"
-        if workflow is not None:
-            downstream = _descendants(workflow, tid)
-            reason = f"skipped: upstream task {tid!r} failed"
-        else:  # which tasks depend on it is unknown here: none of those waiting can run
-            downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == "pending"]
-            reason = f"skipped: task {tid!r} failed because its workflow could not be loaded"
-        outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
-        if c.unfinished_count(conn, execution_id=eid) == 0:
-            outcome.finished = self._finish(conn, eid, locked[2])
-        return outcome
+        """Queue the end of an attempt for the next batch; wait until it is committed (or refused)."""
+        end = _End(claim, workflow, output, error, message, tb, asyncio.get_running_loop().create_future())
+        self._ends.append(end)
+        self._ended.set()
+        return await end.stored
 
-    def _finish(self, conn: Any, execution_id: str, context_in: str) -> tuple[str, dict[str, Any]]:
-        rows = c.task_results(conn, execution_id=execution_id)
-        context: dict[str, Any] = json.loads(context_in)
-        for row in rows:
-            if row.status == "completed" and row.context_out is not None:
-                context.update(json.loads(row.context_out))
-        failed = [row for row in rows if row.status == "failed"]
-        status = "failed" if failed else "completed"
-        error = f"task {failed[0].task_id!r} failed: {failed[0].error}" if failed else None
-        c.finish_execution(conn, execution_id=execution_id, status=status, context_out=context, error=error)
-        return status, context
+    async def _flush(self) -> None:
+        """Store the queued ends, a batch per transaction, as soon as the loop has nothing else to run."""
+        while True:
+            await self._ended.wait()
+            await asyncio.sleep(0)  # tasks finishing in this same turn of the loop join the batch
+            batch, self._ends = self._ends[: self.concurrency], self._ends[self.concurrency :]
+            if not self._ends:
+                self._ended.clear()
+            try:
+                await self._pump(batch)
+            except BaseException as exc:
+                for end in batch:
+                    if not end.stored.done():
+                        end.stored.set_exception(exc if isinstance(exc, Exception) else StorageError(str(exc)))
+                if not isinstance(exc, Exception):
+                    raise
+                if not isinstance(exc, StorageError):
+                    log.exception("storing the ends of %d task(s) failed", len(batch))
+
+    def _store_ends(self, conn: Any, ends: list[_End]) -> tuple[list[_Outcome], set[str], set[str]]:
+        """End a batch of attempts in this transaction: make dependents ready or skip them, finish executions.
+
+        Returns each end's outcome, and the tenants in which tasks became ready or wait for a retry.
+        """
+        locked = c.lock_executions(conn, (e.claim.execution_id for e in ends))
+        live = [e for e in ends if e.claim.execution_id in locked and locked[e.claim.execution_id][0] == "running"]
+        failures = c.failed_attempt_counts(conn, (e.claim.key for e in live if e.error is not None))
+        outcomes: dict[tuple[str, str], _Outcome] = {}
+        stored: list[c.TaskEnd] = []
+        for e in live:
+            outcome, task_end = _decide_end(e, failures.get(e.claim.key, 0) + 1)
+            outcomes[e.claim.key] = outcome
+            stored.append(task_end)
+        held = c.end_tasks(conn, owner=self.owner, ends=stored)
+        ended = [e for e in live if e.claim.key in held]
+        ready_in: set[str] = set()
+        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status == "retry_wait"}
+        tasks = c.execution_tasks(conn, {e.claim.execution_id for e in ended})
+        ready: set[tuple[str, str]] = set()
+        last: dict[str, _End] = {}
+        for e in ended:
+            eid, tid = e.claim.key
+            outcome = outcomes[e.claim.key]
+            statuses = tasks[eid].statuses
+            last[eid] = e
+            if outcome.status == "failed":
+                downstream, reason = _downstream(e.workflow, tid, statuses)
+                outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
+                statuses.update(dict.fromkeys(outcome.skipped, "skipped"))
+                ready -= {(eid, t) for t in outcome.skipped}
+            elif outcome.status == "completed":
+                assert e.workflow is not None
+                ready |= {(eid, t) for t in _ready_dependents(e.workflow, tid, statuses)}
+        c.make_ready_many(conn, ready)
+        for eid, t in ready:
+            tasks[eid].statuses[t] = "ready"
+            ready_in.add(locked[eid][1])
+        finished: list[c.ExecutionEnd] = []
+        for eid, e in last.items():
+            if not all(status in TERMINAL for status in tasks[eid].statuses.values()):
+                continue
+            results = tasks[eid].results
+            if results is None:  # it ended with this batch's skips: read what the tasks left
+                results = c.task_results(conn, execution_id=eid)
+            status, context, error = _final(results, locked[eid][2])
+            finished.append(c.ExecutionEnd(eid, status, context, error))
+            outcomes[e.claim.key].finished = (status, context)
+        c.finish_executions(conn, finished)
+        lost = _Outcome(lost=True)
+        return [outcomes[e.claim.key] if e in ended else lost for e in ends], ready_in, retried_in
 
     # -- helpers: notifications, leases, shutdown -------------------------------------------------
 
@@ -755,3 +843,46 @@ def _descendants(workflow: Workflow, task_id: str) -> list[str]:
             seen.append(tid)
             stack.extend(workflow.dependents[tid])
     return seen
+
+
+def _decide_end(end: _End, failures: int) -> tuple[_Outcome, c.TaskEnd]:
+    """How an attempt ends: completed, a retry after a delay, or failed for good (``failures`` counts this one)."""
+    claim, workflow, error = end.claim, end.workflow, end.error
+    if error is None:
+        return _Outcome(status="completed"), c.TaskEnd(claim, "completed", output=end.output)
+    if workflow is not None and workflow.tasks[claim.task_id].retry.should_retry(error, failures):
+        delay = workflow.tasks[claim.task_id].retry.delay_s(failures)
+        task_end = c.TaskEnd(claim, "retry_wait", error=end.message, traceback=end.traceback, retry_delay_s=delay)
+        return _Outcome(status="retry_wait", retry_delay_s=delay), task_end
+    return _Outcome(status="failed"), c.TaskEnd(claim, "failed", error=end.message, traceback=end.traceback)
+
+
+def _ready_dependents(workflow: Workflow, task_id: str, statuses: Mapping[str, str]) -> list[str]:
+    """The dependents of ``task_id`` (just completed) that wait and whose every dependency has completed."""
+    return [
+        child
+        for child in workflow.dependents[task_id]
+        if statuses.get(child) == "pending"
+        and all(statuses.get(d) == "completed" for d in workflow.tasks[child].dependencies)
+    ]
+
+
+def _downstream(workflow: Workflow | None, task_id: str, statuses: Mapping[str, str]) -> tuple[list[str], str]:
+    """The tasks skipped because ``task_id`` failed for good, and the reason recorded on them."""
+    if workflow is not None:
+        return _descendants(workflow, task_id), f"skipped: upstream task {task_id!r} failed"
+    # which tasks depend on it is unknown here: none of those waiting can run
+    downstream = [t for t, s in statuses.items() if s == "pending"]
+    return downstream, f"skipped: task {task_id!r} failed because its workflow could not be loaded"
+
+
+def _final(results: Sequence[c.TaskResult], context_in: str) -> tuple[str, dict[str, Any], str | None]:
+    """An ended execution's status, final context (its tasks' outputs over the input, in order) and error."""
+    context: dict[str, Any] = json.loads(context_in)
+    for row in results:
+        if row.status == "completed" and row.context_out is not None:
+            context.update(json.loads(row.context_out))
+    failed = [row for row in results if row.status == "failed"]
+    status = "failed" if failed else "completed"
+    error = f"task {failed[0].task_id!r} failed: {failed[0].error}" if failed else None
+    return status, context, error

@@ -15,12 +15,34 @@ Locking, so that dependents become ready exactly once and an execution finishes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Float, and_, bindparam, cast, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+    values,
+)
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from .._errors import StorageError
@@ -32,6 +54,8 @@ from ._schema import executions, task_attempts, task_executions
 DISTRIBUTED_OWNER = "cloacina:distributed"
 #: the ``LISTEN``/``NOTIFY`` channel on which workers hear that tasks became ready (payload: the tenant)
 CHANNEL = "cloacina_tasks"
+
+T = TypeVar("T")
 
 _ex = executions
 _te = task_executions
@@ -89,6 +113,36 @@ async def notifications(db: Database, on_listening: Callable[[], None]) -> Async
                 yield note.payload
     except psycopg.Error as exc:
         raise StorageError(" ".join(str(exc).split())[:300]) from exc
+
+
+class Session:
+    """One connection kept for the transactions of one loop (claims and ends), instead of one per call.
+
+    Use it from one thread at a time. A transaction that fails gives its connection up: the next
+    one checks out a fresh (pinged) connection from the pool.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+
+    def transaction(self, action: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on the kept connection; driver errors are ``StorageError``."""
+        with self.db.errors(action):
+            if self._conn is None:
+                self._conn = self.db.write_engine.connect()
+            try:
+                with self._conn.begin():
+                    return fn(self._conn, *args)
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
 
 
 @dataclass(frozen=True)
@@ -152,25 +206,35 @@ def claim_tasks(
 ) -> list[Claim]:
     """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
 
-    Sets the lease and the next attempt number, records the attempt (``running``, by ``owner``), and
-    marks the attempt of a lapsed lease ``interrupted``. Rows other workers are claiming are skipped.
-    Where ``dependencies`` knows a task's dependencies, their outputs come with the claim.
+    Sets the lease and the next attempt number and records the attempt (``running``, by ``owner``) in
+    one statement, then marks the attempt of a lapsed lease ``interrupted``. Rows other workers are
+    claiming are skipped. Where ``dependencies`` knows a task's dependencies, their outputs come with
+    the claim (a second statement, in the same transaction).
     """
+    if limit < 1:
+        return []
     candidates = (
         select(
             _te.c.execution_id,
             _te.c.task_id,
             _te.c.status.label("previous_status"),
             _te.c.lease_owner.label("previous_owner"),
+            _ex.c.tenant,
+            _ex.c.namespace,
+            _ex.c.package,
+            _ex.c.package_version,
+            _ex.c.context_in,
         )
         .join(_ex, _ex.c.id == _te.c.execution_id)
         .where(_claimable(tenant))
-        .order_by(func.coalesce(_te.c.ready_at, _te.c.lease_expires_at))
+        # no ORDER BY: sorting every claimable row of every running execution made each claim cost
+        # O(running executions); unsorted, the scan stops at ``limit`` rows, visiting executions in
+        # about the order they were stored, so the oldest executions' tasks come first
         .limit(limit)
         .with_for_update(of=_te, skip_locked=True)
         .cte("candidates")
     )
-    claimed = conn.execute(
+    claimed = (
         update(_te)
         .where(_te.c.execution_id == candidates.c.execution_id, _te.c.task_id == candidates.c.task_id)
         .values(
@@ -186,63 +250,58 @@ def claim_tasks(
             _te.c.task_id,
             _te.c.attempt,
             _te.c.lease_expires_at,
-            candidates.c.previous_status,
-            candidates.c.previous_owner,
+            *(candidates.c[name] for name in ("previous_status", "previous_owner", "tenant", "namespace")),
+            *(candidates.c[name] for name in ("package", "package_version", "context_in")),
         )
-    ).all()
-    if not claimed:
-        return []
-    lapsed = [r for r in claimed if r.previous_status == "running"]
-    for r in lapsed:
-        conn.execute(
-            update(_ta)
-            .where(
-                _ta.c.execution_id == r.execution_id,
-                _ta.c.task_id == r.task_id,
-                _ta.c.attempt == r.attempt - 1,
-                _ta.c.status == "running",
-            )
-            .values(
-                status="interrupted",
-                finished_at=db_now(),
-                error=f"interrupted: the lease of worker {r.previous_owner} lapsed (it stopped renewing it: "
-                "killed, hung or cut off from the database); the task runs again",
-            )
-        )
-    conn.execute(
-        insert(_ta).values(
-            execution_id=bindparam("p_execution_id"),
-            task_id=bindparam("p_task_id"),
-            attempt=bindparam("p_attempt"),
-            status="running",
-            started_at=db_now(),
-            worker=owner,
-        ),
-        [{"p_execution_id": r.execution_id, "p_task_id": r.task_id, "p_attempt": r.attempt} for r in claimed],
+        .cte("claimed")
     )
-    ids = sorted({r.execution_id for r in claimed})
-    info = {
-        row.id: row
-        for row in conn.execute(
+    attempts = (
+        insert(_ta)
+        .from_select(
+            ["execution_id", "task_id", "attempt", "status", "started_at", "worker"],
             select(
-                _ex.c.id, _ex.c.tenant, _ex.c.namespace, _ex.c.package, _ex.c.package_version, _ex.c.context_in
-            ).where(_ex.c.id.in_(ids))
+                claimed.c.execution_id,
+                claimed.c.task_id,
+                claimed.c.attempt,
+                literal("running"),
+                db_now(),
+                literal(owner),
+            ),
         )
-    }
+        .cte("attempts")
+    )
+    rows = conn.execute(select(claimed).add_cte(attempts)).all()
+    for r in rows:
+        if r.previous_status == "running":  # rare: one statement each, by primary key
+            conn.execute(
+                update(_ta)
+                .where(
+                    _ta.c.execution_id == r.execution_id,
+                    _ta.c.task_id == r.task_id,
+                    _ta.c.attempt == r.attempt - 1,
+                    _ta.c.status == "running",
+                )
+                .values(
+                    status="interrupted",
+                    finished_at=db_now(),
+                    error=f"interrupted: the lease of worker {r.previous_owner} lapsed (it stopped renewing it: "
+                    "killed, hung or cut off from the database); the task runs again",
+                )
+            )
     claims = [
         Claim(
             execution_id=r.execution_id,
             task_id=r.task_id,
             attempt=r.attempt,
-            tenant=info[r.execution_id].tenant,
-            namespace=info[r.execution_id].namespace,
-            package=info[r.execution_id].package,
-            package_version=info[r.execution_id].package_version,
-            context_in=info[r.execution_id].context_in,
+            tenant=r.tenant,
+            namespace=r.namespace,
+            package=r.package,
+            package_version=r.package_version,
+            context_in=r.context_in,
             lease_expires_at=r.lease_expires_at,
             reclaimed_from=r.previous_owner if r.previous_status == "running" else None,
         )
-        for r in claimed
+        for r in rows
     ]
     if dependencies is None:
         return claims
@@ -278,9 +337,16 @@ def outputs(conn: Connection, *, execution_id: str, task_ids: Iterable[str]) -> 
 
 def renew_leases(conn: Connection, *, owner: str, lease_s: float) -> set[tuple[str, str, int]]:
     """Extend every lease ``owner`` holds; return ``(execution_id, task_id, attempt)`` of the ones it still holds."""
+    # rows locked now are being ended (by this worker, or skipped or taken over by another): renewing them
+    # waits for nothing, so a batch of ends and the renewal never wait on each other in a cycle
+    mine = (
+        select(_te.c.execution_id, _te.c.task_id)
+        .where(_te.c.lease_owner == owner, _te.c.status == "running")
+        .with_for_update(skip_locked=True)
+    )
     rows = conn.execute(
         update(_te)
-        .where(_te.c.lease_owner == owner, _te.c.status == "running")
+        .where(tuple_(_te.c.execution_id, _te.c.task_id).in_(mine))
         .values(lease_expires_at=db_now() + lease_s)
         .returning(_te.c.execution_id, _te.c.task_id, _te.c.attempt)
     )
@@ -350,6 +416,208 @@ def end_task(
         )
     )
     return True
+
+
+@dataclass(frozen=True)
+class TaskEnd:
+    """How one claimed attempt ended, to be stored by ``end_tasks``: ``completed``, ``failed`` or ``retry_wait``."""
+
+    claim: Claim
+    status: str
+    output: Mapping[str, Any] | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retry_delay_s: float | None = None
+
+
+def lock_executions(conn: Connection, execution_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+    """Lock these execution rows in id order (so that two batches never wait on each other in a cycle).
+
+    Returns ``{id: (status, tenant, context_in)}`` of those that exist.
+    """
+    ids = sorted(set(execution_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(_ex.c.id, _ex.c.status, _ex.c.tenant, _ex.c.context_in)
+        .where(_ex.c.id.in_(ids))
+        .order_by(_ex.c.id)
+        .with_for_update()
+    )
+    return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
+
+
+def failed_attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """``failed_attempts`` of several tasks at once: ``{(execution_id, task_id): count}`` (0 when none failed)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(_ta.c.execution_id, _ta.c.task_id, func.count())
+        .where(tuple_(_ta.c.execution_id, _ta.c.task_id).in_(wanted), _ta.c.status == "failed")
+        .group_by(_ta.c.execution_id, _ta.c.task_id)
+    )
+    counts = dict.fromkeys(wanted, 0)
+    counts.update({(str(r[0]), str(r[1])): int(r[2]) for r in rows})
+    return counts
+
+
+def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
+    """``end_task`` for several attempts in one statement; return the keys of those whose claim still held.
+
+    Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
+    missing from the result). Call with the executions' rows locked (``lock_executions``).
+    """
+    if not ends:
+        return set()
+    given = values(
+        column("execution_id", String),
+        column("task_id", String),
+        column("attempt", Integer),
+        column("status", String),
+        column("error", Text),
+        column("traceback", Text),
+        column("context_out", Text),
+        column("retry_delay_s", Float),
+        name="ends",
+    ).data(
+        [
+            (
+                e.claim.execution_id,
+                e.claim.task_id,
+                e.claim.attempt,
+                e.status,
+                e.error,
+                e.traceback,
+                dumps(e.output) if e.output is not None else None,
+                e.retry_delay_s,
+            )
+            for e in ends
+        ]
+    )
+    now = db_now()
+    terminal = given.c.status != "retry_wait"
+    ended = (
+        update(_te)
+        .where(
+            _te.c.execution_id == given.c.execution_id,
+            _te.c.task_id == given.c.task_id,
+            _te.c.attempt == given.c.attempt,
+            _te.c.status == "running",
+            _te.c.lease_owner == owner,
+        )
+        .values(
+            status=given.c.status,
+            lease_owner=None,
+            lease_expires_at=None,
+            error=cast(given.c.error, Text),
+            context_out=cast(given.c.context_out, Text),
+            ready_at=case((given.c.status == "retry_wait", now + cast(given.c.retry_delay_s, Float)), else_=None),
+            finished_at=case((terminal, now), else_=None),
+            duration_s=case((terminal, now - _te.c.started_at), else_=None),
+        )
+        .returning(_te.c.execution_id, _te.c.task_id, _te.c.attempt, _te.c.status)
+        .cte("ended")
+    )
+    attempts = (
+        update(_ta)
+        .where(
+            _ta.c.execution_id == ended.c.execution_id,
+            _ta.c.task_id == ended.c.task_id,
+            _ta.c.attempt == ended.c.attempt,
+            given.c.execution_id == ended.c.execution_id,
+            given.c.task_id == ended.c.task_id,
+        )
+        .values(
+            status=case((ended.c.status == "completed", "completed"), else_="failed"),
+            finished_at=now,
+            error=cast(given.c.error, Text),
+            traceback=cast(given.c.traceback, Text),
+        )
+        .cte("ended_attempts")
+    )
+    rows = conn.execute(select(ended.c.execution_id, ended.c.task_id).add_cte(attempts))
+    return {(str(r[0]), str(r[1])) for r in rows}
+
+
+@dataclass(frozen=True)
+class ExecutionTasks:
+    """The tasks of one execution after a batch of ends: statuses, and results when every task has ended."""
+
+    statuses: dict[str, str]
+    #: in workflow order, only when every task had ended (``None`` otherwise)
+    results: list[TaskResult] | None
+
+
+def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str, ExecutionTasks]:
+    """The statuses of every task of these executions, with their results where all had ended (one query)."""
+    ids = sorted(set(execution_ids))
+    if not ids:
+        return {}
+    ended = func.bool_and(_te.c.status.in_(TERMINAL_TASK)).over(partition_by=_te.c.execution_id)
+    rows = conn.execute(
+        select(
+            _te.c.execution_id,
+            _te.c.task_id,
+            _te.c.status,
+            case((ended, _te.c.error), else_=None),
+            case((ended, _te.c.context_out), else_=None),
+            ended,
+        )
+        .where(_te.c.execution_id.in_(ids))
+        .order_by(_te.c.execution_id, _te.c.position)
+    ).all()
+    found: dict[str, ExecutionTasks] = {}
+    for r in rows:
+        eid = str(r[0])
+        tasks = found.get(eid)
+        if tasks is None:
+            tasks = found[eid] = ExecutionTasks({}, [] if r[5] else None)
+        tasks.statuses[str(r[1])] = str(r[2])
+        if tasks.results is not None:
+            tasks.results.append(TaskResult(str(r[1]), str(r[2]), r[3], r[4]))
+    return found
+
+
+def make_ready_many(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    """``make_ready`` for ``(execution_id, task_id)`` pairs of several executions, in one statement."""
+    wanted = sorted(set(pairs))
+    if wanted:
+        conn.execute(
+            update(_te)
+            .where(tuple_(_te.c.execution_id, _te.c.task_id).in_(wanted), _te.c.status == "pending")
+            .values(status="ready", ready_at=db_now())
+        )
+
+
+@dataclass(frozen=True)
+class ExecutionEnd:
+    """How a distributed execution ended, for ``finish_executions``."""
+
+    execution_id: str
+    status: str
+    context_out: Mapping[str, Any]
+    error: str | None
+
+
+def finish_executions(conn: Connection, ends: Sequence[ExecutionEnd]) -> None:
+    """``finish_execution`` for several executions (one batch of statements, pipelined by the driver)."""
+    if not ends:
+        return
+    conn.execute(
+        update(_ex)
+        .where(_ex.c.id == bindparam("p_id"), _ex.c.status == "running")
+        .values(
+            status=bindparam("p_status"),
+            finished_at=db_now(),
+            context_out=bindparam("p_context"),
+            error=bindparam("p_error"),
+        ),
+        [
+            {"p_id": e.execution_id, "p_status": e.status, "p_context": dumps(e.context_out), "p_error": e.error}
+            for e in ends
+        ],
+    )
 
 
 def failed_attempts(conn: Connection, *, execution_id: str, task_id: str) -> int:
