@@ -40,10 +40,10 @@ from sqlalchemy import (
     text,
     tuple_,
     update,
-    values,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from .._errors import StorageError
 from ._database import Database
@@ -470,30 +470,38 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
     """
     if not ends:
         return set()
-    given = values(
-        column("execution_id", String),
-        column("task_id", String),
-        column("attempt", Integer),
-        column("status", String),
-        column("error", Text),
-        column("traceback", Text),
-        column("context_out", Text),
-        column("retry_delay_s", Float),
-        name="ends",
-    ).data(
-        [
-            (
-                e.claim.execution_id,
-                e.claim.task_id,
-                e.claim.attempt,
-                e.status,
-                e.error,
-                e.traceback,
-                dumps(e.output) if e.output is not None else None,
-                e.retry_delay_s,
-            )
-            for e in ends
-        ]
+    # one row per end, from arrays: the statement's text is the same for any batch, so it is compiled once
+    columns = {
+        "execution_id": String,
+        "task_id": String,
+        "attempt": Integer,
+        "status": String,
+        "error": Text,
+        "traceback": Text,
+        "context_out": Text,
+        "retry_delay_s": Float,
+    }
+    rows = [
+        (
+            e.claim.execution_id,
+            e.claim.task_id,
+            e.claim.attempt,
+            e.status,
+            e.error,
+            e.traceback,
+            dumps(e.output) if e.output is not None else None,
+            e.retry_delay_s,
+        )
+        for e in ends
+    ]
+    arrays: list[BindParameter[Any]] = [
+        bindparam(f"p_{name}", [row[i] for row in rows], type_=ARRAY(kind))
+        for i, (name, kind) in enumerate(columns.items())
+    ]
+    given = (
+        func.unnest(*arrays)
+        .table_valued(*(column(name, kind) for name, kind in columns.items()))
+        .render_derived(name="ends")
     )
     now = db_now()
     terminal = given.c.status != "retry_wait"
@@ -510,9 +518,9 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
             status=given.c.status,
             lease_owner=None,
             lease_expires_at=None,
-            error=cast(given.c.error, Text),
-            context_out=cast(given.c.context_out, Text),
-            ready_at=case((given.c.status == "retry_wait", now + cast(given.c.retry_delay_s, Float)), else_=None),
+            error=given.c.error,
+            context_out=given.c.context_out,
+            ready_at=case((given.c.status == "retry_wait", now + given.c.retry_delay_s), else_=None),
             finished_at=case((terminal, now), else_=None),
             duration_s=case((terminal, now - _te.c.started_at), else_=None),
         )
@@ -531,13 +539,13 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
         .values(
             status=case((ended.c.status == "completed", "completed"), else_="failed"),
             finished_at=now,
-            error=cast(given.c.error, Text),
-            traceback=cast(given.c.traceback, Text),
+            error=given.c.error,
+            traceback=given.c.traceback,
         )
         .cte("ended_attempts")
     )
-    rows = conn.execute(select(ended.c.execution_id, ended.c.task_id).add_cte(attempts))
-    return {(str(r[0]), str(r[1])) for r in rows}
+    held = conn.execute(select(ended.c.execution_id, ended.c.task_id).add_cte(attempts))
+    return {(str(r[0]), str(r[1])) for r in held}
 
 
 @dataclass(frozen=True)
