@@ -98,11 +98,17 @@ def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
             return entry.workflow
         return registries[0].resolve(package, name, claim.package_version).workflow
 
+    looking: dict[tuple[str, str | None], asyncio.Future[Workflow]] = {}
+
     async def resolve(claim: c.Claim) -> Workflow:
         key = (claim.namespace, claim.package_version)
         workflow = cache.get(key)
         if workflow is None:
-            workflow = cache[key] = await asyncio.to_thread(lookup, claim)
+            found = looking.get(key)  # the first batch of claims asks for the same workflow at once: look once
+            if found is None:
+                found = looking[key] = asyncio.ensure_future(asyncio.to_thread(lookup, claim))
+                found.add_done_callback(lambda _f: looking.pop(key, None))
+            workflow = cache[key] = await asyncio.shield(found)
         return workflow
 
     def dependencies(namespace: str, package_version: str | None, task_id: str) -> Sequence[str] | None:

@@ -16,6 +16,7 @@ Locking, so that dependents become ready exactly once and an execution finishes 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,9 +26,12 @@ from sqlalchemy import (
     Connection,
     Float,
     Integer,
+    Select,
     String,
     Text,
+    Update,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -178,7 +182,7 @@ def insert_execution(conn: Connection, *, execution: Mapping[str, Any], tasks: S
     notify(conn, str(execution["tenant"]))
 
 
-def _claimable(tenant: str) -> ColumnElement[bool]:
+def _claimable(tenant: str | BindParameter[str]) -> ColumnElement[bool]:
     now = db_now()
     return and_(
         _ex.c.tenant == tenant,
@@ -195,24 +199,35 @@ def _claimable(tenant: str) -> ColumnElement[bool]:
 DependencyLookup = Callable[[str, "str | None", str], "Sequence[str] | None"]
 
 
-def claim_tasks(
-    conn: Connection,
-    *,
-    tenant: str,
-    owner: str,
-    limit: int,
-    lease_s: float,
-    dependencies: DependencyLookup | None = None,
-) -> list[Claim]:
-    """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
+def _pairs() -> Any:
+    """``(execution_id, task_id)`` rows from the array parameters ``p_eids`` and ``p_tids`` (see ``_pair_params``)."""
+    return (
+        func.unnest(bindparam("p_eids", type_=ARRAY(String)), bindparam("p_tids", type_=ARRAY(String)))
+        .table_valued(column("execution_id", String), column("task_id", String))
+        .render_derived(name="pairs")
+    )
 
-    Sets the lease and the next attempt number and records the attempt (``running``, by ``owner``) in
-    one statement, then marks the attempt of a lapsed lease ``interrupted``. Rows other workers are
-    claiming are skipped. Where ``dependencies`` knows a task's dependencies, their outputs come with
-    the claim (a second statement, in the same transaction).
-    """
-    if limit < 1:
-        return []
+
+def _pair_params(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {"p_eids": [p[0] for p in pairs], "p_tids": [p[1] for p in pairs]}
+
+
+def _ids() -> Any:
+    """The array parameter ``p_ids``: ``column == any_(_ids())`` keeps one statement text for any number of ids."""
+    return any_(bindparam("p_ids", type_=ARRAY(String)))
+
+
+@functools.cache
+def _outputs_statement() -> Select[Any]:
+    pairs = _pairs()
+    return select(_te.c.execution_id, _te.c.task_id, _te.c.context_out).where(
+        _te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "completed"
+    )
+
+
+@functools.cache
+def _claim_statement() -> Select[Any]:
+    """The claim, built once (its parameters: ``p_tenant``, ``p_owner``, ``p_limit``, ``p_lease_s``)."""
     candidates = (
         select(
             _te.c.execution_id,
@@ -226,11 +241,11 @@ def claim_tasks(
             _ex.c.context_in,
         )
         .join(_ex, _ex.c.id == _te.c.execution_id)
-        .where(_claimable(tenant))
+        .where(_claimable(bindparam("p_tenant", type_=String)))
         # no ORDER BY: sorting every claimable row of every running execution made each claim cost
         # O(running executions); unsorted, the scan stops at ``limit`` rows, visiting executions in
         # about the order they were stored, so the oldest executions' tasks come first
-        .limit(limit)
+        .limit(bindparam("p_limit", type_=Integer))
         .with_for_update(of=_te, skip_locked=True)
         .cte("candidates")
     )
@@ -242,8 +257,8 @@ def claim_tasks(
             attempt=_te.c.attempt + 1,
             ready_at=None,
             started_at=func.coalesce(_te.c.started_at, db_now()),
-            lease_owner=owner,
-            lease_expires_at=db_now() + lease_s,
+            lease_owner=bindparam("p_owner", type_=String),
+            lease_expires_at=db_now() + bindparam("p_lease_s", type_=Float),
         )
         .returning(
             _te.c.execution_id,
@@ -265,12 +280,34 @@ def claim_tasks(
                 claimed.c.attempt,
                 literal("running"),
                 db_now(),
-                literal(owner),
+                bindparam("p_owner", type_=String),
             ),
         )
         .cte("attempts")
     )
-    rows = conn.execute(select(claimed).add_cte(attempts)).all()
+    return select(claimed).add_cte(attempts)
+
+
+def claim_tasks(
+    conn: Connection,
+    *,
+    tenant: str,
+    owner: str,
+    limit: int,
+    lease_s: float,
+    dependencies: DependencyLookup | None = None,
+) -> list[Claim]:
+    """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
+
+    Sets the lease and the next attempt number and records the attempt (``running``, by ``owner``) in
+    one statement, then marks the attempt of a lapsed lease ``interrupted``. Rows other workers are
+    claiming are skipped. Where ``dependencies`` knows a task's dependencies, their outputs come with
+    the claim (a second statement, in the same transaction).
+    """
+    if limit < 1:
+        return []
+    params = {"p_tenant": tenant, "p_owner": owner, "p_limit": limit, "p_lease_s": float(lease_s)}
+    rows = conn.execute(_claim_statement(), params).all()
     for r in rows:
         if r.previous_status == "running":  # rare: one statement each, by primary key
             conn.execute(
@@ -313,10 +350,8 @@ def claim_tasks(
     pairs = sorted({(claims[i].execution_id, d) for i, deps in wanted.items() for d in deps})
     found: dict[tuple[str, str], dict[str, Any]] = {}
     if pairs:
-        query = select(_te.c.execution_id, _te.c.task_id, _te.c.context_out).where(
-            tuple_(_te.c.execution_id, _te.c.task_id).in_(pairs), _te.c.status == "completed"
-        )
-        found = {(str(r[0]), str(r[1])): json.loads(r[2]) if r[2] is not None else {} for r in conn.execute(query)}
+        read = conn.execute(_outputs_statement(), _pair_params(pairs))
+        found = {(str(r[0]), str(r[1])): json.loads(r[2]) if r[2] is not None else {} for r in read}
     for i, deps in wanted.items():
         eid = claims[i].execution_id
         if all((eid, d) in found for d in deps):
@@ -430,6 +465,16 @@ class TaskEnd:
     retry_delay_s: float | None = None
 
 
+@functools.cache
+def _lock_statement() -> Select[Any]:
+    return (
+        select(_ex.c.id, _ex.c.status, _ex.c.tenant, _ex.c.context_in)
+        .where(_ex.c.id == _ids())
+        .order_by(_ex.c.id)
+        .with_for_update()
+    )
+
+
 def lock_executions(conn: Connection, execution_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
     """Lock these execution rows in id order (so that two batches never wait on each other in a cycle).
 
@@ -438,12 +483,7 @@ def lock_executions(conn: Connection, execution_ids: Iterable[str]) -> dict[str,
     ids = sorted(set(execution_ids))
     if not ids:
         return {}
-    rows = conn.execute(
-        select(_ex.c.id, _ex.c.status, _ex.c.tenant, _ex.c.context_in)
-        .where(_ex.c.id.in_(ids))
-        .order_by(_ex.c.id)
-        .with_for_update()
-    )
+    rows = conn.execute(_lock_statement(), {"p_ids": ids})
     return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
 
 
@@ -462,45 +502,25 @@ def failed_attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]]) -> 
     return counts
 
 
-def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
-    """``end_task`` for several attempts in one statement; return the keys of those whose claim still held.
+#: the columns of the batch of ends, passed as one array parameter each (``p_<name>``)
+_END_COLUMNS: dict[str, Any] = {
+    "execution_id": String,
+    "task_id": String,
+    "attempt": Integer,
+    "status": String,
+    "error": Text,
+    "traceback": Text,
+    "context_out": Text,
+    "retry_delay_s": Float,
+}
 
-    Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
-    missing from the result). Call with the executions' rows locked (``lock_executions``).
-    """
-    if not ends:
-        return set()
-    # one row per end, from arrays: the statement's text is the same for any batch, so it is compiled once
-    columns = {
-        "execution_id": String,
-        "task_id": String,
-        "attempt": Integer,
-        "status": String,
-        "error": Text,
-        "traceback": Text,
-        "context_out": Text,
-        "retry_delay_s": Float,
-    }
-    rows = [
-        (
-            e.claim.execution_id,
-            e.claim.task_id,
-            e.claim.attempt,
-            e.status,
-            e.error,
-            e.traceback,
-            dumps(e.output) if e.output is not None else None,
-            e.retry_delay_s,
-        )
-        for e in ends
-    ]
-    arrays: list[BindParameter[Any]] = [
-        bindparam(f"p_{name}", [row[i] for row in rows], type_=ARRAY(kind))
-        for i, (name, kind) in enumerate(columns.items())
-    ]
+
+@functools.cache
+def _end_statement() -> Select[Any]:
+    """The batch of ends, built once: one row per end from ``unnest`` of the array parameters, and ``p_owner``."""
     given = (
-        func.unnest(*arrays)
-        .table_valued(*(column(name, kind) for name, kind in columns.items()))
+        func.unnest(*(bindparam(f"p_{name}", type_=ARRAY(kind)) for name, kind in _END_COLUMNS.items()))
+        .table_valued(*(column(name, kind) for name, kind in _END_COLUMNS.items()))
         .render_derived(name="ends")
     )
     now = db_now()
@@ -512,7 +532,7 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
             _te.c.task_id == given.c.task_id,
             _te.c.attempt == given.c.attempt,
             _te.c.status == "running",
-            _te.c.lease_owner == owner,
+            _te.c.lease_owner == bindparam("p_owner", type_=String),
         )
         .values(
             status=given.c.status,
@@ -544,7 +564,33 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
         )
         .cte("ended_attempts")
     )
-    held = conn.execute(select(ended.c.execution_id, ended.c.task_id).add_cte(attempts))
+    return select(ended.c.execution_id, ended.c.task_id).add_cte(attempts)
+
+
+def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
+    """``end_task`` for several attempts in one statement; return the keys of those whose claim still held.
+
+    Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
+    missing from the result). Call with the executions' rows locked (``lock_executions``).
+    """
+    if not ends:
+        return set()
+    rows = [
+        (
+            e.claim.execution_id,
+            e.claim.task_id,
+            e.claim.attempt,
+            e.status,
+            e.error,
+            e.traceback,
+            dumps(e.output) if e.output is not None else None,
+            e.retry_delay_s,
+        )
+        for e in ends
+    ]
+    params: dict[str, Any] = {f"p_{name}": [row[i] for row in rows] for i, name in enumerate(_END_COLUMNS)}
+    params["p_owner"] = owner
+    held = conn.execute(_end_statement(), params)
     return {(str(r[0]), str(r[1])) for r in held}
 
 
@@ -557,13 +603,10 @@ class ExecutionTasks:
     results: list[TaskResult] | None
 
 
-def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str, ExecutionTasks]:
-    """The statuses of every task of these executions, with their results where all had ended (one query)."""
-    ids = sorted(set(execution_ids))
-    if not ids:
-        return {}
+@functools.cache
+def _execution_tasks_statement() -> Select[Any]:
     ended = func.bool_and(_te.c.status.in_(TERMINAL_TASK)).over(partition_by=_te.c.execution_id)
-    rows = conn.execute(
+    return (
         select(
             _te.c.execution_id,
             _te.c.task_id,
@@ -572,9 +615,17 @@ def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str,
             case((ended, _te.c.context_out), else_=None),
             ended,
         )
-        .where(_te.c.execution_id.in_(ids))
+        .where(_te.c.execution_id == _ids())
         .order_by(_te.c.execution_id, _te.c.position)
-    ).all()
+    )
+
+
+def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str, ExecutionTasks]:
+    """The statuses of every task of these executions, with their results where all had ended (one query)."""
+    ids = sorted(set(execution_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(_execution_tasks_statement(), {"p_ids": ids}).all()
     found: dict[str, ExecutionTasks] = {}
     for r in rows:
         eid = str(r[0])
@@ -587,15 +638,21 @@ def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str,
     return found
 
 
+@functools.cache
+def _make_ready_statement() -> Update:
+    pairs = _pairs()
+    return (
+        update(_te)
+        .where(_te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "pending")
+        .values(status="ready", ready_at=db_now())
+    )
+
+
 def make_ready_many(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
     """``make_ready`` for ``(execution_id, task_id)`` pairs of several executions, in one statement."""
     wanted = sorted(set(pairs))
     if wanted:
-        conn.execute(
-            update(_te)
-            .where(tuple_(_te.c.execution_id, _te.c.task_id).in_(wanted), _te.c.status == "pending")
-            .values(status="ready", ready_at=db_now())
-        )
+        conn.execute(_make_ready_statement(), _pair_params(wanted))
 
 
 @dataclass(frozen=True)
