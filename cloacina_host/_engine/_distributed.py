@@ -443,16 +443,16 @@ class DistributedWorker:
 
     def _round(self, conn: Any, ends: list[_End], limit: int) -> tuple[list[_Outcome], list[c.Claim], float | None]:
         outcomes, ready, retried = self._store_ends(conn, ends) if ends else ([], set(), set())
-        claims = self._claim(conn, limit)
+        # wake the other workers when ready tasks may be left for them: not when this claim took them all
+        claims = self._claim(conn, limit, notify_if_full=self.tenant in ready)
         due = None
         if len(claims) < limit:
             due = self._due(conn)
-        # wake the other workers when ready tasks may be left for them: not when this claim took them all
-        for tenant in sorted(retried | (ready if limit == 0 or len(claims) == limit else set())):
+        for tenant in sorted(retried | (ready - {self.tenant} if limit else ready)):
             c.notify(conn, tenant)
         return outcomes, claims, due
 
-    def _claim(self, conn: Any, limit: int) -> list[c.Claim]:
+    def _claim(self, conn: Any, limit: int, *, notify_if_full: bool = False) -> list[c.Claim]:
         return c.claim_tasks(
             conn,
             tenant=self.tenant,
@@ -460,6 +460,7 @@ class DistributedWorker:
             limit=limit,
             lease_s=self.lease_s,
             dependencies=getattr(self.resolver, "dependencies", None),
+            notify_if_full=notify_if_full,
         )
 
     def _due(self, conn: Any) -> float | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     Float,
     Integer,
@@ -227,7 +228,7 @@ def _outputs_statement() -> Select[Any]:
 
 @functools.cache
 def _claim_statement() -> Select[Any]:
-    """The claim, built once (its parameters: ``p_tenant``, ``p_owner``, ``p_limit``, ``p_lease_s``)."""
+    """The claim, built once (parameters ``p_tenant``, ``p_owner``, ``p_limit``, ``p_lease_s``, ``p_notify``)."""
     candidates = (
         select(
             _te.c.execution_id,
@@ -285,7 +286,17 @@ def _claim_statement() -> Select[Any]:
         )
         .cte("attempts")
     )
-    return select(claimed).add_cte(attempts)
+    # NOTIFY in the same round trip, when asked (``p_notify``) and the claim took all it could: ready
+    # tasks may be left for other workers (an uncorrelated subquery: evaluated once, with the first row)
+    taken = select(func.count()).select_from(claimed).scalar_subquery()
+    notified = (
+        select(func.pg_notify(CHANNEL, bindparam("p_tenant", type_=String)).label("sent"))
+        .where(bindparam("p_notify", type_=Boolean), taken >= bindparam("p_limit", type_=Integer))
+        .cte("notified")
+    )
+    return select(claimed, select(func.count()).select_from(notified).scalar_subquery().label("notified")).add_cte(
+        attempts
+    )
 
 
 def claim_tasks(
@@ -296,17 +307,25 @@ def claim_tasks(
     limit: int,
     lease_s: float,
     dependencies: DependencyLookup | None = None,
+    notify_if_full: bool = False,
 ) -> list[Claim]:
     """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
 
     Sets the lease and the next attempt number and records the attempt (``running``, by ``owner``) in
     one statement, then marks the attempt of a lapsed lease ``interrupted``. Rows other workers are
     claiming are skipped. Where ``dependencies`` knows a task's dependencies, their outputs come with
-    the claim (a second statement, in the same transaction).
+    the claim (a second statement, in the same transaction). ``notify_if_full``: notify the tenant's
+    workers (at commit) when ``limit`` tasks were claimed, since more may be ready.
     """
     if limit < 1:
         return []
-    params = {"p_tenant": tenant, "p_owner": owner, "p_limit": limit, "p_lease_s": float(lease_s)}
+    params = {
+        "p_tenant": tenant,
+        "p_owner": owner,
+        "p_limit": limit,
+        "p_lease_s": float(lease_s),
+        "p_notify": notify_if_full,
+    }
     rows = conn.execute(_claim_statement(), params).all()
     for r in rows:
         if r.previous_status == "running":  # rare: one statement each, by primary key
