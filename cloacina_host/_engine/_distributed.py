@@ -2,10 +2,11 @@
 
 A submitter (``DefaultRunner.submit(..., distributed=True)``, ``cloacina-ctl run --distributed``)
 stores the execution with its root tasks ``ready``. Each ``DistributedWorker`` claims ready task rows
-(``SELECT … FOR UPDATE SKIP LOCKED``), runs them under a lease it renews, and ends each attempt in
-one transaction that also makes every dependent whose last parent that was ``ready`` (exactly once:
-the ends of one execution's tasks are serialised on its row) and finishes the execution when every
-task has ended. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
+(``SELECT … FOR UPDATE SKIP LOCKED``), runs them under a lease it renews, and ends its attempts in
+batches: one transaction stores every end queued since the last one, makes ready each dependent
+whose last parent that was (exactly once: the ends of one execution's tasks are serialised on its
+row), finishes the executions whose every task has ended, and claims as many tasks as slots are
+free, on one connection the worker keeps. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
 notification is lost. A task whose lease lapses (its worker died, hung, or lost the database) is
 claimed again by another worker; the late worker's result is refused by a compare-and-swap.
 The queries live in ``_storage/_claims``.

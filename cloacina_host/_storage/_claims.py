@@ -7,10 +7,12 @@ uses the database's clock (``now()``), so leases mean the same on every machine.
 Locking, so that dependents become ready exactly once and an execution finishes exactly once:
 
 - a claim locks candidate task rows with ``FOR UPDATE SKIP LOCKED`` and never waits;
-- every transaction that ends an attempt (complete, fail) first locks the execution row, then
+- every transaction that ends attempts (complete, fail) first locks the execution rows, in id order
+  so that two batches never wait on each other in a cycle, then
   changes the task row only if the claim still holds (compare-and-swap on owner and attempt), then
   the dependents. So the ends of one execution's tasks are serialised: the one that completes a
-  task's last parent sees every other parent completed, and the last task to end sees the rest ended.
+  task's last parent sees every other parent completed, and the last task to end sees the rest ended;
+- a lease renewal skips the rows locked at that moment (being ended) and never waits either.
 """
 
 from __future__ import annotations
@@ -407,14 +409,6 @@ def renew_leases(conn: Connection, *, owner: str, lease_s: float) -> set[tuple[s
     return {(str(r[0]), str(r[1]), int(r[2])) for r in rows}
 
 
-def lock_execution(conn: Connection, execution_id: str) -> tuple[str, str, str] | None:
-    """Lock the execution row (serialising the ends of its tasks); ``(status, tenant, context_in)``."""
-    row = conn.execute(
-        select(_ex.c.status, _ex.c.tenant, _ex.c.context_in).where(_ex.c.id == execution_id).with_for_update()
-    ).first()
-    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
-
-
 def _held(claim: Claim, owner: str) -> ColumnElement[bool]:
     return and_(
         _te.c.execution_id == claim.execution_id,
@@ -423,53 +417,6 @@ def _held(claim: Claim, owner: str) -> ColumnElement[bool]:
         _te.c.lease_owner == owner,
         _te.c.attempt == claim.attempt,
     )
-
-
-def end_task(
-    conn: Connection,
-    *,
-    claim: Claim,
-    owner: str,
-    status: str,
-    output: Mapping[str, Any] | None = None,
-    error: str | None = None,
-    traceback: str | None = None,
-    retry_delay_s: float | None = None,
-) -> bool:
-    """End the attempt ``claim`` holds: ``completed`` (with ``output``), ``failed``, or ``retry_wait``.
-
-    Compare-and-swap: False (and nothing written) when the claim no longer holds, because the lease
-    lapsed and another worker took the task over. Call with the execution row locked.
-    """
-    terminal = status != "retry_wait"
-    finished = db_now() if terminal else None
-    values: dict[str, Any] = {
-        "status": status,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "error": error,
-        "context_out": dumps(output) if output is not None else None,
-        "ready_at": db_now() + retry_delay_s if retry_delay_s is not None else None,
-        "finished_at": finished,
-        "duration_s": db_now() - _te.c.started_at if terminal else None,
-    }
-    if conn.execute(update(_te).where(_held(claim, owner)).values(**values)).rowcount != 1:
-        return False
-    conn.execute(
-        update(_ta)
-        .where(
-            _ta.c.execution_id == claim.execution_id,
-            _ta.c.task_id == claim.task_id,
-            _ta.c.attempt == claim.attempt,
-        )
-        .values(
-            status="completed" if status == "completed" else "failed",
-            finished_at=db_now(),
-            error=error,
-            traceback=traceback,
-        )
-    )
-    return True
 
 
 @dataclass(frozen=True)
@@ -507,7 +454,10 @@ def lock_executions(conn: Connection, execution_ids: Iterable[str]) -> dict[str,
 
 
 def failed_attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """``failed_attempts`` of several tasks at once: ``{(execution_id, task_id): count}`` (0 when none failed)."""
+    """How many attempts of each task failed (what the retry policy counts; interruptions are not failures).
+
+    ``{(execution_id, task_id): count}``, 0 when none failed.
+    """
     wanted = sorted(set(keys))
     if not wanted:
         return {}
@@ -587,7 +537,7 @@ def _end_statement() -> Select[Any]:
 
 
 def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
-    """``end_task`` for several attempts in one statement; return the keys of those whose claim still held.
+    """End the attempts: ``completed`` (with the output), ``failed``, or ``retry_wait``; return the keys of those ended.
 
     Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
     missing from the result). Call with the executions' rows locked (``lock_executions``).
@@ -668,7 +618,7 @@ def _make_ready_statement() -> Update:
 
 
 def make_ready_many(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    """``make_ready`` for ``(execution_id, task_id)`` pairs of several executions, in one statement."""
+    """Pending tasks whose last dependency just completed become claimable now (``(execution_id, task_id)`` pairs)."""
     wanted = sorted(set(pairs))
     if wanted:
         conn.execute(_make_ready_statement(), _pair_params(wanted))
@@ -685,7 +635,7 @@ class ExecutionEnd:
 
 
 def finish_executions(conn: Connection, ends: Sequence[ExecutionEnd]) -> None:
-    """``finish_execution`` for several executions (one batch of statements, pipelined by the driver)."""
+    """Record the end of these distributed executions (one batch of statements, pipelined by the driver)."""
     if not ends:
         return
     conn.execute(
@@ -702,31 +652,6 @@ def finish_executions(conn: Connection, ends: Sequence[ExecutionEnd]) -> None:
             for e in ends
         ],
     )
-
-
-def failed_attempts(conn: Connection, *, execution_id: str, task_id: str) -> int:
-    """How many attempts of the task failed (what the retry policy counts; interruptions are not failures)."""
-    query = select(func.count()).where(
-        _ta.c.execution_id == execution_id, _ta.c.task_id == task_id, _ta.c.status == "failed"
-    )
-    return int(conn.execute(query).scalar_one())
-
-
-def task_statuses(conn: Connection, *, execution_id: str, task_ids: Iterable[str] | None = None) -> dict[str, str]:
-    query = select(_te.c.task_id, _te.c.status).where(_te.c.execution_id == execution_id)
-    if task_ids is not None:
-        query = query.where(_te.c.task_id.in_(list(task_ids)))
-    return {str(r[0]): str(r[1]) for r in conn.execute(query)}
-
-
-def make_ready(conn: Connection, *, execution_id: str, task_ids: Sequence[str]) -> None:
-    """Pending tasks whose last dependency just completed become claimable now."""
-    if task_ids:
-        conn.execute(
-            update(_te)
-            .where(_te.c.execution_id == execution_id, _te.c.task_id.in_(list(task_ids)), _te.c.status == "pending")
-            .values(status="ready", ready_at=db_now())
-        )
 
 
 def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], reason: str) -> list[str]:
@@ -752,24 +677,6 @@ def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], 
         .returning(_te.c.task_id)
     )
     return [str(r[0]) for r in rows]
-
-
-def unfinished_count(conn: Connection, *, execution_id: str) -> int:
-    query = select(func.count()).where(_te.c.execution_id == execution_id, _te.c.status.not_in(TERMINAL_TASK))
-    return int(conn.execute(query).scalar_one())
-
-
-def finish_execution(
-    conn: Connection, *, execution_id: str, status: str, context_out: Mapping[str, Any], error: str | None
-) -> float:
-    """Record the end of a distributed execution; return its ``finished_at`` (database clock)."""
-    row = conn.execute(
-        update(_ex)
-        .where(_ex.c.id == execution_id, _ex.c.status == "running")
-        .values(status=status, finished_at=db_now(), context_out=dumps(context_out), error=error)
-        .returning(_ex.c.finished_at)
-    ).first()
-    return float(row[0]) if row is not None else 0.0
 
 
 def release_tasks(conn: Connection, *, owner: str, claims: Sequence[Claim], reason: str) -> list[Claim]:
