@@ -1,6 +1,7 @@
 """Scale-out benchmark: the ``parallel`` shape run by 1, 2 and 4 ``cloacina-ctl worker`` processes on PostgreSQL.
 
-    python benchmarks/bench_scaleout.py [--workflows 300] [--workers 1,2,4] [--concurrency 8] [--rounds 1] [--no-inprocess]
+    python benchmarks/bench_scaleout.py [--workflows 300] [--workers 1,2,4] [--concurrency 8] [--rounds 1]
+                                         [--no-inprocess]
 
 For each worker count: a fresh schema, that many real ``cloacina-ctl worker`` processes (started and
 serving before the clock starts), then ``--workflows`` executions of ``parallel`` (setup → three
