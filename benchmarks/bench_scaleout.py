@@ -1,11 +1,14 @@
 """Scale-out benchmark: the ``parallel`` shape run by 1, 2 and 4 ``cloacina-ctl worker`` processes on PostgreSQL.
 
     python benchmarks/bench_scaleout.py [--workflows 300] [--workers 1,2,4] [--concurrency 8] [--rounds 1]
+                                         [--no-inprocess]
 
 For each worker count: a fresh schema, that many real ``cloacina-ctl worker`` processes (started and
 serving before the clock starts), then ``--workflows`` executions of ``parallel`` (setup → three
 batches → merge, 5 tasks) stored in one transaction; the clock stops when the last one has finished.
-Prints workflows/s, tasks/s and the scaling efficiency, throughput_n / (n x throughput_1). PostgreSQL
+Prints workflows/s, tasks/s and the scaling efficiency, throughput_n / (n x throughput_1), beside the
+same executions run in-process (``DefaultRunner``, ``max_concurrent_tasks`` = ``--concurrency``) on
+the same database, so the cost of distribution shows against the engine's own figure. PostgreSQL
 is ``$CLOACINA_BENCH_POSTGRES_URL`` or ``$CLOACINA_TEST_POSTGRES_URL`` (``synchronous_commit=on``).
 Workers, PostgreSQL and this script share the machine's CPUs: on a small machine the efficiency says
 more about the cores than about the coordination.
@@ -60,7 +63,7 @@ CTL = Path(sys.executable).with_name("cloacina-ctl")
 
 @dataclass
 class Row:
-    workers: int
+    workers: int  # 0: in-process
     seconds: float
     workflows_s: float
     tasks_s: float
@@ -138,13 +141,13 @@ def _wait_done(url: str, ids: list[str], timeout: float) -> float:
     deadline = time.monotonic() + timeout
     try:
         while True:
-            with db.read("counting") as conn:
-                left = conn.execute(
-                    select(func.count()).where(executions.c.status == "running", executions.c.id.in_(ids))
-                ).scalar_one()
-                failed = conn.execute(
-                    select(func.count()).where(executions.c.status == "failed", executions.c.id.in_(ids))
-                ).scalar_one()
+            with db.read("counting") as conn:  # the schema is this round's: every execution in it is ours
+                counts = dict(
+                    conn.execute(select(executions.c.status, func.count()).group_by(executions.c.status)).all()
+                )
+            left, failed = counts.get("running", 0), counts.get("failed", 0)
+            if sum(counts.values()) < len(ids):
+                raise SystemExit(f"only {sum(counts.values())} of {len(ids)} executions were stored")
             if not left:
                 if failed:
                     raise SystemExit(f"{failed} executions failed; see the workers' logs")
@@ -161,7 +164,8 @@ def _round(base: str, site: Path, logs: Path, workers: int, args: argparse.Names
         from cloacina_host._storage import open_database
 
         open_database(url).dispose()  # migrate before the workers race to
-        env = {**os.environ, "PYTHONPATH": str(site), "CLOACINA_HOME": str(logs / "home")}
+        path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "CLOACINA_HOME": str(logs / "home")}
         env.pop("CLOACINA_DATABASE_URL", None)
         procs = []
         for i in range(workers):
@@ -181,6 +185,37 @@ def _round(base: str, site: Path, logs: Path, workers: int, args: argparse.Names
                     print(log.read_text(), file=sys.stderr)
     seconds = finished - started
     return Row(workers, seconds, args.workflows / seconds, args.workflows * TASKS / seconds)
+
+
+def _inprocess(base: str, site: Path, args: argparse.Namespace) -> Row:
+    """The same executions run by one ``DefaultRunner`` on the same database (a fresh schema)."""
+    import asyncio
+
+    sys.path.insert(0, str(site))
+    import cloacina_bench_scale_flows as flows
+
+    from cloacina_host import DefaultRunner
+    from cloacina_host._discovery import WorkflowCatalog
+
+    async def run(url: str) -> float:
+        async with DefaultRunner(
+            url, catalog=WorkflowCatalog(), recover=False, max_concurrent_tasks=args.concurrency
+        ) as runner:
+            runner.add_workflow(flows.parallel)
+            name = "bench_scale::parallel"
+            for _ in range(10):  # warm up: connections, statement caches
+                assert (await runner.execute(name)).ok
+            started = time.perf_counter()
+            results = await asyncio.gather(*(runner.execute(name) for _ in range(args.workflows)))
+            seconds = time.perf_counter() - started
+            failed = [r for r in results if not r.ok]
+            if failed:
+                raise SystemExit(f"{len(failed)} in-process executions failed: {failed[0].error}")
+            return seconds
+
+    with _schema(base) as url:
+        seconds = asyncio.run(run(url))
+    return Row(0, seconds, args.workflows / seconds, args.workflows * TASKS / seconds)
 
 
 def _wait_listening(url: str, workers: int, timeout: float = 60.0) -> None:
@@ -208,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated (default 1,2,4)")
     parser.add_argument("--concurrency", type=int, default=8, help="--concurrency of each worker (default 8)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds per worker count; the median is shown")
+    parser.add_argument(
+        "--inprocess",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the executions in-process on the same database (default: yes)",
+    )
     args = parser.parse_args(argv)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     base = os.environ.get("CLOACINA_BENCH_POSTGRES_URL") or os.environ.get("CLOACINA_TEST_POSTGRES_URL")
@@ -218,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cloacina-bench-scale-") as tmp:
         site = _site(Path(tmp))
+        if args.inprocess:
+            console.print(f"[dim]in-process, {args.workflows} workflows...[/dim]")
+            rounds = [_inprocess(base, site, args) for _ in range(args.rounds)]
+            rows.append(sorted(rounds, key=lambda r: r.seconds)[len(rounds) // 2])
         for n in counts:
             console.print(f"[dim]{n} worker(s), {args.workflows} workflows...[/dim]")
             rounds = [_round(base, site, Path(tmp), n, args) for _ in range(args.rounds)]
@@ -234,8 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("workers", "seconds", "workflows/s", "tasks/s", "scaling efficiency"):
         table.add_column(column, justify="right")
     for r in rows:
-        efficiency = "-" if one is None else f"{r.tasks_s / (r.workers * one.tasks_s):.0%}"
-        table.add_row(str(r.workers), f"{r.seconds:.2f}", f"{r.workflows_s:,.0f}", f"{r.tasks_s:,.0f}", efficiency)
+        if r.workers == 0:
+            label, efficiency = f"in-process (max_concurrent_tasks {args.concurrency})", "-"
+        else:
+            label = str(r.workers)
+            efficiency = "-" if one is None else f"{r.tasks_s / (r.workers * one.tasks_s):.0%}"
+        table.add_row(label, f"{r.seconds:.2f}", f"{r.workflows_s:,.0f}", f"{r.tasks_s:,.0f}", efficiency)
     console.print(table)
     console.print("scaling efficiency = throughput with n workers / (n x throughput with 1 worker)")
     if cpus <= 2:

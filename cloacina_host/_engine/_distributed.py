@@ -2,10 +2,11 @@
 
 A submitter (``DefaultRunner.submit(..., distributed=True)``, ``cloacina-ctl run --distributed``)
 stores the execution with its root tasks ``ready``. Each ``DistributedWorker`` claims ready task rows
-(``SELECT … FOR UPDATE SKIP LOCKED``), runs them under a lease it renews, and ends each attempt in
-one transaction that also makes every dependent whose last parent that was ``ready`` (exactly once:
-the ends of one execution's tasks are serialised on its row) and finishes the execution when every
-task has ended. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
+(``SELECT … FOR UPDATE SKIP LOCKED``), runs them under a lease it renews, and ends its attempts in
+batches: one transaction stores every end queued since the last one, makes ready each dependent
+whose last parent that was (exactly once: the ends of one execution's tasks are serialised on its
+row), finishes the executions whose every task has ended, and claims as many tasks as slots are
+free, on one connection the worker keeps. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
 notification is lost. A task whose lease lapses (its worker died, hung, or lost the database) is
 claimed again by another worker; the late worker's result is refused by a compare-and-swap.
 The queries live in ``_storage/_claims``.
@@ -101,11 +102,17 @@ def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
             return entry.workflow
         return registries[0].resolve(package, name, claim.package_version).workflow
 
+    looking: dict[tuple[str, str | None], asyncio.Future[Workflow]] = {}
+
     async def resolve(claim: c.Claim) -> Workflow:
         key = (claim.namespace, claim.package_version)
         workflow = cache.get(key)
         if workflow is None:
-            workflow = cache[key] = await asyncio.to_thread(lookup, claim)
+            found = looking.get(key)  # the first batch of claims asks for the same workflow at once: look once
+            if found is None:
+                found = looking[key] = asyncio.ensure_future(asyncio.to_thread(lookup, claim))
+                found.add_done_callback(lambda _f: looking.pop(key, None))
+            workflow = cache[key] = await asyncio.shield(found)
         return workflow
 
     def dependencies(namespace: str, package_version: str | None, task_id: str) -> Sequence[str] | None:
@@ -178,6 +185,19 @@ class _Running:
     claimed_at: float
     slot: TaskSlot  # its place under ``concurrency``, held until its code really returned
     ending: bool = False  # its end is being written: the renewer must not cancel it
+
+
+@dataclass(eq=False)
+class _End:
+    """A finished attempt waiting in the batch of ends that the next transaction stores."""
+
+    claim: c.Claim
+    workflow: Workflow | None
+    output: dict[str, JSONValue] | None
+    error: BaseException | None
+    message: str | None
+    traceback: str | None
+    stored: asyncio.Future[_Outcome]
 
 
 @dataclass
@@ -260,6 +280,14 @@ class DistributedWorker:
         #: why the worker stopped on its own (a background loop died); ``run`` raises it
         self.failure: LoopDiedError | None = None
         self._db_pool = ThreadPoolExecutor(self._db_threads, thread_name_prefix="cloacina-db")
+        # claims and batches of ends: one transaction at a time, on one kept connection, in one thread
+        self._session: c.Session | None = None
+        self._session_pool = ThreadPoolExecutor(1, thread_name_prefix="cloacina-claims")
+        self._pumping = asyncio.Lock()
+        self._ends: list[_End] = []
+        self._ended = asyncio.Event()  # ends are waiting to be stored
+        self._freed = asyncio.Event()  # a running task's slot became free
+        self._exhausted = False  # the last claim found fewer ready tasks than it asked for
         self._task_pool = DaemonThreadExecutor("cloacina-task")
 
     # -- control ----------------------------------------------------------------------------------
@@ -326,8 +354,13 @@ class DistributedWorker:
             self.concurrency,
             self.lease_s,
         )
-        helpers = [asyncio.ensure_future(self._listen()), asyncio.ensure_future(self._renew())]
-        for name, helper in zip(("LISTEN", "lease renewal"), helpers, strict=True):
+        self._session = c.Session(self.db)
+        helpers = [
+            asyncio.ensure_future(self._listen()),
+            asyncio.ensure_future(self._renew()),
+            asyncio.ensure_future(self._flush()),
+        ]
+        for name, helper in zip(("LISTEN", "lease renewal", "the batching of task ends"), helpers, strict=True):
             watch(helper, functools.partial(self._die, name))
         try:
             await self._serve()
@@ -338,6 +371,10 @@ class DistributedWorker:
             await asyncio.gather(*helpers, return_exceptions=True)
             self._task_pool.shutdown(wait=False, cancel_futures=True)
             self._db_pool.shutdown(wait=False, cancel_futures=True)
+            closing = self._session_pool.submit(self._session.close)  # after the transaction in flight, if any
+            self._session_pool.shutdown(wait=False)
+            with contextlib.suppress(Exception):  # a hung transaction must not hang the shutdown
+                await asyncio.wait_for(asyncio.wrap_future(closing), timeout=self.grace_s + 5)
             if self._owns_db:
                 self.db.dispose()
             await self.catalog.aclose()  # the workers of registered packages started on this loop
@@ -376,34 +413,89 @@ class DistributedWorker:
             attempt += 1
 
     async def _serve(self) -> None:
+        """Claim whenever slots are free and ready tasks may be waiting (the ends' transactions claim too)."""
         backoff = 0.5
         while not self._stopping.is_set():
-            free = self.concurrency - self._busy
             timeout = self.poll_s
-            if free > 0:
-                self._wake.clear()
+            if self._free() > 0 and not self._exhausted and not self._ends:
                 try:
-                    claims = await self._db("claiming tasks", self._claim, free)
+                    exhausted, due = await self._pump([])
                 except StorageError as exc:
                     log.warning("%s Retrying in %gs.", str(exc).rstrip(), backoff)
                     await self._sleep(backoff, self._stopping)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
                 backoff = 0.5
-                for claim in claims:
-                    self._start(claim)
-                if len(claims) == free:
+                if not exhausted:
                     continue  # there may be more: claim again as soon as a slot frees
-                if not claims:
-                    with contextlib.suppress(StorageError):
-                        due = await self._db("looking for work due later", self._due)
-                        if due is not None:
-                            timeout = min(timeout, max(due, 0.05))
+                if due is not None:
+                    timeout = min(timeout, max(due, 0.05))
+            waits: tuple[asyncio.Event, ...]
+            if self._free() <= 0 or self._ends:
+                waits = (self._freed, self._stopping)  # a slot freeing (or the ends' own claim) comes first
+            elif self._exhausted:
+                waits = (self._wake, self._stopping)  # nothing claimable until notified (or polled)
             else:
-                self._wake.clear()
-            await self._sleep(timeout, self._wake, self._stopping)
+                waits = (self._wake, self._freed, self._stopping)
+            self._freed.clear()
+            await self._sleep(timeout, *waits)
+            if self._wake.is_set() or not any(e.is_set() for e in waits):  # notified, or the poll is due
+                self._exhausted = False
 
-    def _claim(self, conn: Any, limit: int) -> list[c.Claim]:
+    def _free(self) -> int:
+        return self.concurrency - self._busy
+
+    def _frees_at_end(self, end: _End) -> bool:
+        """Whether storing ``end`` gives its place back (not when an abandoned thread of it still runs)."""
+        running = self._running.get(end.claim.key)
+        return running is not None and not running.slot.kept
+
+    async def _pump(self, ends: list[_End]) -> tuple[bool, float | None]:
+        """One transaction: store ``ends``, then claim as many tasks as slots are free (ends' included).
+
+        Returns whether the claim found fewer ready tasks than it asked for, and then the seconds
+        until work falls due (None: nothing pending).
+        """
+        assert self._session is not None
+        async with self._pumping:
+            limit = 0 if self._stopping.is_set() else self._free() + sum(1 for e in ends if self._frees_at_end(e))
+            if not ends and limit <= 0:
+                return False, None
+            if limit > 0:
+                self._wake.clear()  # what is notified from now on may be missed by this claim: claim again
+            outcomes, claims, due = await asyncio.get_running_loop().run_in_executor(
+                self._session_pool,
+                contextvars.copy_context().run,
+                self._session.transaction,
+                "storing the ends of tasks and claiming tasks" if ends else "claiming tasks",
+                self._round,
+                ends,
+                limit,
+            )
+            for end, outcome in zip(ends, outcomes, strict=True):
+                running = self._running.get(end.claim.key)
+                if running is not None and running.claim is end.claim:
+                    del self._running[end.claim.key]  # its slot is free now: its end is committed
+                if not end.stored.done():
+                    end.stored.set_result(outcome)
+            for claim in claims:
+                self._start(claim)
+            if limit > 0:
+                self._exhausted = len(claims) < limit
+            return limit > 0 and len(claims) < limit, due
+
+    def _round(self, conn: Any, ends: list[_End], limit: int) -> tuple[list[_Outcome], list[c.Claim], float | None]:
+        outcomes, ready, retried = self._store_ends(conn, ends) if ends else ([], set(), set())
+        # wake the other workers when ready tasks may be left for them: not when this claim took them all
+        claims = self._claim(conn, limit, notify_if_full=self.tenant in ready)
+        due = None
+        if len(claims) < limit:
+            due = self._due(conn)
+        for tenant in sorted(retried | (ready - {self.tenant} if limit else ready)):
+            c.notify(conn, tenant)
+        return outcomes, claims, due
+
+    def _claim(self, conn: Any, limit: int, *, notify_if_full: bool = False) -> list[c.Claim]:
         return c.claim_tasks(
             conn,
             tenant=self.tenant,
@@ -411,6 +503,7 @@ class DistributedWorker:
             limit=limit,
             lease_s=self.lease_s,
             dependencies=getattr(self.resolver, "dependencies", None),
+            notify_if_full=notify_if_full,
         )
 
     def _due(self, conn: Any) -> float | None:
@@ -439,17 +532,18 @@ class DistributedWorker:
         self._busy += 1
         slot = TaskSlot(self._slot_free)
         task = asyncio.ensure_future(self._run_task(claim))
-        self._running[claim.key] = _Running(claim, task, time.monotonic(), slot)
+        running = self._running[claim.key] = _Running(claim, task, time.monotonic(), slot)
 
         def done(_t: asyncio.Task[None]) -> None:
-            self._running.pop(claim.key, None)
-            slot.done()
+            if self._running.get(claim.key) is running:
+                del self._running[claim.key]
+            slot.done()  # frees the place (and sets _freed), unless an abandoned thread still holds it
 
         task.add_done_callback(done)
 
     def _slot_free(self) -> None:
         self._busy -= 1
-        self._wake.set()
+        self._freed.set()
 
     # -- one task ---------------------------------------------------------------------------------
 
@@ -528,9 +622,7 @@ class DistributedWorker:
         delay = 0.2
         while True:
             try:
-                outcome = await self._db(
-                    "storing the end of a task", self._store_end, claim, workflow, output, error, message, tb
-                )
+                outcome = await self._store(claim, workflow, output, error, message, tb)
                 break
             except StorageError as exc:
                 if time.monotonic() > deadline or self._hurry.is_set():
@@ -594,9 +686,8 @@ class DistributedWorker:
                 context=context,
             )
 
-    def _store_end(
+    async def _store(
         self,
-        conn: Any,
         claim: c.Claim,
         workflow: Workflow | None,
         output: dict[str, JSONValue] | None,
@@ -604,76 +695,86 @@ class DistributedWorker:
         message: str | None,
         tb: str | None,
     ) -> _Outcome:
-        """One transaction: end the attempt, make dependents ready or skip them, maybe finish the execution."""
-        eid, tid = claim.execution_id, claim.task_id
-        locked = c.lock_execution(conn, eid)
-        if locked is None or locked[0] != "running":
-            return _Outcome(lost=True)
-        outcome = _Outcome()
-        if error is None:
-            assert workflow is not None
-            if not c.end_task(conn, claim=claim, owner=self.owner, status=TaskStatus.COMPLETED, output=output):
-                return _Outcome(lost=True)
-            outcome.status = TaskStatus.COMPLETED
-            statuses = c.task_statuses(conn, execution_id=eid)  # the whole execution: readiness and the end
-            ready = m.ready_dependents(
-                workflow,
-                tid,
-                waiting=lambda t: statuses.get(t) == TaskStatus.PENDING,
-                completed=lambda t: statuses.get(t) == TaskStatus.COMPLETED,
-            )
-            if ready:
-                c.make_ready(conn, execution_id=eid, task_ids=ready)
-                c.notify(conn, claim.tenant)
-                return outcome  # what became ready has not ended
-            if m.all_ended(statuses.values()):
-                outcome.finished = self._finish(conn, eid, locked[2], workflow)
-            return outcome
-        # it failed
-        failures = c.failed_attempts(conn, execution_id=eid, task_id=tid) + 1
-        decision = m.after_failure(None if workflow is None else workflow.tasks[tid], error, failures)
-        if decision.retry:
-            if not c.end_task(
-                conn,
-                claim=claim,
-                owner=self.owner,
-                status=TaskStatus.RETRY_WAIT,
-                error=message,
-                traceback=tb,
-                retry_delay_s=decision.delay_s,
-            ):
-                return _Outcome(lost=True)
-            c.notify(conn, claim.tenant)
-            return _Outcome(status=TaskStatus.RETRY_WAIT, retry_delay_s=decision.delay_s)
-        if not c.end_task(conn, claim=claim, owner=self.owner, status=TaskStatus.FAILED, error=message, traceback=tb):
-            return _Outcome(lost=True)
-        outcome.status = TaskStatus.FAILED
-        if workflow is not None:
-            downstream = m.to_skip(workflow, tid)  # storage skips only those that have not ended
-            outcome.skip_reason = m.skip_reason(tid)
-        else:  # which tasks depend on it is unknown here: none of those waiting can run
-            downstream = [t for t, s in c.task_statuses(conn, execution_id=eid).items() if s == TaskStatus.PENDING]
-            outcome.skip_reason = m.skip_reason(tid, unloadable=True)
-        outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=outcome.skip_reason)
-        if c.unfinished_count(conn, execution_id=eid) == 0:
-            outcome.finished = self._finish(conn, eid, locked[2], workflow)
-        return outcome
+        """Queue the end of an attempt for the next batch; wait until it is committed (or refused)."""
+        end = _End(claim, workflow, output, error, message, tb, asyncio.get_running_loop().create_future())
+        self._ends.append(end)
+        self._ended.set()
+        return await end.stored
 
-    def _finish(
-        self, conn: Any, execution_id: str, context_in: str, workflow: Workflow | None
-    ) -> tuple[ExecutionStatus, dict[str, Any]]:
-        rows = c.task_results(conn, execution_id=execution_id)  # in the order the workflow had when submitted
-        outputs = {
-            row.task_id: json.loads(row.context_out)
-            for row in rows
-            if row.status == TaskStatus.COMPLETED and row.context_out is not None
-        }
-        order = workflow.order if workflow is not None else [row.task_id for row in rows]
-        context = m.final_context(json.loads(context_in), order, outputs)
-        by_id = {row.task_id: row for row in rows}
-        end = m.execution_end([(tid, by_id[tid].status, by_id[tid].error) for tid in order if tid in by_id])
-        c.finish_execution(conn, execution_id=execution_id, status=end.status, context_out=context, error=end.error)
-        return end.status, context
+    async def _flush(self) -> None:
+        """Store the queued ends, a batch per transaction, as soon as the loop has nothing else to run."""
+        while True:
+            await self._ended.wait()
+            await asyncio.sleep(0)  # tasks finishing in this same turn of the loop join the batch
+            batch, self._ends = self._ends[: self.concurrency], self._ends[self.concurrency :]
+            if not self._ends:
+                self._ended.clear()
+            try:
+                await self._pump(batch)
+            except BaseException as exc:
+                for end in batch:
+                    if not end.stored.done():
+                        end.stored.set_exception(exc if isinstance(exc, Exception) else StorageError(str(exc)))
+                if not isinstance(exc, Exception):
+                    raise
+                if not isinstance(exc, StorageError):
+                    log.exception("storing the ends of %d task(s) failed", len(batch))
+
+    def _store_ends(self, conn: Any, ends: list[_End]) -> tuple[list[_Outcome], set[str], set[str]]:
+        """End a batch of attempts in this transaction: make dependents ready or skip them, finish executions.
+
+        Returns each end's outcome, and the tenants in which tasks became ready or wait for a retry.
+        """
+        locked = c.lock_executions(conn, (e.claim.execution_id for e in ends))
+        live = [
+            e
+            for e in ends
+            if e.claim.execution_id in locked and locked[e.claim.execution_id][0] == ExecutionStatus.RUNNING
+        ]
+        failures = c.failed_attempt_counts(conn, (e.claim.key for e in live if e.error is not None))
+        outcomes: dict[tuple[str, str], _Outcome] = {}
+        stored: list[c.TaskEnd] = []
+        for e in live:
+            outcome, task_end = _decide_end(e, failures.get(e.claim.key, 0) + 1)
+            outcomes[e.claim.key] = outcome
+            stored.append(task_end)
+        held = c.end_tasks(conn, owner=self.owner, ends=stored)
+        ended = [e for e in live if e.claim.key in held]
+        ready_in: set[str] = set()
+        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status == TaskStatus.RETRY_WAIT}
+        tasks = c.execution_tasks(conn, {e.claim.execution_id for e in ended})
+        ready: set[tuple[str, str]] = set()
+        last: dict[str, _End] = {}
+        for e in ended:
+            eid, tid = e.claim.key
+            outcome = outcomes[e.claim.key]
+            statuses = tasks[eid].statuses
+            last[eid] = e
+            if outcome.status == TaskStatus.FAILED:
+                downstream, reason = _downstream(e.workflow, tid, statuses)
+                outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
+                statuses.update(dict.fromkeys(outcome.skipped, TaskStatus.SKIPPED))
+                ready -= {(eid, t) for t in outcome.skipped}
+            elif outcome.status == TaskStatus.COMPLETED:
+                assert e.workflow is not None
+                ready |= {(eid, t) for t in _ready_dependents(e.workflow, tid, statuses)}
+        c.make_ready_many(conn, ready)
+        for eid, t in ready:
+            tasks[eid].statuses[t] = TaskStatus.READY
+            ready_in.add(locked[eid][1])
+        finished: list[c.ExecutionEnd] = []
+        for eid, e in last.items():
+            if not m.all_ended(tasks[eid].statuses.values()):
+                continue
+            results = tasks[eid].results
+            if results is None:  # it ended with this batch's skips: read what the tasks left
+                results = c.task_results(conn, execution_id=eid)
+            status, context, error = _final(results, locked[eid][2], e.workflow)
+            finished.append(c.ExecutionEnd(eid, status, context, error))
+            outcomes[e.claim.key].finished = (status, context)
+        c.finish_executions(conn, finished)
+        lost = _Outcome(lost=True)
+        return [outcomes[e.claim.key] if e in ended else lost for e in ends], ready_in, retried_in
 
     # -- helpers: notifications, leases, shutdown -------------------------------------------------
 
@@ -792,3 +893,54 @@ def _loads_stored(text: str, what: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise json_depth_exceeded(what) from None
+
+
+def _decide_end(end: _End, failures: int) -> tuple[_Outcome, c.TaskEnd]:
+    """How an attempt ends: completed, a retry after a delay, or failed for good (``failures`` counts this one)."""
+    claim, workflow, error = end.claim, end.workflow, end.error
+    if error is None:
+        return _Outcome(status=TaskStatus.COMPLETED), c.TaskEnd(claim, TaskStatus.COMPLETED, output=end.output)
+    decision = m.after_failure(None if workflow is None else workflow.tasks[claim.task_id], error, failures)
+    if decision.retry:
+        task_end = c.TaskEnd(
+            claim, TaskStatus.RETRY_WAIT, error=end.message, traceback=end.traceback, retry_delay_s=decision.delay_s
+        )
+        return _Outcome(status=TaskStatus.RETRY_WAIT, retry_delay_s=decision.delay_s), task_end
+    return _Outcome(status=TaskStatus.FAILED), c.TaskEnd(
+        claim, TaskStatus.FAILED, error=end.message, traceback=end.traceback
+    )
+
+
+def _ready_dependents(workflow: Workflow, task_id: str, statuses: Mapping[str, str]) -> list[str]:
+    """The dependents of ``task_id`` (just completed) that wait and whose every dependency has completed."""
+    return m.ready_dependents(
+        workflow,
+        task_id,
+        waiting=lambda t: statuses.get(t) == TaskStatus.PENDING,
+        completed=lambda t: statuses.get(t) == TaskStatus.COMPLETED,
+    )
+
+
+def _downstream(workflow: Workflow | None, task_id: str, statuses: Mapping[str, str]) -> tuple[list[str], str]:
+    """The tasks skipped because ``task_id`` failed for good, and the reason recorded on them."""
+    if workflow is not None:  # storage skips only those that have not ended
+        return m.to_skip(workflow, task_id), m.skip_reason(task_id)
+    # which tasks depend on it is unknown here: none of those waiting can run
+    downstream = [t for t, s in statuses.items() if s == TaskStatus.PENDING]
+    return downstream, m.skip_reason(task_id, unloadable=True)
+
+
+def _final(
+    results: Sequence[c.TaskResult], context_in: str, workflow: Workflow | None
+) -> tuple[ExecutionStatus, dict[str, Any], str | None]:
+    """An ended execution's status, final context (its tasks' outputs over the input, in workflow order) and error."""
+    outputs = {
+        row.task_id: json.loads(row.context_out)
+        for row in results
+        if row.status == TaskStatus.COMPLETED and row.context_out is not None
+    }
+    order = workflow.order if workflow is not None else [row.task_id for row in results]
+    context = m.final_context(json.loads(context_in), order, outputs)
+    by_id = {row.task_id: row for row in results}
+    end = m.execution_end([(tid, by_id[tid].status, by_id[tid].error) for tid in order if tid in by_id])
+    return end.status, context, end.error

@@ -99,6 +99,11 @@ class TaskSlot:
     def __exit__(self, *_exc: object) -> None:
         self.done()
 
+    @property
+    def kept(self) -> bool:
+        """Whether an abandoned plain task's thread holds the place past the attempt's end."""
+        return self._kept
+
     def done(self) -> None:
         """The attempt is over: give the place back now, unless an abandoned thread still holds it."""
         if not self._kept:

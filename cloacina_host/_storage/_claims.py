@@ -7,21 +7,50 @@ uses the database's clock (``now()``), so leases mean the same on every machine.
 Locking, so that dependents become ready exactly once and an execution finishes exactly once:
 
 - a claim locks candidate task rows with ``FOR UPDATE SKIP LOCKED`` and never waits;
-- every transaction that ends an attempt (complete, fail) first locks the execution row, then
+- every transaction that ends attempts (complete, fail) first locks the execution rows, in id order
+  so that two batches never wait on each other in a cycle, then
   changes the task row only if the claim still holds (compare-and-swap on owner and attempt), then
   the dependents. So the ends of one execution's tasks are serialised: the one that completes a
-  task's last parent sees every other parent completed, and the last task to end sees the rest ended.
+  task's last parent sees every other parent completed, and the last task to end sees the rest ended;
+- a lease renewal skips the rows locked at that moment (being ended) and never waits either.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Float, and_, bindparam, cast, func, insert, or_, select, text, tuple_, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    Update,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from .._errors import StorageError
 from ._database import Database
@@ -32,6 +61,8 @@ from ._schema import executions, task_attempts, task_executions
 DISTRIBUTED_OWNER = "cloacina:distributed"
 #: the ``LISTEN``/``NOTIFY`` channel on which workers hear that tasks became ready (payload: the tenant)
 CHANNEL = "cloacina_tasks"
+
+T = TypeVar("T")
 
 _ex = executions
 _te = task_executions
@@ -91,6 +122,36 @@ async def notifications(db: Database, on_listening: Callable[[], None]) -> Async
         raise StorageError(" ".join(str(exc).split())[:300]) from exc
 
 
+class Session:
+    """One connection kept for the transactions of one loop (claims and ends), instead of one per call.
+
+    Use it from one thread at a time. A transaction that fails gives its connection up: the next
+    one checks out a fresh (pinged) connection from the pool.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+
+    def transaction(self, action: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on the kept connection; driver errors are ``StorageError``."""
+        with self.db.errors(action):
+            if self._conn is None:
+                self._conn = self.db.write_engine.connect()
+            try:
+                with self._conn.begin():
+                    return fn(self._conn, *args)
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """How a task of an execution ended: its status, error and output (JSON text), in workflow order."""
@@ -124,7 +185,7 @@ def insert_execution(conn: Connection, *, execution: Mapping[str, Any], tasks: S
     notify(conn, str(execution["tenant"]))
 
 
-def _claimable(tenant: str) -> ColumnElement[bool]:
+def _claimable(tenant: str | BindParameter[str]) -> ColumnElement[bool]:
     now = db_now()
     return and_(
         _ex.c.tenant == tenant,
@@ -141,6 +202,105 @@ def _claimable(tenant: str) -> ColumnElement[bool]:
 DependencyLookup = Callable[[str, "str | None", str], "Sequence[str] | None"]
 
 
+def _pairs() -> Any:
+    """``(execution_id, task_id)`` rows from the array parameters ``p_eids`` and ``p_tids`` (see ``_pair_params``)."""
+    return (
+        func.unnest(bindparam("p_eids", type_=ARRAY(String)), bindparam("p_tids", type_=ARRAY(String)))
+        .table_valued(column("execution_id", String), column("task_id", String))
+        .render_derived(name="pairs")
+    )
+
+
+def _pair_params(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {"p_eids": [p[0] for p in pairs], "p_tids": [p[1] for p in pairs]}
+
+
+def _ids() -> Any:
+    """The array parameter ``p_ids``: ``column == any_(_ids())`` keeps one statement text for any number of ids."""
+    return any_(bindparam("p_ids", type_=ARRAY(String)))
+
+
+@functools.cache
+def _outputs_statement() -> Select[Any]:
+    pairs = _pairs()
+    return select(_te.c.execution_id, _te.c.task_id, _te.c.context_out).where(
+        _te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "completed"
+    )
+
+
+@functools.cache
+def _claim_statement() -> Select[Any]:
+    """The claim, built once (parameters ``p_tenant``, ``p_owner``, ``p_limit``, ``p_lease_s``, ``p_notify``)."""
+    candidates = (
+        select(
+            _te.c.execution_id,
+            _te.c.task_id,
+            _te.c.status.label("previous_status"),
+            _te.c.lease_owner.label("previous_owner"),
+            _ex.c.tenant,
+            _ex.c.namespace,
+            _ex.c.package,
+            _ex.c.package_version,
+            _ex.c.context_in,
+        )
+        .join(_ex, _ex.c.id == _te.c.execution_id)
+        .where(_claimable(bindparam("p_tenant", type_=String)))
+        # no ORDER BY: sorting every claimable row of every running execution made each claim cost
+        # O(running executions); unsorted, the scan stops at ``limit`` rows, visiting executions in
+        # about the order they were stored, so the oldest executions' tasks come first
+        .limit(bindparam("p_limit", type_=Integer))
+        .with_for_update(of=_te, skip_locked=True)
+        .cte("candidates")
+    )
+    claimed = (
+        update(_te)
+        .where(_te.c.execution_id == candidates.c.execution_id, _te.c.task_id == candidates.c.task_id)
+        .values(
+            status="running",
+            attempt=_te.c.attempt + 1,
+            ready_at=None,
+            started_at=func.coalesce(_te.c.started_at, db_now()),
+            lease_owner=bindparam("p_owner", type_=String),
+            lease_expires_at=db_now() + bindparam("p_lease_s", type_=Float),
+        )
+        .returning(
+            _te.c.execution_id,
+            _te.c.task_id,
+            _te.c.attempt,
+            _te.c.lease_expires_at,
+            *(candidates.c[name] for name in ("previous_status", "previous_owner", "tenant", "namespace")),
+            *(candidates.c[name] for name in ("package", "package_version", "context_in")),
+        )
+        .cte("claimed")
+    )
+    attempts = (
+        insert(_ta)
+        .from_select(
+            ["execution_id", "task_id", "attempt", "status", "started_at", "worker"],
+            select(
+                claimed.c.execution_id,
+                claimed.c.task_id,
+                claimed.c.attempt,
+                literal("running"),
+                db_now(),
+                bindparam("p_owner", type_=String),
+            ),
+        )
+        .cte("attempts")
+    )
+    # NOTIFY in the same round trip, when asked (``p_notify``) and the claim took all it could: ready
+    # tasks may be left for other workers (an uncorrelated subquery: evaluated once, with the first row)
+    taken = select(func.count()).select_from(claimed).scalar_subquery()
+    notified = (
+        select(func.pg_notify(CHANNEL, bindparam("p_tenant", type_=String)).label("sent"))
+        .where(bindparam("p_notify", type_=Boolean), taken >= bindparam("p_limit", type_=Integer))
+        .cte("notified")
+    )
+    return select(claimed, select(func.count()).select_from(notified).scalar_subquery().label("notified")).add_cte(
+        attempts
+    )
+
+
 def claim_tasks(
     conn: Connection,
     *,
@@ -149,100 +309,57 @@ def claim_tasks(
     limit: int,
     lease_s: float,
     dependencies: DependencyLookup | None = None,
+    notify_if_full: bool = False,
 ) -> list[Claim]:
     """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
 
-    Sets the lease and the next attempt number, records the attempt (``running``, by ``owner``), and
-    marks the attempt of a lapsed lease ``interrupted``. Rows other workers are claiming are skipped.
-    Where ``dependencies`` knows a task's dependencies, their outputs come with the claim.
+    Sets the lease and the next attempt number and records the attempt (``running``, by ``owner``) in
+    one statement, then marks the attempt of a lapsed lease ``interrupted``. Rows other workers are
+    claiming are skipped. Where ``dependencies`` knows a task's dependencies, their outputs come with
+    the claim (a second statement, in the same transaction). ``notify_if_full``: notify the tenant's
+    workers (at commit) when ``limit`` tasks were claimed, since more may be ready.
     """
-    candidates = (
-        select(
-            _te.c.execution_id,
-            _te.c.task_id,
-            _te.c.status.label("previous_status"),
-            _te.c.lease_owner.label("previous_owner"),
-        )
-        .join(_ex, _ex.c.id == _te.c.execution_id)
-        .where(_claimable(tenant))
-        .order_by(func.coalesce(_te.c.ready_at, _te.c.lease_expires_at))
-        .limit(limit)
-        .with_for_update(of=_te, skip_locked=True)
-        .cte("candidates")
-    )
-    claimed = conn.execute(
-        update(_te)
-        .where(_te.c.execution_id == candidates.c.execution_id, _te.c.task_id == candidates.c.task_id)
-        .values(
-            status="running",
-            attempt=_te.c.attempt + 1,
-            ready_at=None,
-            started_at=func.coalesce(_te.c.started_at, db_now()),
-            lease_owner=owner,
-            lease_expires_at=db_now() + lease_s,
-        )
-        .returning(
-            _te.c.execution_id,
-            _te.c.task_id,
-            _te.c.attempt,
-            _te.c.lease_expires_at,
-            candidates.c.previous_status,
-            candidates.c.previous_owner,
-        )
-    ).all()
-    if not claimed:
+    if limit < 1:
         return []
-    lapsed = [r for r in claimed if r.previous_status == "running"]
-    for r in lapsed:
-        conn.execute(
-            update(_ta)
-            .where(
-                _ta.c.execution_id == r.execution_id,
-                _ta.c.task_id == r.task_id,
-                _ta.c.attempt == r.attempt - 1,
-                _ta.c.status == "running",
-            )
-            .values(
-                status="interrupted",
-                finished_at=db_now(),
-                error=f"interrupted: the lease of worker {r.previous_owner} lapsed (it stopped renewing it: "
-                "killed, hung or cut off from the database); the task runs again",
-            )
-        )
-    conn.execute(
-        insert(_ta).values(
-            execution_id=bindparam("p_execution_id"),
-            task_id=bindparam("p_task_id"),
-            attempt=bindparam("p_attempt"),
-            status="running",
-            started_at=db_now(),
-            worker=owner,
-        ),
-        [{"p_execution_id": r.execution_id, "p_task_id": r.task_id, "p_attempt": r.attempt} for r in claimed],
-    )
-    ids = sorted({r.execution_id for r in claimed})
-    info = {
-        row.id: row
-        for row in conn.execute(
-            select(
-                _ex.c.id, _ex.c.tenant, _ex.c.namespace, _ex.c.package, _ex.c.package_version, _ex.c.context_in
-            ).where(_ex.c.id.in_(ids))
-        )
+    params = {
+        "p_tenant": tenant,
+        "p_owner": owner,
+        "p_limit": limit,
+        "p_lease_s": float(lease_s),
+        "p_notify": notify_if_full,
     }
+    rows = conn.execute(_claim_statement(), params).all()
+    for r in rows:
+        if r.previous_status == "running":  # rare: one statement each, by primary key
+            conn.execute(
+                update(_ta)
+                .where(
+                    _ta.c.execution_id == r.execution_id,
+                    _ta.c.task_id == r.task_id,
+                    _ta.c.attempt == r.attempt - 1,
+                    _ta.c.status == "running",
+                )
+                .values(
+                    status="interrupted",
+                    finished_at=db_now(),
+                    error=f"interrupted: the lease of worker {r.previous_owner} lapsed (it stopped renewing it: "
+                    "killed, hung or cut off from the database); the task runs again",
+                )
+            )
     claims = [
         Claim(
             execution_id=r.execution_id,
             task_id=r.task_id,
             attempt=r.attempt,
-            tenant=info[r.execution_id].tenant,
-            namespace=info[r.execution_id].namespace,
-            package=info[r.execution_id].package,
-            package_version=info[r.execution_id].package_version,
-            context_in=info[r.execution_id].context_in,
+            tenant=r.tenant,
+            namespace=r.namespace,
+            package=r.package,
+            package_version=r.package_version,
+            context_in=r.context_in,
             lease_expires_at=r.lease_expires_at,
             reclaimed_from=r.previous_owner if r.previous_status == "running" else None,
         )
-        for r in claimed
+        for r in rows
     ]
     if dependencies is None:
         return claims
@@ -254,10 +371,8 @@ def claim_tasks(
     pairs = sorted({(claims[i].execution_id, d) for i, deps in wanted.items() for d in deps})
     found: dict[tuple[str, str], dict[str, Any]] = {}
     if pairs:
-        query = select(_te.c.execution_id, _te.c.task_id, _te.c.context_out).where(
-            tuple_(_te.c.execution_id, _te.c.task_id).in_(pairs), _te.c.status == "completed"
-        )
-        found = {(str(r[0]), str(r[1])): json.loads(r[2]) if r[2] is not None else {} for r in conn.execute(query)}
+        read = conn.execute(_outputs_statement(), _pair_params(pairs))
+        found = {(str(r[0]), str(r[1])): json.loads(r[2]) if r[2] is not None else {} for r in read}
     for i, deps in wanted.items():
         eid = claims[i].execution_id
         if all((eid, d) in found for d in deps):
@@ -278,21 +393,20 @@ def outputs(conn: Connection, *, execution_id: str, task_ids: Iterable[str]) -> 
 
 def renew_leases(conn: Connection, *, owner: str, lease_s: float) -> set[tuple[str, str, int]]:
     """Extend every lease ``owner`` holds; return ``(execution_id, task_id, attempt)`` of the ones it still holds."""
+    # rows locked now are being ended (by this worker, or skipped or taken over by another): renewing them
+    # waits for nothing, so a batch of ends and the renewal never wait on each other in a cycle
+    mine = (
+        select(_te.c.execution_id, _te.c.task_id)
+        .where(_te.c.lease_owner == owner, _te.c.status == "running")
+        .with_for_update(skip_locked=True)
+    )
     rows = conn.execute(
         update(_te)
-        .where(_te.c.lease_owner == owner, _te.c.status == "running")
+        .where(tuple_(_te.c.execution_id, _te.c.task_id).in_(mine))
         .values(lease_expires_at=db_now() + lease_s)
         .returning(_te.c.execution_id, _te.c.task_id, _te.c.attempt)
     )
     return {(str(r[0]), str(r[1]), int(r[2])) for r in rows}
-
-
-def lock_execution(conn: Connection, execution_id: str) -> tuple[str, str, str] | None:
-    """Lock the execution row (serialising the ends of its tasks); ``(status, tenant, context_in)``."""
-    row = conn.execute(
-        select(_ex.c.status, _ex.c.tenant, _ex.c.context_in).where(_ex.c.id == execution_id).with_for_update()
-    ).first()
-    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
 
 
 def _held(claim: Claim, owner: str) -> ColumnElement[bool]:
@@ -305,76 +419,239 @@ def _held(claim: Claim, owner: str) -> ColumnElement[bool]:
     )
 
 
-def end_task(
-    conn: Connection,
-    *,
-    claim: Claim,
-    owner: str,
-    status: str,
-    output: Mapping[str, Any] | None = None,
-    error: str | None = None,
-    traceback: str | None = None,
-    retry_delay_s: float | None = None,
-) -> bool:
-    """End the attempt ``claim`` holds: ``completed`` (with ``output``), ``failed``, or ``retry_wait``.
+@dataclass(frozen=True)
+class TaskEnd:
+    """How one claimed attempt ended, to be stored by ``end_tasks``: ``completed``, ``failed`` or ``retry_wait``."""
 
-    Compare-and-swap: False (and nothing written) when the claim no longer holds, because the lease
-    lapsed and another worker took the task over. Call with the execution row locked.
+    claim: Claim
+    status: str
+    output: Mapping[str, Any] | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retry_delay_s: float | None = None
+
+
+@functools.cache
+def _lock_statement() -> Select[Any]:
+    return (
+        select(_ex.c.id, _ex.c.status, _ex.c.tenant, _ex.c.context_in)
+        .where(_ex.c.id == _ids())
+        .order_by(_ex.c.id)
+        .with_for_update()
+    )
+
+
+def lock_executions(conn: Connection, execution_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+    """Lock these execution rows in id order (so that two batches never wait on each other in a cycle).
+
+    Returns ``{id: (status, tenant, context_in)}`` of those that exist.
     """
-    terminal = status != "retry_wait"
-    finished = db_now() if terminal else None
-    values: dict[str, Any] = {
-        "status": status,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "error": error,
-        "context_out": dumps(output) if output is not None else None,
-        "ready_at": db_now() + retry_delay_s if retry_delay_s is not None else None,
-        "finished_at": finished,
-        "duration_s": db_now() - _te.c.started_at if terminal else None,
-    }
-    if conn.execute(update(_te).where(_held(claim, owner)).values(**values)).rowcount != 1:
-        return False
-    conn.execute(
-        update(_ta)
+    ids = sorted(set(execution_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(_lock_statement(), {"p_ids": ids})
+    return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
+
+
+def failed_attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """How many attempts of each task failed (what the retry policy counts; interruptions are not failures).
+
+    ``{(execution_id, task_id): count}``, 0 when none failed.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(_ta.c.execution_id, _ta.c.task_id, func.count())
+        .where(tuple_(_ta.c.execution_id, _ta.c.task_id).in_(wanted), _ta.c.status == "failed")
+        .group_by(_ta.c.execution_id, _ta.c.task_id)
+    )
+    counts = dict.fromkeys(wanted, 0)
+    counts.update({(str(r[0]), str(r[1])): int(r[2]) for r in rows})
+    return counts
+
+
+#: the columns of the batch of ends, passed as one array parameter each (``p_<name>``)
+_END_COLUMNS: dict[str, Any] = {
+    "execution_id": String,
+    "task_id": String,
+    "attempt": Integer,
+    "status": String,
+    "error": Text,
+    "traceback": Text,
+    "context_out": Text,
+    "retry_delay_s": Float,
+}
+
+
+@functools.cache
+def _end_statement() -> Select[Any]:
+    """The batch of ends, built once: one row per end from ``unnest`` of the array parameters, and ``p_owner``."""
+    given = (
+        func.unnest(*(bindparam(f"p_{name}", type_=ARRAY(kind)) for name, kind in _END_COLUMNS.items()))
+        .table_valued(*(column(name, kind) for name, kind in _END_COLUMNS.items()))
+        .render_derived(name="ends")
+    )
+    now = db_now()
+    terminal = given.c.status != "retry_wait"
+    ended = (
+        update(_te)
         .where(
-            _ta.c.execution_id == claim.execution_id,
-            _ta.c.task_id == claim.task_id,
-            _ta.c.attempt == claim.attempt,
+            _te.c.execution_id == given.c.execution_id,
+            _te.c.task_id == given.c.task_id,
+            _te.c.attempt == given.c.attempt,
+            _te.c.status == "running",
+            _te.c.lease_owner == bindparam("p_owner", type_=String),
         )
         .values(
-            status="completed" if status == "completed" else "failed",
+            status=given.c.status,
+            lease_owner=None,
+            lease_expires_at=None,
+            error=given.c.error,
+            context_out=given.c.context_out,
+            ready_at=case((given.c.status == "retry_wait", now + given.c.retry_delay_s), else_=None),
+            finished_at=case((terminal, now), else_=None),
+            duration_s=case((terminal, now - _te.c.started_at), else_=None),
+        )
+        .returning(_te.c.execution_id, _te.c.task_id, _te.c.attempt, _te.c.status)
+        .cte("ended")
+    )
+    attempts = (
+        update(_ta)
+        .where(
+            _ta.c.execution_id == ended.c.execution_id,
+            _ta.c.task_id == ended.c.task_id,
+            _ta.c.attempt == ended.c.attempt,
+            given.c.execution_id == ended.c.execution_id,
+            given.c.task_id == ended.c.task_id,
+        )
+        .values(
+            status=case((ended.c.status == "completed", "completed"), else_="failed"),
+            finished_at=now,
+            error=given.c.error,
+            traceback=given.c.traceback,
+        )
+        .cte("ended_attempts")
+    )
+    return select(ended.c.execution_id, ended.c.task_id).add_cte(attempts)
+
+
+def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
+    """End the attempts: ``completed`` (with the output), ``failed``, or ``retry_wait``; return the keys of those ended.
+
+    Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
+    missing from the result). Call with the executions' rows locked (``lock_executions``).
+    """
+    if not ends:
+        return set()
+    rows = [
+        (
+            e.claim.execution_id,
+            e.claim.task_id,
+            e.claim.attempt,
+            e.status,
+            e.error,
+            e.traceback,
+            dumps(e.output) if e.output is not None else None,
+            e.retry_delay_s,
+        )
+        for e in ends
+    ]
+    params: dict[str, Any] = {f"p_{name}": [row[i] for row in rows] for i, name in enumerate(_END_COLUMNS)}
+    params["p_owner"] = owner
+    held = conn.execute(_end_statement(), params)
+    return {(str(r[0]), str(r[1])) for r in held}
+
+
+@dataclass(frozen=True)
+class ExecutionTasks:
+    """The tasks of one execution after a batch of ends: statuses, and results when every task has ended."""
+
+    statuses: dict[str, str]
+    #: in workflow order, only when every task had ended (``None`` otherwise)
+    results: list[TaskResult] | None
+
+
+@functools.cache
+def _execution_tasks_statement() -> Select[Any]:
+    ended = func.bool_and(_te.c.status.in_(TERMINAL_TASK)).over(partition_by=_te.c.execution_id)
+    return (
+        select(
+            _te.c.execution_id,
+            _te.c.task_id,
+            _te.c.status,
+            case((ended, _te.c.error), else_=None),
+            case((ended, _te.c.context_out), else_=None),
+            ended,
+        )
+        .where(_te.c.execution_id == _ids())
+        .order_by(_te.c.execution_id, _te.c.position)
+    )
+
+
+def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str, ExecutionTasks]:
+    """The statuses of every task of these executions, with their results where all had ended (one query)."""
+    ids = sorted(set(execution_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(_execution_tasks_statement(), {"p_ids": ids}).all()
+    found: dict[str, ExecutionTasks] = {}
+    for r in rows:
+        eid = str(r[0])
+        tasks = found.get(eid)
+        if tasks is None:
+            tasks = found[eid] = ExecutionTasks({}, [] if r[5] else None)
+        tasks.statuses[str(r[1])] = str(r[2])
+        if tasks.results is not None:
+            tasks.results.append(TaskResult(str(r[1]), str(r[2]), r[3], r[4]))
+    return found
+
+
+@functools.cache
+def _make_ready_statement() -> Update:
+    pairs = _pairs()
+    return (
+        update(_te)
+        .where(_te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "pending")
+        .values(status="ready", ready_at=db_now())
+    )
+
+
+def make_ready_many(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Pending tasks whose last dependency just completed become claimable now (``(execution_id, task_id)`` pairs)."""
+    wanted = sorted(set(pairs))
+    if wanted:
+        conn.execute(_make_ready_statement(), _pair_params(wanted))
+
+
+@dataclass(frozen=True)
+class ExecutionEnd:
+    """How a distributed execution ended, for ``finish_executions``."""
+
+    execution_id: str
+    status: str
+    context_out: Mapping[str, Any]
+    error: str | None
+
+
+def finish_executions(conn: Connection, ends: Sequence[ExecutionEnd]) -> None:
+    """Record the end of these distributed executions (one batch of statements, pipelined by the driver)."""
+    if not ends:
+        return
+    conn.execute(
+        update(_ex)
+        .where(_ex.c.id == bindparam("p_id"), _ex.c.status == "running")
+        .values(
+            status=bindparam("p_status"),
             finished_at=db_now(),
-            error=error,
-            traceback=traceback,
-        )
+            context_out=bindparam("p_context"),
+            error=bindparam("p_error"),
+        ),
+        [
+            {"p_id": e.execution_id, "p_status": e.status, "p_context": dumps(e.context_out), "p_error": e.error}
+            for e in ends
+        ],
     )
-    return True
-
-
-def failed_attempts(conn: Connection, *, execution_id: str, task_id: str) -> int:
-    """How many attempts of the task failed (what the retry policy counts; interruptions are not failures)."""
-    query = select(func.count()).where(
-        _ta.c.execution_id == execution_id, _ta.c.task_id == task_id, _ta.c.status == "failed"
-    )
-    return int(conn.execute(query).scalar_one())
-
-
-def task_statuses(conn: Connection, *, execution_id: str, task_ids: Iterable[str] | None = None) -> dict[str, str]:
-    query = select(_te.c.task_id, _te.c.status).where(_te.c.execution_id == execution_id)
-    if task_ids is not None:
-        query = query.where(_te.c.task_id.in_(list(task_ids)))
-    return {str(r[0]): str(r[1]) for r in conn.execute(query)}
-
-
-def make_ready(conn: Connection, *, execution_id: str, task_ids: Sequence[str]) -> None:
-    """Pending tasks whose last dependency just completed become claimable now."""
-    if task_ids:
-        conn.execute(
-            update(_te)
-            .where(_te.c.execution_id == execution_id, _te.c.task_id.in_(list(task_ids)), _te.c.status == "pending")
-            .values(status="ready", ready_at=db_now())
-        )
 
 
 def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], reason: str) -> list[str]:
@@ -400,24 +677,6 @@ def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], 
         .returning(_te.c.task_id)
     )
     return [str(r[0]) for r in rows]
-
-
-def unfinished_count(conn: Connection, *, execution_id: str) -> int:
-    query = select(func.count()).where(_te.c.execution_id == execution_id, _te.c.status.not_in(TERMINAL_TASK))
-    return int(conn.execute(query).scalar_one())
-
-
-def finish_execution(
-    conn: Connection, *, execution_id: str, status: str, context_out: Mapping[str, Any], error: str | None
-) -> float:
-    """Record the end of a distributed execution; return its ``finished_at`` (database clock)."""
-    row = conn.execute(
-        update(_ex)
-        .where(_ex.c.id == execution_id, _ex.c.status == "running")
-        .values(status=status, finished_at=db_now(), context_out=dumps(context_out), error=error)
-        .returning(_ex.c.finished_at)
-    ).first()
-    return float(row[0]) if row is not None else 0.0
 
 
 def release_tasks(conn: Connection, *, owner: str, claims: Sequence[Claim], reason: str) -> list[Claim]:
