@@ -3,7 +3,8 @@
 No polling: when a task's completion is committed, the coroutine that ran it starts every dependent
 whose last dependency that was. Each state change goes to the group-commit writer; the engine waits
 for durability exactly where something depends on it (a dependent starts, a retry is scheduled,
-the execution ends), and lets the record of an attempt's start ride along with the next commit.
+the execution ends), and holds the record of an attempt's start back (``_storage._held``) so that it
+rides along with the attempt's end, in one commit, unless the attempt runs longer than a moment.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_
 
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
-from .._storage._queries import dumps
+from .._storage._held import HeldWrite
+from .._storage._queries import Write, dumps
 from ._events import EventEmitter
 from ._guard import call_task, check_output_size
 from ._results import ExecutionResult, TaskOutcome
@@ -101,7 +103,7 @@ class EngineServices:
     default_timeout_s: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _TaskState:
     status: str = "pending"
     attempt: int = 0  # attempts started, interrupted ones included
@@ -149,9 +151,11 @@ class ExecutionRun:
         self.outputs = outputs
         self._remaining = sum(1 for s in states.values() if s.status not in TERMINAL)
         self._running: set[asyncio.Task[None]] = set()
+        self._starts: dict[str, HeldWrite] = {}  # attempts' start records not submitted yet
         self._done: asyncio.Future[None] | None = None
         self._final: ExecutionResult | None = None
         self._finished_at: float | None = None
+        self._finish_stored = False  # the execution's end is committed: its result may be reported
 
     # -- construction -----------------------------------------------------------------------------
 
@@ -299,6 +303,9 @@ class ExecutionRun:
             while await self._attempt(tid):
                 pass
         except asyncio.CancelledError:
+            start = self._starts.pop(tid, None)
+            if start is not None:  # the attempt is abandoned: its record must reach storage for recovery
+                start.flush()
             raise
         except Exception as exc:  # noqa: BLE001  # storage failed (or a bug): the execution cannot go on
             if self._done is not None and not self._done.done():
@@ -332,11 +339,12 @@ class ExecutionRun:
             if state.started_at is None:
                 state.started_at = started
             state.status = "running"
-            start_stored = services.writer.submit(
+            start = self._starts[tid] = HeldWrite(
+                services.writer,
                 [
                     ops_.insert_attempt(eid, tid, attempt, started_at=started, worker=services.owner),
                     ops_.task_started(eid, tid, attempt, started_at=started),
-                ]
+                ],
             )
             services.events.emit(
                 "cloacina_task_started",
@@ -374,8 +382,7 @@ class ExecutionRun:
             ]
             if self._remaining == 0:
                 ops += self._finish_ops()
-            await start_stored
-            await services.writer.submit(ops)
+            await self._store_end(tid, start, ops)
             state.stored = True
             self._emit_finished(tid)
             for child in self.workflow.dependents[tid]:
@@ -395,12 +402,13 @@ class ExecutionRun:
         if task.retry.should_retry(error, state.failures):
             delay = task.retry.delay_s(state.failures)
             state.status = "retry_wait"
-            await start_stored
-            await services.writer.submit(
+            await self._store_end(
+                tid,
+                start,
                 [
                     failed_attempt,
                     ops_.task_state(eid, tid, status="retry_wait", ready_at=ended + delay, error=message),
-                ]
+                ],
             )
             services.events.emit(
                 "cloacina_task_retrying",
@@ -427,13 +435,25 @@ class ExecutionRun:
         ops += self._skip_ops(skipped)
         if self._remaining == 0:
             ops += self._finish_ops()
-        await start_stored
-        await services.writer.submit(ops)
+        await self._store_end(tid, start, ops)
         self._emit_finished(tid)
         for skipped_tid in skipped:
             self._emit_finished(skipped_tid)
         self._maybe_done()
         return False
+
+    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
+        """Commit the writes of an attempt's end, with its start when that is still held back."""
+        if self._starts.get(tid) is start:
+            del self._starts[tid]
+        held = start.take()
+        if held is None:
+            await start.stored()
+            await self.services.writer.submit(ops)
+        else:
+            await self.services.writer.submit(ops_.ran(held, ops))
+        if any(kind == Write.FINISH_EXECUTION for kind, _ in ops):
+            self._finish_stored = True
 
     def _skip_dependents(self, failed: str) -> list[str]:
         """Mark every task downstream of ``failed`` skipped (in memory); the tasks it skipped."""
@@ -483,7 +503,8 @@ class ExecutionRun:
         )
 
     def _maybe_done(self) -> None:
-        if self._remaining == 0 and self._done is not None and not self._done.done():
+        # not before the execution's end is committed: the last task to end may not be the last to store
+        if self._remaining == 0 and self._finish_stored and self._done is not None and not self._done.done():
             self._done.set_result(None)
 
     # -- the end ----------------------------------------------------------------------------------

@@ -209,6 +209,8 @@ class DefaultRunner:
                 "This DefaultRunner was started on another event loop (or through its *_sync methods); "
                 "use it from that loop only."
             )
+        if self._db is not None and self._start_lock is not None and not self._start_lock.locked():
+            return  # started (its recovery pass done): the hot path of every submit and wait
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
@@ -315,8 +317,11 @@ class DefaultRunner:
         on any machine, to claim task by task; ``wait()`` reads its result from the database.
         """
         await self.start()
-        # a name may be a registered workflow: the registry's lookup reads the database
-        entry = await asyncio.to_thread(self._entry, workflow) if isinstance(workflow, str) else self._entry(workflow)
+        # a name may be a registered workflow: the registry's lookup reads the database, off the loop
+        if isinstance(workflow, str) and self.catalog.sources:
+            entry = await asyncio.to_thread(self._entry, workflow)
+        else:
+            entry = self._entry(workflow)
         if not isinstance(context, Context) and context:
             check_json_depth(context, "the initial context")  # before Context walks it
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()

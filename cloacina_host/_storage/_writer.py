@@ -2,8 +2,9 @@
 
 Callers on any event loop ``submit`` a list of writes and get a future. The writer thread takes
 everything queued, runs it in one transaction (writes grouped by kind, each kind as one
-``executemany``), commits, and only then resolves the futures of that batch. So a waiter resumes
-exactly when its change is durable, and under load one commit (one fsync) serves hundreds of changes.
+``executemany`` of its statement compiled once, ``_queries.PreparedWrite``), commits, and only then
+resolves the futures of that batch. So a waiter resumes exactly when its change is durable, and under
+load one commit (one fsync) serves hundreds of changes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .._errors import StorageError
 from ._database import Database, storage_error
-from ._queries import WRITES, Write
+from ._queries import WRITES, PreparedWrite, Write, prepare_write
 
 log = logging.getLogger("cloacina_host.storage")
 
@@ -56,6 +57,7 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._prepared: dict[Write, PreparedWrite] = {}
 
     def start(self) -> None:
         if self._thread is None:
@@ -122,7 +124,8 @@ class GroupCommitWriter:
                 conn = self.database.write_engine.connect()
             with conn.begin():
                 for kind in sorted(grouped):
-                    conn.execute(self.statements[kind], grouped[kind])
+                    prepared = self._prepare(conn, kind)
+                    conn.exec_driver_sql(prepared.sql, prepared.parameters(grouped[kind]))
         except SQLAlchemyError as exc:
             error = storage_error(exc, self.database.url, "storing execution state")
         except Exception as exc:  # noqa: BLE001  # whatever broke, every waiter must hear of it
@@ -151,6 +154,13 @@ class GroupCommitWriter:
             except RuntimeError:  # the loop closed while we committed: nobody is waiting any more
                 log.debug("event loop closed before its writes were acknowledged")
         return conn
+
+    def _prepare(self, conn: Connection, kind: Write) -> PreparedWrite:
+        prepared = self._prepared.get(kind)
+        if prepared is None:
+            schemas = conn.get_execution_options().get("schema_translate_map")
+            prepared = self._prepared[kind] = prepare_write(self.statements[kind], conn.dialect, schemas)
+        return prepared
 
 
 def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
