@@ -24,7 +24,7 @@ from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_
 
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
-from .._storage._held import HeldWrite
+from .._storage._held import HeldWrite, HeldWrites
 from .._storage._queries import Write, dumps
 from ._events import EventEmitter
 from ._guard import call_task, check_output_size
@@ -101,6 +101,10 @@ class EngineServices:
     owner: str
     lease_s: float
     default_timeout_s: float | None = None
+    held: HeldWrites = field(init=False)  # attempts' start records, held to ride along with their end
+
+    def __post_init__(self) -> None:
+        self.held = HeldWrites(self.writer)
 
 
 @dataclass(slots=True)
@@ -274,13 +278,14 @@ class ExecutionRun:
             for t in list(self._running):
                 t.cancel()
         result = self.result()
-        self.services.events.emit(
-            "cloacina_execution_finished",
-            execution_id=self.execution_id,
-            workflow=self.namespace,
-            status=result.status,
-            context=result.context.to_dict(),
-        )
+        if self.services.events.observed("cloacina_execution_finished"):  # to_dict copies: only when heard
+            self.services.events.emit(
+                "cloacina_execution_finished",
+                execution_id=self.execution_id,
+                workflow=self.namespace,
+                status=result.status,
+                context=result.context.to_dict(),
+            )
         return result
 
     def _deps_completed(self, tid: str) -> bool:
@@ -339,12 +344,11 @@ class ExecutionRun:
             if state.started_at is None:
                 state.started_at = started
             state.status = "running"
-            start = self._starts[tid] = HeldWrite(
-                services.writer,
+            start = self._starts[tid] = services.held.hold(
                 [
                     ops_.insert_attempt(eid, tid, attempt, started_at=started, worker=services.owner),
                     ops_.task_started(eid, tid, attempt, started_at=started),
-                ],
+                ]
             )
             services.events.emit(
                 "cloacina_task_started",
@@ -550,7 +554,7 @@ class ExecutionRun:
                 self.execution_id,
                 status=result.status,
                 finished_at=self._finished_at,
-                context_out=dumps(result.context.to_dict()),
+                context_out=dumps({key: result.context.get(key) for key in result.context}),  # JSON, no copy
                 error=result.error,
             )
         ]

@@ -266,6 +266,7 @@ class DefaultRunner:
         db, writer, services = self._db, self._writer, self._services
         assert writer is not None
         assert services is not None
+        services.held.flush()  # records of attempts' starts still held: stored before the writer stops
         await asyncio.to_thread(writer.close)
         try:
             await asyncio.to_thread(self._release_leases, db)
