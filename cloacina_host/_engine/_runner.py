@@ -374,9 +374,13 @@ class DefaultRunner:
         return execution_id
 
     def _drive(self, run: ExecutionRun) -> None:
-        task = asyncio.ensure_future(run.run())
+        # named by its execution: one shared callback forgets it (no closure per execution in flight)
+        task = asyncio.get_running_loop().create_task(run.run(), name=run.execution_id)
         self._active[run.execution_id] = task
-        task.add_done_callback(lambda _t: self._active.pop(run.execution_id, None))
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[ExecutionResult]) -> None:
+        self._active.pop(task.get_name(), None)
 
     async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
         """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""
