@@ -87,15 +87,18 @@ def to_json_value(value: object, *, key: str, path: str = "", max_depth: int = M
     nesting deeper than ``max_depth`` lists/objects (a self-containing list included) is refused
     with ``ContextLimitExceeded``, a ``ContextNotSerializable`` naming ``MAX_JSON_DEPTH``.
     """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:  # the common cases first: no ABC check
+        return value  # type: ignore[return-value]
+    if (kind is list or kind is dict or kind is tuple) and max_depth >= 1:
+        flat = _flat_copy(value)
+        if flat is not None:
+            return flat
     if not isinstance(value, (Mapping, list, tuple)):
         ok, copy, why = _scalar(value)
         if not ok:
             raise _not_serializable(key, path, why)
         return copy
-    if max_depth >= 1:
-        flat = _flat_copy(value)
-        if flat is not None:
-            return flat
     root: list[JSONValue] = []
     # each frame: the items left to copy, where the copies go, the container's depth and path
     stack: list[tuple[Iterator[tuple[Any, Any]], Any, int, _Crumbs]] = []

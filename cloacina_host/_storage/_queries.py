@@ -189,8 +189,12 @@ def prepare_write(
     return PreparedWrite(compiled.string, positional, names, get, constants, processors)
 
 
+#: one encoder for every stored context (``json.dumps`` with options would build one per call)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(data)
 
 
 def _loads(text: str | None) -> Any:
