@@ -50,6 +50,35 @@ def _path(crumbs: _Crumbs) -> str:
     return "".join(reversed(parts))
 
 
+_PLAIN = frozenset({str, bool, type(None)})
+
+
+def _flat_copy(value: object) -> JSONValue:
+    """A copy of a list, tuple or dict holding only JSON scalars of the exact built-in types (the common
+    case, checked at C speed); None when it holds anything else, for ``to_json_value`` to walk."""
+    kind = type(value)
+    if kind is dict:
+        assert isinstance(value, dict)
+        if not set(map(type, value)) <= {str}:
+            return None
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return None
+    kinds = set(map(type, items))
+    if not kinds <= _PLAIN:
+        if kinds == {int}:
+            if not (min(items) > -_INT_TOO_LONG and max(items) < _INT_TOO_LONG):
+                return None
+        elif kinds == {float}:
+            if not all(map(math.isfinite, items)):
+                return None
+        else:
+            return None
+    return dict(value) if kind is dict else list(items)  # type: ignore[call-overload]
+
+
 def to_json_value(value: object, *, key: str, path: str = "", max_depth: int = MAX_VALUE_DEPTH) -> JSONValue:
     """Return a private copy of ``value`` if it is JSON, else raise ``ContextNotSerializable``.
 
@@ -58,6 +87,13 @@ def to_json_value(value: object, *, key: str, path: str = "", max_depth: int = M
     nesting deeper than ``max_depth`` lists/objects (a self-containing list included) is refused
     with ``ContextLimitExceeded``, a ``ContextNotSerializable`` naming ``MAX_JSON_DEPTH``.
     """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:  # the common cases first: no ABC check
+        return value  # type: ignore[return-value]
+    if (kind is list or kind is dict or kind is tuple) and max_depth >= 1:
+        flat = _flat_copy(value)
+        if flat is not None:
+            return flat
     if not isinstance(value, (Mapping, list, tuple)):
         ok, copy, why = _scalar(value)
         if not ok:
@@ -99,8 +135,11 @@ def to_json_value(value: object, *, key: str, path: str = "", max_depth: int = M
             ):
                 copy = v
             elif isinstance(v, (Mapping, list, tuple)):
-                open_container(v, k, out, depth + 1, (crumbs, f"[{k!r}]" if is_dict else f"[{k}]"))
-                break
+                flat = _flat_copy(v) if depth < max_depth else None
+                if flat is None:
+                    open_container(v, k, out, depth + 1, (crumbs, f"[{k!r}]" if is_dict else f"[{k}]"))
+                    break
+                copy = flat
             else:
                 ok, copy, why = _scalar(v)
                 if not ok:

@@ -4,8 +4,11 @@ import math
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cloacina_workflow import CloacinaError, Context, ContextError
+from cloacina_workflow import CloacinaError, Context, ContextError, _context
+from cloacina_workflow._context import to_json_value
 
 
 def test_insert_get_and_contains() -> None:
@@ -90,3 +93,57 @@ def test_keys_must_be_strings() -> None:
 def test_errors_share_the_cloacina_root() -> None:
     assert issubclass(ContextError, CloacinaError)
     assert issubclass(ContextError.NotSerializable, ContextError)
+
+
+class _Str(str):
+    pass
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=5),
+    st.builds(_Str, st.text(max_size=3)),
+    st.integers(min_value=-(10**5000), max_value=10**5000) | st.integers(-5, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+_KEYS = st.one_of(st.text(max_size=3), st.integers(0, 3))
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _outcome(value: object) -> tuple[str, object]:
+    try:
+        return "ok", to_json_value(value, key="k", max_depth=3)
+    except CloacinaError as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_the_flat_container_shortcut_gives_what_the_walk_gives(value: object) -> None:
+    # a list/dict of plain scalars is copied at C speed; anything else is walked. Both must agree:
+    # the same copy (same types: a tuple becomes a list, a str subclass is kept), the same refusals.
+    fast = _outcome(value)
+    original = _context._flat_copy
+    _context._flat_copy = lambda _value: None  # type: ignore[assignment]  # the walk alone
+    try:
+        walked = _outcome(value)
+    finally:
+        _context._flat_copy = original
+    assert fast == walked
+    if fast[0] == "ok":
+        assert _types(fast[1]) == _types(walked[1])
+        if isinstance(value, (list, dict)):
+            assert fast[1] is not value  # a private copy
+
+
+def _types(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value)

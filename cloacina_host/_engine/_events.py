@@ -21,6 +21,10 @@ class EventEmitter:
     def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
         self.plugin_manager = plugin_manager
 
+    def observed(self, hook_name: str) -> bool:
+        """Whether any observer implements ``hook_name`` (to skip building an event nobody hears)."""
+        return bool(getattr(self.plugin_manager.hook, hook_name).get_hookimpls())
+
     def emit(self, hook_name: str, **kwargs: Any) -> None:
         caller = getattr(self.plugin_manager.hook, hook_name)
         impls = caller.get_hookimpls()

@@ -3,7 +3,8 @@
 No polling: when a task's completion is committed, the coroutine that ran it starts every dependent
 whose last dependency that was. Each state change goes to the group-commit writer; the engine waits
 for durability exactly where something depends on it (a dependent starts, a retry is scheduled,
-the execution ends), and lets the record of an attempt's start ride along with the next commit.
+the execution ends), and holds the record of an attempt's start back (``_storage._held``) so that it
+rides along with the attempt's end, in one commit, unless the attempt runs longer than a moment.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_
 
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
-from .._storage._queries import dumps
+from .._storage._held import HeldWrite, HeldWrites
+from .._storage._queries import Write, dumps
 from ._events import EventEmitter
 from ._guard import TaskSlot, call_task, check_output_size
 from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
@@ -97,9 +99,13 @@ class EngineServices:
     owner: str
     lease_s: float
     default_timeout_s: float | None = None
+    held: HeldWrites = field(init=False)  # attempts' start records, held to ride along with their end
+
+    def __post_init__(self) -> None:
+        self.held = HeldWrites(self.writer)
 
 
-@dataclass
+@dataclass(slots=True)
 class _TaskState:
     status: TaskStatus = TaskStatus.PENDING
     attempt: int = 0  # attempts started, interrupted ones included
@@ -137,9 +143,11 @@ class ExecutionRun:
         self.outputs = outputs
         self._remaining = sum(1 for s in states.values() if s.status not in m.TERMINAL)
         self._running: set[asyncio.Task[None]] = set()
+        self._starts: dict[str, HeldWrite] = {}  # attempts' start records not submitted yet
         self._done: asyncio.Future[None] | None = None
         self._final: ExecutionResult | None = None
         self._finished_at: float | None = None
+        self._finish_stored = False  # the execution's end is committed: its result may be reported
 
     # -- construction -----------------------------------------------------------------------------
 
@@ -256,13 +264,14 @@ class ExecutionRun:
             for t in list(self._running):
                 t.cancel()
         result = self.result()
-        self.services.events.emit(
-            "cloacina_execution_finished",
-            execution_id=self.execution_id,
-            workflow=self.namespace,
-            status=result.status,
-            context=result.context.to_dict(),
-        )
+        if self.services.events.observed("cloacina_execution_finished"):  # to_dict copies: only when heard
+            self.services.events.emit(
+                "cloacina_execution_finished",
+                execution_id=self.execution_id,
+                workflow=self.namespace,
+                status=result.status,
+                context=result.context.to_dict(),
+            )
         return result
 
     def _waiting(self, tid: str) -> bool:
@@ -289,6 +298,9 @@ class ExecutionRun:
             while await self._attempt(tid):
                 pass
         except asyncio.CancelledError:
+            start = self._starts.pop(tid, None)
+            if start is not None:  # the attempt is abandoned: its record must reach storage for recovery
+                start.flush()
             raise
         except Exception as exc:  # noqa: BLE001  # storage failed (or a bug): the execution cannot go on
             if self._done is not None and not self._done.done():
@@ -316,7 +328,7 @@ class ExecutionRun:
             if state.started_at is None:
                 state.started_at = started
             state.status = TaskStatus.RUNNING
-            start_stored = services.writer.submit(
+            start = self._starts[tid] = services.held.hold(
                 [
                     ops_.insert_attempt(eid, tid, attempt, started_at=started, worker=services.owner),
                     ops_.task_started(eid, tid, attempt, started_at=started),
@@ -358,8 +370,7 @@ class ExecutionRun:
             ]
             if self._remaining == 0:
                 ops += self._finish_ops()
-            await start_stored
-            await services.writer.submit(ops)
+            await self._store_end(tid, start, ops)
             state.stored = True
             self._emit_finished(tid)
             for child in m.ready_dependents(self.workflow, tid, waiting=self._pending, completed=self._stored):
@@ -379,12 +390,13 @@ class ExecutionRun:
         if decision.retry:
             delay = decision.delay_s
             state.status = TaskStatus.RETRY_WAIT
-            await start_stored
-            await services.writer.submit(
+            await self._store_end(
+                tid,
+                start,
                 [
                     failed_attempt,
                     ops_.task_state(eid, tid, status="retry_wait", ready_at=ended + delay, error=message),
-                ]
+                ],
             )
             services.events.emit(
                 "cloacina_task_retrying",
@@ -411,8 +423,7 @@ class ExecutionRun:
         ops += self._skip_ops(skipped)
         if self._remaining == 0:
             ops += self._finish_ops()
-        await start_stored
-        await services.writer.submit(ops)
+        await self._store_end(tid, start, ops)
         self._emit_finished(tid)
         for skipped_tid in skipped:
             self._emit_finished(skipped_tid)
@@ -424,6 +435,19 @@ class ExecutionRun:
 
     def _ended(self, tid: str) -> bool:
         return self.states[tid].status in m.TERMINAL
+
+    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
+        """Commit the writes of an attempt's end, with its start when that is still held back."""
+        if self._starts.get(tid) is start:
+            del self._starts[tid]
+        held = start.take()
+        if held is None:
+            await start.stored()
+            await self.services.writer.submit(ops)
+        else:
+            await self.services.writer.submit(ops_.ran(held, ops))
+        if any(kind == Write.FINISH_EXECUTION for kind, _ in ops):
+            self._finish_stored = True
 
     def _skip_dependents(self, failed: str) -> list[str]:
         """Mark every task downstream of ``failed`` skipped (in memory); the tasks it skipped."""
@@ -467,7 +491,8 @@ class ExecutionRun:
         )
 
     def _maybe_done(self) -> None:
-        if self._remaining == 0 and self._done is not None and not self._done.done():
+        # not before the execution's end is committed: the last task to end may not be the last to store
+        if self._remaining == 0 and self._finish_stored and self._done is not None and not self._done.done():
             self._done.set_result(None)
 
     # -- the end ----------------------------------------------------------------------------------
@@ -512,7 +537,7 @@ class ExecutionRun:
                 self.execution_id,
                 status=result.status,
                 finished_at=self._finished_at,
-                context_out=dumps(result.context.to_dict()),
+                context_out=dumps({key: result.context.get(key) for key in result.context}),  # JSON, no copy
                 error=result.error,
             )
         ]

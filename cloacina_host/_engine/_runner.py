@@ -218,6 +218,8 @@ class DefaultRunner:
                 "This DefaultRunner was started on another event loop (or through its *_sync methods); "
                 "use it from that loop only."
             )
+        if self._db is not None and self._start_lock is not None and not self._start_lock.locked():
+            return  # started (its recovery pass done): the hot path of every submit and wait
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
@@ -277,6 +279,7 @@ class DefaultRunner:
         db, writer, services = self._db, self._writer, self._services
         assert writer is not None
         assert services is not None
+        services.held.flush()  # records of attempts' starts still held: stored before the writer stops
         await asyncio.to_thread(writer.close)
         try:
             await asyncio.to_thread(self._release_leases, db)
@@ -375,8 +378,11 @@ class DefaultRunner:
         on any machine, to claim task by task; ``wait()`` reads its result from the database.
         """
         await self.start()
-        # a name may be a registered workflow: the registry's lookup reads the database
-        entry = await asyncio.to_thread(self._entry, workflow) if isinstance(workflow, str) else self._entry(workflow)
+        # a name may be a registered workflow: the registry's lookup reads the database, off the loop
+        if isinstance(workflow, str) and self.catalog.sources:
+            entry = await asyncio.to_thread(self._entry, workflow)
+        else:
+            entry = self._entry(workflow)
         if not isinstance(context, Context) and context:
             check_json_depth(context, "the initial context")  # before Context walks it
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
@@ -430,9 +436,13 @@ class DefaultRunner:
     def _drive(self, run: ExecutionRun) -> None:
         if self._failure is not None:  # it stopped while this execution was being stored or claimed
             raise self._failure
-        task = asyncio.ensure_future(run.run())
+        # named by its execution: one shared callback forgets it (no closure per execution in flight)
+        task = asyncio.get_running_loop().create_task(run.run(), name=run.execution_id)
         self._active[run.execution_id] = task
-        task.add_done_callback(lambda _t: self._active.pop(run.execution_id, None))
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[ExecutionResult]) -> None:
+        self._active.pop(task.get_name(), None)
 
     async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
         """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""

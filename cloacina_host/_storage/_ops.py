@@ -8,7 +8,7 @@ than a literal dict, nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._queries import Write
@@ -21,6 +21,7 @@ __all__ = [
     "insert_attempt",
     "insert_execution",
     "insert_tasks",
+    "ran",
     "renew_leases",
     "task_rows",
     "task_started",
@@ -95,19 +96,30 @@ def insert_tasks(execution_id: str, task_ids: Iterable[str]) -> list[Op]:
     return [(Write.INSERT_TASK, row) for row in task_rows(execution_id, task_ids)]
 
 
-def insert_attempt(execution_id: str, task_id: str, attempt: int, *, started_at: float, worker: str) -> Op:
-    """Record that attempt ``attempt`` of a task started, run by ``worker``."""
+def insert_attempt(
+    execution_id: str,
+    task_id: str,
+    attempt: int,
+    *,
+    started_at: float,
+    worker: str,
+    status: str = "running",
+    finished_at: float | None = None,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> Op:
+    """Record that attempt ``attempt`` of a task started, run by ``worker`` (and how it ended, if it has)."""
     return (
         Write.INSERT_ATTEMPT,
         {
             "execution_id": execution_id,
             "task_id": task_id,
             "attempt": attempt,
-            "status": "running",
+            "status": status,
             "started_at": started_at,
-            "finished_at": None,
-            "error": None,
-            "traceback": None,
+            "finished_at": finished_at,
+            "error": error,
+            "traceback": traceback,
             "worker": worker,
         },
     )
@@ -172,6 +184,52 @@ def task_state(
             "context_out": context_out,
         },
     )
+
+
+def ran(started: Sequence[Op], ended: Sequence[Op]) -> list[Op]:
+    """An attempt's start (``insert_attempt``, ``task_started``) and the writes of its end
+    (``finish_attempt``, ``task_state``, others) as the writes of one commit: the attempt row is inserted
+    already finished and the task row updated once, instead of two writes to each row."""
+    attempt_row: dict[str, Any] | None = None
+    began: dict[str, Any] | None = None
+    for kind, params in started:
+        if kind == Write.INSERT_ATTEMPT:
+            attempt_row = dict(params)
+        elif kind == Write.TASK_STARTED:
+            began = dict(params)
+        else:
+            raise ValueError(f"not a write of an attempt's start: {kind!r}")
+    merged: list[Op] = []
+    for kind, params in ended:
+        if (
+            kind == Write.FINISH_ATTEMPT
+            and attempt_row is not None
+            and (params["b_execution_id"], params["b_task_id"], params["b_attempt"])
+            == (attempt_row["execution_id"], attempt_row["task_id"], attempt_row["attempt"])
+        ):
+            attempt_row.update(
+                status=params["status"],
+                finished_at=params["finished_at"],
+                error=params["error"],
+                traceback=params["traceback"],
+            )
+            merged.append((Write.INSERT_ATTEMPT, attempt_row))
+            attempt_row = None
+        elif (
+            kind == Write.TASK_STATE
+            and began is not None
+            and (params["b_execution_id"], params["b_task_id"]) == (began["b_execution_id"], began["b_task_id"])
+        ):
+            merged.append((Write.TASK_RAN, {**params, "attempt": began["attempt"], "started_at": began["started_at"]}))
+            began = None
+        else:
+            merged.append((kind, params))
+    # a start whose end has no matching write keeps its own (a batch applies starts before ends)
+    if attempt_row is not None:
+        merged.append((Write.INSERT_ATTEMPT, attempt_row))
+    if began is not None:
+        merged.append((Write.TASK_STARTED, began))
+    return merged
 
 
 def finish_execution(execution_id: str, *, status: str, finished_at: float, context_out: str, error: str | None) -> Op:

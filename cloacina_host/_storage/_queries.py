@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Dialect, Executable, Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from cloacina_workflow import TaskStatus
 from cloacina_workflow.limits import json_depth_exceeded
@@ -42,8 +46,9 @@ class Write(enum.IntEnum):
     TASK_STARTED = 4
     FINISH_ATTEMPT = 5
     TASK_STATE = 6
-    FINISH_EXECUTION = 7
-    RENEW_LEASES = 8
+    TASK_RAN = 7
+    FINISH_EXECUTION = 8
+    RENEW_LEASES = 9
 
 
 _te = task_executions
@@ -84,6 +89,19 @@ WRITES: dict[Write, Executable] = {
         error=bindparam("error"),
         context_out=bindparam("context_out"),
     ),
+    # an attempt's start and end in one write, when the start had not been stored on its own yet
+    Write.TASK_RAN: update(_te)
+    .where(_te.c.execution_id == bindparam("b_execution_id"), _te.c.task_id == bindparam("b_task_id"))
+    .values(
+        status=bindparam("status"),
+        attempt=bindparam("attempt"),
+        ready_at=bindparam("ready_at"),
+        started_at=func.coalesce(_te.c.started_at, bindparam("started_at")),
+        finished_at=bindparam("finished_at"),
+        duration_s=bindparam("duration_s"),
+        error=bindparam("error"),
+        context_out=bindparam("context_out"),
+    ),
     Write.FINISH_EXECUTION: update(_ex)
     .where(_ex.c.id == bindparam("b_id"))
     .values(
@@ -100,8 +118,84 @@ WRITES: dict[Write, Executable] = {
 }
 
 
+class _Placeholder(str):
+    """Stands for a row's value while the parameter layout of a statement is worked out."""
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A statement of ``WRITES`` compiled once for a connection's dialect and schema, run as driver SQL.
+
+    ``conn.execute(statement, rows)`` maps every row through the compiled statement again (bind
+    names, constants, type processors), which costs more than the database's own work on the engine's
+    small rows. Here the mapping is worked out once, and a row becomes the driver's parameters with
+    one ``itemgetter`` call (plus the type processors the dialect names, for the few columns that have one).
+    """
+
+    sql: str
+    positional: bool
+    names: tuple[str, ...]  # the driver's parameter names, in the order of the SQL
+    _get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    _constants: Mapping[str, Any]  # constants of the statement, under keys no row uses
+    _processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The driver's parameters for ``rows`` (each a builder's bind-parameter dict from ``_ops``)."""
+        get, constants, processors = self._get, self._constants, self._processors
+        values = [get({**row, **constants}) for row in rows] if constants else [get(row) for row in rows]
+        if processors:
+            processed = []
+            for value in values:
+                items = list(value)
+                for index, process in processors:
+                    if items[index] is not None:
+                        items[index] = process(items[index])
+                processed.append(tuple(items))
+            values = processed
+        if self.positional:
+            return values
+        names = self.names
+        return [dict(zip(names, value, strict=True)) for value in values]
+
+
+def prepare_write(
+    statement: Executable, dialect: Dialect, schema_translate_map: Mapping[str | None, str] | None
+) -> PreparedWrite:
+    """Compile ``statement`` for ``dialect`` (tables renamed by ``schema_translate_map``) into a ``PreparedWrite``."""
+    assert isinstance(statement, ClauseElement)
+    compiled = statement.compile(
+        dialect=dialect,
+        schema_translate_map=dict(schema_translate_map) if schema_translate_map else None,
+        render_schema_translate=bool(schema_translate_map),
+    )
+    assert isinstance(compiled, SQLCompiler)
+    # which row key feeds each of the driver's parameters, and which are constants of the statement
+    probe = {bp.key: _Placeholder(bp.key) for bp in compiled.binds.values() if bp.required}
+    layout = dict(compiled.construct_params(probe))
+    positional = bool(compiled.positional)
+    names = tuple(compiled.positiontup or ()) if positional else tuple(layout)
+    keys: list[str] = []
+    constants: dict[str, Any] = {}
+    for name in names:
+        value = layout[name]
+        if isinstance(value, _Placeholder):
+            keys.append(str(value))
+        else:
+            constants["\x00" + name] = value
+            keys.append("\x00" + name)
+    item = operator.itemgetter(*keys)
+    get: Callable[[Mapping[str, Any]], tuple[Any, ...]] = item if len(keys) > 1 else (lambda row: (item(row),))
+    found = getattr(compiled, "_bind_processors", None) or {}
+    processors = tuple((i, found[name]) for i, name in enumerate(names) if found.get(name) is not None)
+    return PreparedWrite(compiled.string, positional, names, get, constants, processors)
+
+
+#: one encoder for every stored context (``json.dumps`` with options would build one per call)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(data)
 
 
 def _loads(text: str | None) -> Any:

@@ -2,8 +2,9 @@
 
 Callers on any event loop ``submit`` a list of writes and get a future. The writer thread takes
 everything queued, runs it in one transaction (writes grouped by kind, each kind as one
-``executemany``), commits, and only then resolves the futures of that batch. So a waiter resumes
-exactly when its change is durable, and under load one commit (one fsync) serves hundreds of changes.
+``executemany`` of its statement compiled once, ``_queries.PreparedWrite``), commits, and only then
+resolves the futures of that batch. So a waiter resumes exactly when its change is durable, and under
+load one commit (one fsync) serves hundreds of changes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .._errors import StorageError
 from ._database import Database, storage_error
-from ._queries import WRITES, Write
+from ._queries import WRITES, PreparedWrite, Write, prepare_write
 
 log = logging.getLogger("cloacina_host.storage")
 
@@ -67,6 +68,7 @@ class GroupCommitWriter:
         self.failure: StorageError | None = None
         self._inflight: list[_Item] = []
         self._conn: Connection | None = None
+        self._prepared: dict[Write, PreparedWrite] = {}
 
     def dead(self) -> bool:
         """Whether the writer thread died (``failure`` says why)."""
@@ -180,7 +182,8 @@ class GroupCommitWriter:
                 conn = self.database.write_engine.connect()
             with conn.begin():
                 for kind in sorted(grouped):
-                    conn.execute(self.statements[kind], grouped[kind])
+                    prepared = self._prepare(conn, kind)
+                    conn.exec_driver_sql(prepared.sql, prepared.parameters(grouped[kind]))
         except SQLAlchemyError as exc:
             error = storage_error(exc, self.database.url, "storing execution state")
         except Exception as exc:  # noqa: BLE001  # whatever broke, every waiter must hear of it
@@ -210,6 +213,13 @@ class GroupCommitWriter:
                 log.debug("event loop closed before its writes were acknowledged")
         self._inflight, self._conn = [], conn
         return conn
+
+    def _prepare(self, conn: Connection, kind: Write) -> PreparedWrite:
+        prepared = self._prepared.get(kind)
+        if prepared is None:
+            schemas = conn.get_execution_options().get("schema_translate_map")
+            prepared = self._prepared[kind] = prepare_write(self.statements[kind], conn.dialect, schemas)
+        return prepared
 
 
 def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
