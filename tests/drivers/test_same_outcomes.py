@@ -302,9 +302,7 @@ def _line_of(path: Path, text: str) -> int:
     return found[0]
 
 
-async def test_a_registered_tasks_stored_traceback_shows_the_packages_code(
-    tmp_path: Path, same_archive: Path
-) -> None:
+async def test_a_registered_tasks_stored_traceback_shows_the_packages_code(tmp_path: Path, same_archive: Path) -> None:
     url, home = f"sqlite:///{tmp_path / 'cloacina.db'}", tmp_path / "home"
     registry = Registry(url, home=home, load_timeout_s=20)
     try:
