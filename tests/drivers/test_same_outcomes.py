@@ -67,7 +67,7 @@ class Scenario:
 
 
 ESCAPED = (
-    "TaskEscapedError: task 'escapes' raised SystemExit(3), a BaseException that is not an Exception; the "
+    "TaskEscapedError: task '{}' raised {}, a BaseException that is not an Exception; the "
     "attempt failed. Tasks must raise Exception subclasses (e.g. TaskError.ExecutionFailed) to fail."
 )
 
@@ -101,6 +101,7 @@ SCENARIOS: dict[str, Scenario] = {
             "connection": _ok(2),
             "missing_key": _failed(1, "KeyError: 'missing'"),
             "never": _failed(1, "TaskError.ExecutionFailed: once only"),
+            "own_class": _failed(2, "Throttled: slow down"),  # its own is_transient() says retry
         },
         {"connection": "ok"},
     ),
@@ -145,7 +146,13 @@ SCENARIOS: dict[str, Scenario] = {
         {
             "value_error": _failed(1, "ValueError: not a number: 'x'"),
             "key_error": _failed(1, "KeyError: 'absent'"),
-            "escapes": _failed(1, ESCAPED),
+            "escapes": _failed(1, ESCAPED.format("escapes", "SystemExit(3)")),
+            "context_error": _failed(
+                1,
+                "ContextError.KeyNotFound: Context key 'absent' does not exist; "
+                "use insert() to add it or set() to upsert.",
+            ),
+            "cancels_itself": _failed(1, ESCAPED.format("cancels_itself", "CancelledError")),
             "downstream": _skipped("value_error"),
         },
         {},

@@ -69,6 +69,13 @@ class backoffs:
         ctx.set("after_linear", True)
 
 
+class Throttled(TaskError.ValidationFailed):
+    """A task's own error class: a validation failure, but one it says a retry may cure."""
+
+    def is_transient(self) -> bool:
+        return True
+
+
 @workflow(name="conditions", package="same")
 class conditions:
     @task(retry_attempts=3, retry_condition="transient", **FAST)  # type: ignore[arg-type]
@@ -91,6 +98,11 @@ class conditions:
     async def never(ctx: Context) -> None:
         _attempt(ctx, "never")
         raise TaskError.ExecutionFailed("once only")
+
+    @task(retry_attempts=1, retry_condition="transient", **FAST)  # type: ignore[arg-type]
+    async def own_class(ctx: Context) -> None:
+        _attempt(ctx, "own_class")
+        raise Throttled("slow down")
 
 
 @workflow(name="timeouts", package="same")
@@ -174,6 +186,14 @@ class foreign:
     @task
     async def escapes(ctx: Context) -> None:
         raise SystemExit(3)
+
+    @task
+    def context_error(ctx: Context) -> None:
+        ctx.update("absent", 1)
+
+    @task
+    async def cancels_itself(ctx: Context) -> None:
+        raise asyncio.CancelledError("by its own hand")
 
     @task(dependencies=["value_error"])
     def downstream(ctx: Context) -> None: ...
