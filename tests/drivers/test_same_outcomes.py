@@ -309,13 +309,26 @@ def _line_of(path: Path, text: str) -> int:
     return found[0]
 
 
-async def test_a_registered_tasks_stored_traceback_shows_the_packages_code(tmp_path: Path, same_archive: Path) -> None:
-    url, home = f"sqlite:///{tmp_path / 'cloacina.db'}", tmp_path / "home"
+@pytest.mark.parametrize("distributed", [False, pytest.param(True, marks=pytest.mark.postgres)])
+async def test_a_registered_tasks_stored_traceback_shows_the_packages_code(
+    tmp_path: Path, same_archive: Path, distributed: bool, request: pytest.FixtureRequest
+) -> None:
+    url = str(request.getfixturevalue("postgres_schema_url")) if distributed else f"sqlite:///{tmp_path / 'db'}"
+    home = tmp_path / "home"
     registry = Registry(url, home=home, load_timeout_s=20)
     try:
         installed = registry.register(same_archive)
         async with DefaultRunner(url, catalog=registry.catalog(), home=home, recover=False) as runner:
-            result = await runner.execute("same::foreign", _initial("foreign"))
+            execution_id = await runner.submit("same::foreign", _initial("foreign"), distributed=distributed)
+            if distributed:  # run by a distributed worker (cloacina-ctl worker), on its own host
+                worker = DistributedWorker(url, catalog=registry.catalog(), home=str(home), poll_s=0.5)
+                serving = asyncio.ensure_future(worker.run())
+            try:
+                result = await asyncio.wait_for(runner.wait(execution_id, poll_s=0.05), 60)
+            finally:
+                if distributed:
+                    worker.stop(now=True)
+                    await asyncio.wait_for(serving, 30)
     finally:
         registry.close()
     assert result.error == "task 'value_error' failed: ValueError: not a number: 'x'"
