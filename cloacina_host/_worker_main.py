@@ -196,7 +196,8 @@ def main(argv: list[str]) -> int:
     # the script's own directory (cloacina_host/) must not shadow anything; the kit comes from the
     # host, imported before the package dir goes in right after the standard library
     del sys.path[0]
-    from cloacina_workflow import Context, TaskError
+    from cloacina_workflow import Context, ContextError, RetryPolicy, TaskError
+    from cloacina_workflow import _machine as m
     from cloacina_workflow.limits import (
         MAX_CONTEXT_BYTES,
         MAX_JSON_DEPTH,
@@ -215,7 +216,6 @@ def main(argv: list[str]) -> int:
     import os
     import re
     import threading
-    import traceback
     from concurrent.futures import ThreadPoolExecutor
 
     reply_lock = threading.Lock()
@@ -251,17 +251,21 @@ def main(argv: list[str]) -> int:
 
     threads = ThreadPoolExecutor(thread_name_prefix="cloacina-task")
 
+    transient_policy = RetryPolicy(attempts=1, condition="transient")
+
     def failure(rid: object, exc: BaseException, **extra: object) -> dict[str, object]:
-        transient = (
-            type(exc).transient if isinstance(exc, TaskError) else isinstance(exc, (TimeoutError, ConnectionError))
-        )
+        """The reply for a task's failure: the host rebuilds the kit's errors as they are, tells others as here."""
         return {
             "id": rid,
             "ok": False,
             "error_type": type(exc).__qualname__,
+            "kit": m.kit_name(type(exc)),
+            "described": m.describe(exc)[:MAX_ERROR_CHARS],
             "message": str(exc)[:MAX_ERROR_CHARS],
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_ERROR_CHARS:],
-            "transient": transient,
+            "task": getattr(exc, "task", None) if isinstance(exc, TaskError) else None,
+            "key": getattr(exc, "key", None) if isinstance(exc, ContextError) else None,
+            "traceback": m.traceback_text(exc)[-MAX_ERROR_CHARS:],
+            "transient": transient_policy.should_retry(exc, 1),  # what retry_condition="transient" decides
             "validation": isinstance(exc, TaskError.ValidationFailed),
             **extra,
         }
@@ -286,7 +290,10 @@ def main(argv: list[str]) -> int:
             if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
                 raise context_too_large(what, len(body))
             send(f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
+                reply(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc)))
+                return
             stopped = running is None or running.cancel() or running.done()
             reply(
                 {
@@ -298,9 +305,14 @@ def main(argv: list[str]) -> int:
                     "message": "cancelled",
                 }
             )
-        except BaseException as exc:  # noqa: BLE001  # every task failure goes back to the host
+        except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
             reply(failure(rid, exc))
+        except BaseException as exc:  # noqa: BLE001  # SystemExit...: a failed attempt, as in-process
+            reply(failure(rid, _escaped(task_id, exc)))
+        finally:
+            cancel_asked.discard(rid)
 
+    cancel_asked: set[object] = set()  # requests the host cancelled (a task's own CancelledError fails it)
     max_request = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
 
     def read_requests(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
@@ -333,12 +345,14 @@ def main(argv: list[str]) -> int:
             if request.get("op") == "cancel":
                 pending = running.get(request["id"])
                 if pending is not None:
+                    cancel_asked.add(request["id"])
                     pending.cancel()
                 continue
             job = asyncio.ensure_future(run_one(request))
             running[request["id"]] = job
             job.add_done_callback(functools.partial(_forget, running, request["id"]))
-        for job in list(running.values()):
+        for rid, job in list(running.items()):
+            cancel_asked.add(rid)
             job.cancel()
         await asyncio.gather(*running.values(), return_exceptions=True)
 
@@ -350,6 +364,15 @@ def main(argv: list[str]) -> int:
         except Exception:  # noqa: BLE001  # a closed or broken stream: nothing more to say on it
             continue
     os._exit(0)
+
+
+def _escaped(task_id: str, exc: BaseException, cause: BaseException | None = None) -> BaseException:
+    """What a task's ``BaseException`` outside ``Exception`` fails its attempt with, its cause kept (as in-process)."""
+    from cloacina_workflow import _machine as m
+
+    err = m.escaped(task_id, exc)
+    err.__cause__ = cause or exc
+    return err
 
 
 def _forget(running: dict[object, Any], rid: object, _job: object) -> None:

@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from cloacina_workflow import Context, Task, TaskError, TaskSpec, Workflow
+from cloacina_workflow import Context, ContextError, Task, TaskError, TaskSpec, Workflow
+from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, context_too_large, loads_limited
 
 from ._defaults import DEFAULT_CANCEL_GRACE_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_LOAD_TIMEOUT_S
@@ -54,30 +55,58 @@ class WorkerLoadError(HostError):
         self.output = output
 
 
-class RemoteTaskError(TaskError):
-    """A task failed inside its worker; ``error_type`` and ``remote_traceback`` are the worker's."""
+class RemoteTaskError(m.RemoteError):
+    """A task in its worker raised an exception that is not the kit's (``ValueError``, its own class...).
 
-    def __init__(self, message: str, *, error_type: str, remote_traceback: str, transient: bool, task: str) -> None:
-        super().__init__(f"{error_type}: {message}", task=task)
+    Told as the worker told it (``describe()`` and ``str`` give ``ValueError: message``), with the worker's
+    traceback; ``is_transient()`` is what ``retry_condition="transient"`` decided in the worker. The kit's
+    own errors (``TaskError.*``, ``ContextError.*``) come back as themselves instead (``m.rebuild``).
+    """
+
+    def __init__(
+        self, described: str, *, error_type: str, remote_traceback: str, transient: bool, task: str | None
+    ) -> None:
+        super().__init__(described, traceback=remote_traceback, transient=transient, task=task)
+        #: the exception's class name in the worker
         self.error_type = error_type
-        self.remote_traceback = remote_traceback
-        self._transient = transient
-
-    def is_transient(self) -> bool:
-        return self._transient
 
     def __reduce__(self) -> tuple[object, ...]:
         return (
             _rebuild_remote,
-            (self.message, self.error_type, self.remote_traceback, self._transient, self.task or ""),
+            (self.described, self.error_type, self.remote_traceback, self.transient_there, self.task),
         )
 
 
-def _rebuild_remote(message: str, error_type: str, tb: str, transient: bool, task: str) -> RemoteTaskError:
-    err = RemoteTaskError("", error_type=error_type, remote_traceback=tb, transient=transient, task=task)
-    err.message = message
-    err.args = (message,)
-    return err
+def _rebuild_remote(described: str, error_type: str, tb: str, transient: bool, task: str | None) -> RemoteTaskError:
+    return RemoteTaskError(described, error_type=error_type, remote_traceback=tb, transient=transient, task=task)
+
+
+def task_failure(reply: Mapping[str, Any], task_id: str, where: str) -> TaskError | ContextError:
+    """The error a worker's failed ``reply`` for ``task_id`` stands for, its traceback ending with ``where``.
+
+    The kit's errors are rebuilt as their own classes (so ``except``, ``isinstance`` and the retry policy
+    see what the task raised); any other exception is a ``RemoteTaskError`` told as the worker told it.
+    """
+    message = str(reply.get("message", ""))
+    tb = str(reply.get("traceback", ""))
+    if tb and not tb.endswith("\n"):
+        tb += "\n"
+    tb += f"({where})\n"
+    task = reply.get("task") if isinstance(reply.get("task"), str) else None
+    kit = reply.get("kit")
+    if isinstance(kit, str):
+        key = reply.get("key") if isinstance(reply.get("key"), str) else None
+        rebuilt = m.rebuild(kit, message, traceback=tb, task=task, key=key)
+        if rebuilt is not None:
+            return rebuilt
+    error_type = str(reply.get("error_type", "Exception"))
+    return RemoteTaskError(
+        str(reply.get("described") or f"{error_type}: {message}"),
+        error_type=error_type,
+        remote_traceback=tb,
+        transient=bool(reply.get("transient")),
+        task=task if task is not None else task_id,
+    )
 
 
 class WorkerCrashed(TaskError):
@@ -285,13 +314,7 @@ class Worker:
             self._stop_when_idle()
         if reply["ok"]:
             return reply["context"]  # type: ignore[no-any-return]
-        raise RemoteTaskError(
-            reply["message"],
-            error_type=reply["error_type"],
-            remote_traceback=reply.get("traceback", ""),
-            transient=bool(reply.get("transient")),
-            task=task_id,
-        )
+        raise task_failure(reply, task_id, f"raised in worker process {self.pid} for {self.package_dir}")
 
     def _cancel(self, rid: int, task_id: str) -> None:
         """Ask the worker to cancel request ``rid``, and watch that it does (never blocks)."""

@@ -27,6 +27,7 @@ __all__ = [
     "TERMINAL",
     "ExecutionEnd",
     "ExecutionStatus",
+    "RemoteError",
     "RetryDecision",
     "TaskEscapedError",
     "TaskOutcome",
@@ -39,7 +40,9 @@ __all__ = [
     "escaped",
     "execution_end",
     "final_context",
+    "kit_name",
     "ready_dependents",
+    "rebuild",
     "retry_wait_left",
     "runnable",
     "skip_reason",
@@ -102,18 +105,37 @@ class TaskOutcome:
 _VARIANTS = ("ValidationFailed", "ExecutionFailed", "Timeout", "KeyExists", "KeyNotFound", "NotSerializable")
 
 
-def describe(exc: BaseException) -> str:
-    """``TaskError.Timeout: message``: the kit's variants by their public names, others by class."""
-    cls = type(exc)
+def kit_name(cls: type[BaseException]) -> str | None:
+    """The public name of one of the kit's own error classes (``TaskError.Timeout``, ``ContextError``,
+    ``TaskEscapedError``...); ``None`` for any other class, subclasses of those included."""
     for root in (TaskError, ContextError):
+        if cls is root:
+            return root.__name__
         for attr in _VARIANTS:
             if getattr(root, attr, None) is cls:
-                return f"{root.__name__}.{attr}: {exc}"
-    return f"{cls.__qualname__}: {exc}"
+                return f"{root.__name__}.{attr}"
+    return "TaskEscapedError" if cls is TaskEscapedError else None
+
+
+def describe(exc: BaseException) -> str:
+    """``TaskError.Timeout: message``: the kit's variants by their public names, others by class.
+
+    An error told by another process (``RemoteError``, a registered package's worker) is told as it was there.
+    """
+    if isinstance(exc, RemoteError):
+        return exc.described
+    return f"{kit_name(type(exc)) or type(exc).__qualname__}: {exc}"
+
+
+#: where an error rebuilt from another process keeps that process's traceback (``traceback_text`` gives it)
+_REMOTE_TRACEBACK = "__cloacina_traceback__"
 
 
 def traceback_text(exc: BaseException) -> str:
-    """The traceback kept with a failed attempt."""
+    """The traceback kept with a failed attempt; for an error raised in another process, that process's."""
+    remote = getattr(exc, _REMOTE_TRACEBACK, None)
+    if isinstance(remote, str):
+        return remote
     import traceback  # here: reading manifests should not pay for it
 
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -145,6 +167,61 @@ def escaped(task_id: str, exc: BaseException) -> TaskEscapedError:
     (``SystemExit``, ``KeyboardInterrupt``, its own ``CancelledError``...), instead of stopping the host.
     """
     return TaskEscapedError(task_id, exc)
+
+
+# -- errors raised in another process (a registered package's worker) --------------------------------
+
+
+class RemoteError(TaskError):
+    """An exception that is not one of the kit's, raised by a task in another process, as it was told there.
+
+    ``describe()`` gives ``described`` (what ``describe`` said of it there), ``traceback_text()`` the
+    traceback there, and ``is_transient()`` what ``retry_condition="transient"`` decided of it there, so a
+    retry policy decides as it would have in that process.
+    """
+
+    def __init__(self, described: str, *, traceback: str, transient: bool, task: str | None = None) -> None:
+        super().__init__(described, task=task)
+        self.described = described
+        self.transient_there = transient
+        setattr(self, _REMOTE_TRACEBACK, traceback)
+
+    @property
+    def remote_traceback(self) -> str:
+        return str(getattr(self, _REMOTE_TRACEBACK))
+
+    def is_transient(self) -> bool:
+        return self.transient_there
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_remote, (type(self), self.described, self.remote_traceback, self.transient_there, self.task))
+
+
+def _rebuild_remote(cls: type[RemoteError], described: str, tb: str, transient: bool, task: str | None) -> RemoteError:
+    err = RemoteError.__new__(cls)
+    RemoteError.__init__(err, described, traceback=tb, transient=transient, task=task)
+    return err
+
+
+def rebuild(
+    name: str, message: str, *, traceback: str, task: str | None = None, key: str | None = None
+) -> TaskError | ContextError | None:
+    """The kit's error whose ``kit_name`` is ``name``, with ``message`` (its ``str``) and another process's
+    ``traceback``, as that process raised it; ``None`` when ``name`` is none of the kit's."""
+    classes: list[type[TaskError | ContextError]] = [TaskError, ContextError, TaskEscapedError]
+    classes += [getattr(root, attr) for root in (TaskError, ContextError) for attr in _VARIANTS if hasattr(root, attr)]
+    cls = next((c for c in classes if kit_name(c) == name), None)
+    err: TaskError | ContextError
+    if cls is None:
+        return None
+    if cls is TaskEscapedError:
+        err = _rebuild_escaped(message, task)
+    elif issubclass(cls, TaskError):
+        err = cls(message, task=task)
+    else:
+        err = cls(message, key=key)
+    setattr(err, _REMOTE_TRACEBACK, traceback)
+    return err
 
 
 # -- timeouts ----------------------------------------------------------------------------------------

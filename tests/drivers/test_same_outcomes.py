@@ -1,193 +1,39 @@
-"""One table of scenarios, run by every driver: the in-memory runner, the durable engine, the distributed worker.
+"""One table of scenarios, run by every driver: the in-memory runner, the durable engine, the distributed worker,
+and both of those again with the workflows as a registered package (their tasks run in its worker process).
 
-All three ask one state machine (``cloacina_workflow._machine``), so each scenario ends the same way in
-each: the execution's status and error, every task's status, attempt count, error text and number of
-failed attempts kept, and the final context. Each driver is checked against the one expected table.
+All ask one state machine (``cloacina_workflow._machine``), so each scenario ends the same way in each:
+the execution's status and error, every task's status, attempt count, error text and number of failed
+attempts kept, and the final context. Each driver is checked against the one expected table. The
+workflows are defined once, in the package ``tests/packages/reg-same``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import importlib
+import json
+import os
+import subprocess
+import sys
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cloacina_host import DefaultRunner, WorkflowCatalog
+from cloacina_host import DefaultRunner, ExecutionResult, Registry, WorkflowCatalog
 from cloacina_host._engine._distributed import DistributedWorker
-from cloacina_workflow import Context, TaskError, Workflow, task, workflow
+from cloacina_workflow import Workflow
 from cloacina_workflow.testing import arun_workflow
 
-RUNS: Counter[tuple[str, str]] = Counter()
-#: plain tasks that time out wait on this; set once a driver's runs have ended, so their threads return
-RELEASE = threading.Event()
-
-
-def _attempt(ctx: Context, name: str) -> int:
-    """Count a run of task ``name`` in this execution (``ctx["run"]`` is unique per execution); its number."""
-    RUNS[(str(ctx.get("run")), name)] += 1
-    return RUNS[(str(ctx.get("run")), name)]
-
-
-FAST = {"retry_delay_ms": 1, "retry_max_delay_ms": 4, "retry_jitter": False}
-
-
-@workflow(name="success", package="same")
-class success:
-    @task
-    async def extract(ctx: Context) -> None:
-        ctx.insert("numbers", [1, 2, 3])
-
-    @task(dependencies=["extract"])
-    def transform(ctx: Context) -> None:
-        ctx.insert("squares", [n * n for n in ctx.get("numbers")])
-
-    @task(dependencies=["transform"])
-    async def load(ctx: Context) -> None:
-        ctx.insert("total", sum(ctx.get("squares")))
-
-
-@workflow(name="backoffs", package="same")
-class backoffs:
-    @task(retry_attempts=3, retry_backoff="fixed", **FAST)  # type: ignore[arg-type]
-    def fixed(ctx: Context) -> None:
-        if _attempt(ctx, "fixed") < 3:
-            raise TaskError.ExecutionFailed(f"try {RUNS[(str(ctx.get('run')), 'fixed')]}")
-        ctx.set("fixed", "ok")
-
-    @task(retry_attempts=2, retry_backoff="linear", **FAST)  # type: ignore[arg-type]
-    async def linear(ctx: Context) -> None:
-        _attempt(ctx, "linear")
-        raise ValueError("never works")
-
-    @task(retry_attempts=2, retry_backoff="exponential", retry_delay_ms=1, retry_max_delay_ms=2, retry_jitter=True)
-    async def exponential(ctx: Context) -> None:
-        if _attempt(ctx, "exponential") < 2:
-            raise ConnectionError("refused")
-        ctx.set("exponential", "ok")
-
-    @task(dependencies=["fixed", "exponential"])
-    def after_both(ctx: Context) -> None:
-        ctx.set("after_both", [ctx.get("fixed"), ctx.get("exponential")])
-
-    @task(dependencies=["linear"])
-    def after_linear(ctx: Context) -> None:
-        ctx.set("after_linear", True)
-
-
-@workflow(name="conditions", package="same")
-class conditions:
-    @task(retry_attempts=3, retry_condition="transient", **FAST)  # type: ignore[arg-type]
-    def validation(ctx: Context) -> None:
-        _attempt(ctx, "validation")
-        raise TaskError.ValidationFailed("bad input")
-
-    @task(retry_attempts=3, retry_condition="transient", **FAST)  # type: ignore[arg-type]
-    async def connection(ctx: Context) -> None:
-        if _attempt(ctx, "connection") < 2:
-            raise ConnectionError("reset")
-        ctx.set("connection", "ok")
-
-    @task(retry_attempts=3, retry_condition="transient", **FAST)  # type: ignore[arg-type]
-    def missing_key(ctx: Context) -> None:
-        _attempt(ctx, "missing_key")
-        raise KeyError("missing")
-
-    @task(retry_attempts=3, retry_condition="never", **FAST)  # type: ignore[arg-type]
-    async def never(ctx: Context) -> None:
-        _attempt(ctx, "never")
-        raise TaskError.ExecutionFailed("once only")
-
-
-@workflow(name="timeouts", package="same")
-class timeouts:
-    @task(timeout_s=0.05, retry_attempts=1, **FAST)  # type: ignore[arg-type]
-    async def slow_async(ctx: Context) -> None:
-        await asyncio.sleep(30)
-
-    @task(timeout_s=0.05)
-    def slow_plain(ctx: Context) -> None:
-        RELEASE.wait(30)
-
-    @task(timeout_s=10)
-    async def own_timeout_error(ctx: Context) -> None:  # raising TimeoutError is not running out of time
-        raise TimeoutError("the remote API timed out")
-
-    @task(timeout_s=10)
-    async def quick(ctx: Context) -> None:
-        ctx.set("quick", True)
-
-
-@workflow(name="skips", package="same")
-class skips:
-    @task
-    def a(ctx: Context) -> None:
-        ctx.set("a", 1)
-
-    @task(dependencies=["a"])
-    def b(ctx: Context) -> None:
-        raise TaskError.ValidationFailed("b refuses")
-
-    @task(dependencies=["b"])
-    def c(ctx: Context) -> None: ...
-
-    @task(dependencies=["c"])
-    def d(ctx: Context) -> None: ...
-
-    @task(dependencies=["a", "c"])
-    def f(ctx: Context) -> None: ...
-
-    @task(dependencies=["a"])
-    async def e(ctx: Context) -> None:
-        ctx.set("e", ctx.get("a") + 1)
-
-
-@workflow(name="diamond", package="same")
-class diamond:
-    @task
-    def root(ctx: Context) -> None:
-        ctx.set("k", "root")
-
-    @task(dependencies=["root"])
-    async def left(ctx: Context) -> None:
-        ctx.set("k", "left")
-        ctx.set("left", True)
-
-    @task(dependencies=["root"])
-    def right(ctx: Context) -> None:
-        ctx.set("k", "right")
-        ctx.set("right", True)
-
-    @task(dependencies=["left", "right"])
-    async def join(ctx: Context) -> None:  # right is declared later: it wins
-        ctx.set("join_saw", ctx.get("k"))
-
-    @task(dependencies=["right", "left"])
-    def join_reversed(ctx: Context) -> None:  # here left is declared later
-        ctx.set("join_reversed_saw", ctx.get("k"))
-
-
-@workflow(name="foreign", package="same")
-class foreign:
-    @task
-    async def value_error(ctx: Context) -> None:
-        raise ValueError("not a number: 'x'")
-
-    @task
-    def key_error(ctx: Context) -> None:
-        ctx.set("lookup", {}["absent"])
-
-    @task
-    async def escapes(ctx: Context) -> None:
-        raise SystemExit(3)
-
-    @task(dependencies=["value_error"])
-    def downstream(ctx: Context) -> None: ...
+FLOWS = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_reg_same", "reg-same/src/reg_same/__init__.py"
+)
+RELEASE = FLOWS.RELEASE  # plain tasks that time out wait on this (set once a driver's runs have ended)
+success, backoffs, conditions, timeouts = FLOWS.success, FLOWS.backoffs, FLOWS.conditions, FLOWS.timeouts
+skips, diamond, foreign = FLOWS.skips, FLOWS.diamond, FLOWS.foreign
 
 
 TIMEOUT = (
@@ -221,7 +67,7 @@ class Scenario:
 
 
 ESCAPED = (
-    "TaskEscapedError: task 'escapes' raised SystemExit(3), a BaseException that is not an Exception; the "
+    "TaskEscapedError: task '{}' raised {}, a BaseException that is not an Exception; the "
     "attempt failed. Tasks must raise Exception subclasses (e.g. TaskError.ExecutionFailed) to fail."
 )
 
@@ -255,6 +101,7 @@ SCENARIOS: dict[str, Scenario] = {
             "connection": _ok(2),
             "missing_key": _failed(1, "KeyError: 'missing'"),
             "never": _failed(1, "TaskError.ExecutionFailed: once only"),
+            "own_class": _failed(2, "Throttled: slow down"),  # its own is_transient() says retry
         },
         {"connection": "ok"},
     ),
@@ -299,7 +146,13 @@ SCENARIOS: dict[str, Scenario] = {
         {
             "value_error": _failed(1, "ValueError: not a number: 'x'"),
             "key_error": _failed(1, "KeyError: 'absent'"),
-            "escapes": _failed(1, ESCAPED),
+            "escapes": _failed(1, ESCAPED.format("escapes", "SystemExit(3)")),
+            "context_error": _failed(
+                1,
+                "ContextError.KeyNotFound: Context key 'absent' does not exist; "
+                "use insert() to add it or set() to upsert.",
+            ),
+            "cancels_itself": _failed(1, ESCAPED.format("cancels_itself", "CancelledError")),
             "downstream": _skipped("value_error"),
         },
         {},
@@ -358,6 +211,69 @@ async def _distributed(tmp_path: Path, request: pytest.FixtureRequest) -> dict[s
     return {n: _seen(r.status, r.error, r.tasks, r.context.to_dict()) for n, r in zip(SCENARIOS, results, strict=True)}
 
 
+@pytest.fixture(scope="session")
+def same_archive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tests/packages/reg-same`` as a ``.cloacina`` archive (``package_workflow``, cached by content)."""
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    where = cache.mkdir("cloacina-reg-archives") if cache is not None else tmp_path_factory.mktemp("reg-same")
+    archives = importlib.import_module("tests.conftest").load_helper(
+        "cloacina_tests_reg_archives", "reg-archives/archives.py"
+    )
+    return archives.archive(where, "reg-same", archives.PACKAGES / "reg-same")  # type: ignore[no-any-return]
+
+
+async def _by_name(
+    start: Callable[[str, dict[str, Any]], Coroutine[Any, Any, ExecutionResult]],
+) -> dict[str, dict[str, Any]]:
+    """Every scenario run by its registered name (``same::NAME``); ``timeouts`` last, on its own.
+
+    Its plain task that times out keeps running in its thread, so its worker process is retired and the
+    next task starts a fresh one; a retried task counting its runs in the old one would count anew.
+    """
+    names = [n for n in SCENARIOS if n != "timeouts"]
+
+    def one(name: str) -> Coroutine[Any, Any, ExecutionResult]:
+        wf = SCENARIOS[name].workflow
+        return start(f"{wf.package}::{wf.name}", _initial(name))
+
+    results = dict(zip(names, await asyncio.gather(*(one(n) for n in names)), strict=True))
+    results["timeouts"] = await one("timeouts")
+    return {n: _seen(r.status, r.error, r.tasks, r.context.to_dict()) for n, r in results.items()}
+
+
+async def _registered_sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    url, home = f"sqlite:///{tmp_path / 'cloacina.db'}", tmp_path / "home"
+    registry = Registry(url, home=home, load_timeout_s=20)
+    try:
+        registry.register(request.getfixturevalue("same_archive"))
+        async with DefaultRunner(url, catalog=registry.catalog(), home=home, recover=False) as runner:
+            return await _by_name(runner.execute)
+    finally:
+        registry.close()
+
+
+async def _registered_distributed(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    url, home = str(request.getfixturevalue("postgres_schema_url")), tmp_path / "home"
+    registry = Registry(url, home=home, load_timeout_s=20)
+    try:
+        registry.register(request.getfixturevalue("same_archive"))
+        async with DefaultRunner(url, catalog=registry.catalog(), home=home, recover=False) as submitter:
+            worker = DistributedWorker(url, catalog=registry.catalog(), home=str(home), concurrency=8, poll_s=0.5)
+            serving = asyncio.ensure_future(worker.run())
+
+            async def start(name: str, initial: dict[str, Any]) -> ExecutionResult:
+                execution_id = await submitter.submit(name, initial, distributed=True)
+                return await asyncio.wait_for(submitter.wait(execution_id, poll_s=0.05), 60)
+
+            try:
+                return await _by_name(start)
+            finally:
+                worker.stop(now=True)
+                await asyncio.wait_for(serving, 30)
+    finally:
+        registry.close()
+
+
 Driver = Callable[[Path, pytest.FixtureRequest], Awaitable[dict[str, dict[str, Any]]]]
 
 
@@ -367,6 +283,8 @@ Driver = Callable[[Path, pytest.FixtureRequest], Awaitable[dict[str, dict[str, A
         pytest.param(_in_memory, id="in-memory"),
         pytest.param(_durable_sqlite, id="durable-sqlite"),
         pytest.param(_distributed, id="distributed-postgresql", marks=pytest.mark.postgres),
+        pytest.param(_registered_sqlite, id="registered-durable-sqlite"),
+        pytest.param(_registered_distributed, id="registered-distributed-postgresql", marks=pytest.mark.postgres),
     ],
 )
 async def test_every_driver_ends_every_scenario_the_same_way(
@@ -382,3 +300,57 @@ async def test_every_driver_ends_every_scenario_the_same_way(
         name: {"expected": expected[name], "seen": seen[name]} for name in SCENARIOS if seen[name] != expected[name]
     }
     assert differences == {}
+
+
+def _line_of(path: Path, text: str) -> int:
+    """The number of the line of ``path`` that holds ``text`` (once)."""
+    found = [i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("distributed", [False, pytest.param(True, marks=pytest.mark.postgres)])
+async def test_a_registered_tasks_stored_traceback_shows_the_packages_code(
+    tmp_path: Path, same_archive: Path, distributed: bool, request: pytest.FixtureRequest
+) -> None:
+    url = str(request.getfixturevalue("postgres_schema_url")) if distributed else f"sqlite:///{tmp_path / 'db'}"
+    home = tmp_path / "home"
+    registry = Registry(url, home=home, load_timeout_s=20)
+    try:
+        installed = registry.register(same_archive)
+        async with DefaultRunner(url, catalog=registry.catalog(), home=home, recover=False) as runner:
+            execution_id = await runner.submit("same::foreign", _initial("foreign"), distributed=distributed)
+            if distributed:  # run by a distributed worker (cloacina-ctl worker), on its own host
+                worker = DistributedWorker(url, catalog=registry.catalog(), home=str(home), poll_s=0.5)
+                serving = asyncio.ensure_future(worker.run())
+            try:
+                result = await asyncio.wait_for(runner.wait(execution_id, poll_s=0.05), 60)
+            finally:
+                if distributed:
+                    worker.stop(now=True)
+                    await asyncio.wait_for(serving, 30)
+    finally:
+        registry.close()
+    assert result.error == "task 'value_error' failed: ValueError: not a number: 'x'"
+    shown = subprocess.run(
+        [sys.executable, "-m", "cloacina_host", "executions", "show", result.execution_id, "--json"],
+        env={**os.environ, "CLOACINA_DATABASE_URL": url, "CLOACINA_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    attempts = {t["task_id"]: t["attempts"] for t in json.loads(shown.stdout)["tasks"]}
+    source = installed.install_dir / "reg_same" / "__init__.py"  # the package's module, as installed
+    for task_id, raising in [
+        ("value_error", """raise ValueError("not a number: 'x'")"""),  # an async task
+        ("key_error", 'ctx.set("lookup", {}["absent"])'),  # a plain one, run in a thread of the worker
+        ("escapes", "raise SystemExit(3)"),  # what escaped is the cause of the TaskEscapedError
+    ]:
+        [attempt] = attempts[task_id]
+        assert attempt["error"] == result.tasks[task_id].error
+        tb = attempt["traceback"]
+        assert f'File "{source}", line {_line_of(source, raising)}, in {task_id}\n    {raising}\n' in tb, tb
+        assert tb.endswith(f"for {installed.install_dir})\n"), tb  # the host's line: which worker ran it
+    assert attempts["value_error"][0]["traceback"].splitlines()[-2] == "ValueError: not a number: 'x'"

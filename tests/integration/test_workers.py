@@ -10,6 +10,7 @@ import pytest
 
 from cloacina_host._workers import RemoteTaskError, WorkerCrashed, WorkerLoadError, WorkerPool, remote_workflow
 from cloacina_workflow import TaskError
+from cloacina_workflow import _machine as m
 from cloacina_workflow.testing import arun_workflow
 
 PACKAGE = """
@@ -110,16 +111,60 @@ async def test_a_task_that_kills_its_worker_fails_only_that_task(
     assert (await replacement.run_task("gamma::jobs", "hello", {}))["pid"] == replacement.pid
 
 
-async def test_task_errors_come_back_with_type_and_traceback(tmp_path: Path, pool: WorkerPool) -> None:
+async def test_task_errors_come_back_as_the_kit_error_with_the_workers_traceback(
+    tmp_path: Path, pool: WorkerPool
+) -> None:
     pkg = make_package(tmp_path, "eps", "1.0")
     worker = await pool.get(pkg)
-    with pytest.raises(RemoteTaskError) as info:
+    with pytest.raises(TaskError.ValidationFailed) as info:  # the kit's own class, not a wrapper
         await worker.run_task("eps::jobs", "invalid", {})
-    assert isinstance(info.value, TaskError)
-    assert info.value.error_type == "TaskValidationFailed"
-    assert str(info.value) == "TaskValidationFailed: Missing raw_data"
-    assert "raise TaskError.ValidationFailed" in info.value.remote_traceback
+    assert type(info.value) is TaskError.ValidationFailed
+    assert str(info.value) == "Missing raw_data"
+    assert m.describe(info.value) == "TaskError.ValidationFailed: Missing raw_data"  # as in-process
     assert not info.value.is_transient()
+    tb = m.traceback_text(info.value)  # the worker's traceback: the package's file and line
+    assert f'File "{pkg / "pkg_eps.py"}", line ' in tb
+    assert "raise TaskError.ValidationFailed" in tb
+    assert tb.endswith(f"(raised in worker process {worker.pid} for {pkg})\n")
+
+
+async def test_foreign_errors_are_told_as_the_worker_told_them(tmp_path: Path, pool: WorkerPool) -> None:
+    pkg = make_package(
+        tmp_path,
+        "iota",
+        "1.0",
+        extra="class Flaky(ConnectionError):\n    pass\n\n\n",
+    )
+    (pkg / "pkg_iota.py").write_text(
+        (pkg / "pkg_iota.py").read_text()
+        + textwrap.dedent(
+            """
+            @workflow(name="foreign", package="iota")
+            class foreign:
+                @task(id="flaky")
+                def flaky(context):
+                    raise Flaky("reset by peer")
+
+                @task(id="lookup")
+                async def lookup(context):
+                    context.set("x", {}["absent"])
+            """
+        )
+    )
+    (pkg / "pkg_iota-1.0.dist-info" / "entry_points.txt").write_text(
+        "[cloacina.workflows]\njobs = pkg_iota:jobs\nforeign = pkg_iota:foreign\n"
+    )
+    worker = await pool.get(pkg)
+    with pytest.raises(RemoteTaskError) as info:
+        await worker.run_task("iota::foreign", "flaky", {})
+    assert info.value.error_type == "Flaky"
+    assert m.describe(info.value) == str(info.value) == "Flaky: reset by peer"
+    assert info.value.is_transient()  # a ConnectionError: retry_condition="transient" retries it, as in-process
+    with pytest.raises(RemoteTaskError) as info:
+        await worker.run_task("iota::foreign", "lookup", {})
+    assert m.describe(info.value) == "KeyError: 'absent'"
+    assert not info.value.is_transient()
+    assert 'context.set("x", {}["absent"])' in m.traceback_text(info.value)
 
 
 async def test_cancelling_a_task_cancels_it_in_the_worker(tmp_path: Path, pool: WorkerPool) -> None:
@@ -183,4 +228,4 @@ async def test_remote_workflow_runs_under_the_engine_rules(tmp_path: Path, pool:
     assert result.context.get("n") == 8
     assert result.context.get("dep_version") == "3.0"
     assert result.status == "failed"
-    assert result.tasks["invalid"].error == "RemoteTaskError: TaskValidationFailed: Missing raw_data"
+    assert result.tasks["invalid"].error == "TaskError.ValidationFailed: Missing raw_data"  # the engine's form
