@@ -7,12 +7,13 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from rich.console import Console
 
 from .._defaults import DEFAULT_MAX_CONCURRENT_TASKS, DEFAULT_TENANT
+from ._streams import closed_pipe, package_output_to_stderr, real_stdout, silence_closed_streams, was_a_terminal
 
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
@@ -57,14 +58,15 @@ class Settings:
         if self._host is None:
             from .._host import compose  # not needed by commands that only read archives
 
-            self._host = compose(
-                self.database_url,
-                home=self.home,
-                tenant=self.tenant,
-                disabled=self.disabled_plugins,
-                database_opener=lambda: self.database(read_only=read_only),
-                **options,
-            )
+            with package_output_to_stderr():  # importing plugins runs their code: what it prints is no result
+                self._host = compose(
+                    self.database_url,
+                    home=self.home,
+                    tenant=self.tenant,
+                    disabled=self.disabled_plugins,
+                    database_opener=lambda: self.database(read_only=read_only),
+                    **options,
+                )
         return self._host
 
     def catalog(self, *, read_only: bool = False) -> WorkflowCatalog:
@@ -96,10 +98,43 @@ class Settings:
 
 
 def _console(*, stderr: bool) -> Console:
-    """A rich console; when the stream is not a terminal, lines are never wrapped (grep-friendly)."""
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 1000
-    return Console(file=stream, width=width, highlight=False, soft_wrap=True)
+    """A rich console; when the stream is not a terminal, lines are never wrapped (grep-friendly).
+
+    stderr's never fails on a closed pipe (progress is not worth failing for).
+    """
+    stream = cast("IO[str]", ForgivingStream(sys.stderr)) if stderr else real_stdout()
+    tty = was_a_terminal(stream)  # as it was before package code's output was put under it
+    return Console(
+        file=stream, width=None if tty else 1000, force_terminal=True if tty else None, highlight=False, soft_wrap=True
+    )
+
+
+class ForgivingStream:
+    """A text stream whose writes to a pipe whose reader has gone are dropped, not raised."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            if closed_pipe(exc):
+                return len(text)
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            if not closed_pipe(exc):
+                raise
+
+    def isatty(self) -> bool:
+        return was_a_terminal(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -194,5 +229,11 @@ task_timeout_option = click.option(
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    sys.stdout.flush()
+    """``data`` as JSON on stdout; a stdout whose reader has gone (``| head``) is silenced, not an error."""
+    try:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        if not closed_pipe(exc):
+            raise
+        silence_closed_streams()

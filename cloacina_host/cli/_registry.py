@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._common import Settings, global_options, pass_settings, print_json
+from ._streams import package_output_to_stderr
 from ._text import safe_cell, safe_text
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def register_command(settings: Settings, archive: str, force: bool, activate: bo
 
     registry = _registry(settings, load_timeout)
     try:
-        result = registry.register(archive, force=force, activate=activate, progress=say)
+        with package_output_to_stderr():  # loading the package runs its code
+            result = registry.register(archive, force=force, activate=activate, progress=say)
     finally:
         registry.close()
     if settings.json:
@@ -174,7 +176,8 @@ def activate_command(settings: Settings, requirement: str) -> None:
     name, version = parse_requirement(requirement)
     registry = _registry(settings)
     try:
-        result = registry.activate(name, version)
+        with package_output_to_stderr():  # loading the package runs its code
+            result = registry.activate(name, version)
     finally:
         registry.close()
     if settings.json:

@@ -25,6 +25,7 @@ from ._common import (
     task_timeout_option,
 )
 from ._progress import Progress, format_duration
+from ._streams import package_output_to_stderr
 
 
 class ExecutionFailedError(HostError):
@@ -76,42 +77,44 @@ def run_command(
     records that version and the workflow's fingerprint.
     """
     context = read_context(context_arg)
-    entry = settings.catalog().resolve(workflow)
-    runner = DefaultRunner(
-        settings.database_url,
-        catalog=settings.catalog(),
-        home=settings.home,
-        tenant=settings.tenant,
-        max_concurrent_tasks=max_concurrent_tasks,
-        default_timeout_s=default_timeout_s,
-        recover=False,  # resuming other executions is a long-running host's job, not this command's
-        database=settings.database(),  # the one the catalog's registry reads too
-    )
-    err = settings.err
-    if distributed:
-        from .._engine._distributed import require_postgresql
+    with package_output_to_stderr():  # what tasks print goes to stderr: stdout carries only the result
+        entry = settings.catalog().resolve(workflow)
+        namespace = entry.namespace(settings.tenant)
+        runner = DefaultRunner(
+            settings.database_url,
+            catalog=settings.catalog(),
+            home=settings.home,
+            tenant=settings.tenant,
+            max_concurrent_tasks=max_concurrent_tasks,
+            default_timeout_s=default_timeout_s,
+            recover=False,  # resuming other executions is a long-running host's job, not this command's
+            database=settings.database(),  # the one the catalog's registry reads too
+        )
+        err = settings.err
+        if distributed:
+            from .._engine._distributed import require_postgresql
 
-        require_postgresql(settings.database_url, settings.home, "cloacina-ctl run --distributed")
+            require_postgresql(settings.database_url, settings.home, "cloacina-ctl run --distributed")
+        if detach:
+            execution_id = asyncio.run(_submit(runner, entry, context, distributed=distributed))
+        elif distributed:  # its events happen in the workers: only the end is shown here
+            err.print(f"waiting for `cloacina-ctl worker` processes to run {namespace}", markup=False)
+            result = asyncio.run(_run_distributed(runner, entry, context))
+        else:
+            progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
+            result = asyncio.run(_run(runner, entry, context, progress))
     if detach:
-        execution_id = asyncio.run(_submit(runner, entry, context, distributed=distributed))
         if settings.json:
-            print_json({"execution_id": execution_id, "workflow": entry.namespace(settings.tenant)})
+            print_json({"execution_id": execution_id, "workflow": namespace})
         else:
             runs_it = "`cloacina-ctl worker` (or `serve`) processes" if distributed else "a `cloacina-ctl serve`"
             err.print(
-                f"execution {execution_id} of {entry.namespace(settings.tenant)} stored; {runs_it} "
+                f"execution {execution_id} of {namespace} stored; {runs_it} "
                 f"sharing this database run it (cloacina-ctl executions show {execution_id})",
                 markup=False,
             )
             click.echo(execution_id)
         return
-    if distributed:  # its events happen in the workers: only the end is shown here
-        namespace = entry.namespace(settings.tenant)
-        err.print(f"waiting for `cloacina-ctl worker` processes to run {namespace}", markup=False)
-        result = asyncio.run(_run_distributed(runner, entry, context))
-    else:
-        progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
-        result = asyncio.run(_run(runner, entry, context, progress))
     if settings.json:
         print_json(result.to_json())
     else:

@@ -25,6 +25,7 @@ import click
 from .._defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_WORKER_CONCURRENCY
 from ._common import Settings, global_options, max_concurrent_tasks_option, pass_settings
 from ._reconcile import DEFAULT_FILE_TIMEOUT_S, DirectoryReconciler
+from ._streams import package_output_to_stderr
 
 __all__ = ["DirectoryReconciler", "serve_command"]
 
@@ -91,7 +92,7 @@ def serve_command(
     """Run a long-lived host for the tenant: the scheduler, recovery, and (--watch) a package directory.
 
     It resumes executions no live host drives (a crashed host's, and those stored by
-    `run --detach`), runs registered packages in worker processes (their prints reach this output),
+    `run --detach`), runs registered packages in worker processes (what tasks print goes to stderr),
     and with --watch DIR registers new .cloacina files, hot-swaps replaced ones (running executions
     finish on their version) and deactivates the package of a removed file. Stop it with Ctrl-C or
     SIGTERM: executions still running are left to resume later.
@@ -104,7 +105,10 @@ def serve_command(
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if settings.verbose else logging.WARNING)
     try:
-        asyncio.run(_serve(settings, watch, interval, watch_timeout, max_concurrent_tasks, idle_timeout, distributed))
+        with package_output_to_stderr():  # and a closed stdout or stderr neither stops nor blocks it
+            asyncio.run(
+                _serve(settings, watch, interval, watch_timeout, max_concurrent_tasks, idle_timeout, distributed)
+            )
     finally:
         logger.removeHandler(handler)
 
