@@ -7,9 +7,11 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from .._defaults import DEFAULT_MAX_CONCURRENT_TASKS, DEFAULT_TENANT
@@ -32,6 +34,8 @@ class Settings:
     json: bool = False
     verbose: bool = False
     disabled_plugins: list[str] = field(default_factory=list)
+    #: the settings given as options on the command line (the environment does not override them)
+    given: set[str] = field(default_factory=set)
     _host: Host | None = None
     _db: Database | None = None
 
@@ -45,12 +49,31 @@ class Settings:
         if self._db is None:
             from .._host import open_command_database
 
+            self.check_database_url()
             self._db = open_command_database(
                 self.database_url, home=self.home, tenant=self.tenant, read_only=read_only, pool_size=pool_size
             )
         elif self._db.read_only and not read_only:
             raise RuntimeError("this command opened the database read-only; it cannot write to it")
         return self._db
+
+    def check_database_url(self) -> None:
+        """A SQLite ``--database-url`` must name a file in a directory that exists: none is created for it
+        (a mistyped path would otherwise become a new, empty database). The home's default one is."""
+        if not self.database_url:
+            return
+        from .._errors import UsageError
+        from .._storage._database import parse_database_url
+
+        parsed = parse_database_url(self.database_url)
+        if parsed.drivername != "sqlite" or parsed.database is None:
+            return
+        directory = Path(parsed.database).expanduser().parent
+        if not directory.is_dir():
+            raise UsageError(
+                f"The directory {directory} of the SQLite database {parsed.database} does not exist. "
+                f"Create it first (mkdir -p {directory}) or correct --database-url (or CLOACINA_DATABASE_URL)."
+            )
 
     def host(self, *, read_only: bool = False, **options: Any) -> Host:
         """The composed host (installed plugins + the tenant's registry over ``database()``), built once
@@ -138,12 +161,19 @@ class ForgivingStream:
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         settings = ctx.ensure_object(Settings)
         if attr == "disabled_plugins":
             settings.disabled_plugins.extend(_plugin_names(value))
-        elif value is not None and value is not False:
-            setattr(settings, attr, value)
+            return
+        if value is None or value is False:
+            return
+        from_env = param.name is not None and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT
+        if from_env and attr in settings.given:
+            return  # an option given before the subcommand wins over the environment, as options do
+        setattr(settings, attr, value)
+        if not from_env:
+            settings.given.add(attr)
 
     return callback
 

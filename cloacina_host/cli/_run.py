@@ -14,7 +14,7 @@ from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, loads
 
 from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
-from .._errors import HostError, UsageError
+from .._errors import HostError, UsageError, WorkflowNotFoundError
 from .._files import FileTooLarge, NotRegularFile, read_regular_file
 from ._common import (
     Settings,
@@ -78,7 +78,7 @@ def run_command(
     """
     context = read_context(context_arg)
     with package_output_to_stderr():  # what tasks print goes to stderr: stdout carries only the result
-        entry = settings.catalog().resolve(workflow)
+        entry = _resolve(settings, workflow)
         namespace = entry.namespace(settings.tenant)
         runner = DefaultRunner(
             settings.database_url,
@@ -123,6 +123,38 @@ def run_command(
         print_json(result.context.to_dict())
     if not result.ok:
         raise ExecutionFailedError(result)
+
+
+def _resolve(settings: Settings, name: str) -> CatalogEntry:
+    """The workflow to run; one of a registered package without an active version is named as such."""
+    try:
+        return settings.catalog().resolve(name)
+    except WorkflowNotFoundError as exc:
+        parts = name.split("::")
+        if not exc.known and len(parts) == 3 and parts[0] != settings.tenant:
+            raise  # another tenant's: refused as such
+        inactive = _inactive_package_of("::".join(parts[-2:]), settings)
+        if inactive is None:
+            raise
+        package, versions = inactive
+        raise WorkflowNotFoundError(
+            f"Workflow {name!r} is in package {package!r}, registered in tenant {settings.tenant!r} but with no "
+            f"active version (registered: {', '.join(versions)}). Activate one: "
+            f"cloacina-ctl packages activate {package}=={versions[-1]}",
+            name=name,
+            known=exc.known,
+        ) from None
+
+
+def _inactive_package_of(name: str, settings: Settings) -> tuple[str, list[str]] | None:
+    """``(package, its versions)`` of the tenant's inactive package that offers workflow ``name``, if any."""
+    for info in settings.host().registry.list_packages():
+        if info.active_version is not None:
+            continue
+        keys = {w.key for v in info.versions for w in v.workflows}
+        if name in keys or any(key.split("::")[-1] == name for key in keys):
+            return info.name, [v.version for v in info.versions]
+    return None
 
 
 def read_context(value: str | None) -> dict[str, Any]:
