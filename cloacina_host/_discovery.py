@@ -281,7 +281,8 @@ class WorkflowCatalog:
         close = _closest(name, known)
         did_you_mean = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise WorkflowNotFoundError(
-            f"No workflow named {name!r}.{did_you_mean} Known workflows: {', '.join(known) if known else '(none)'}.{hint} "
+            f"No workflow named {name!r}.{did_you_mean} "
+            f"Known workflows: {', '.join(known) if known else '(none)'}.{hint} "
             "Install a workflow package (pip install ...) or check `cloacina-ctl workflows list`.",
             name=name,
             known=known,
