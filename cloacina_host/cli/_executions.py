@@ -111,8 +111,8 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
         settings.out.print(f"No executions in {found.where} match.", markup=False)
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):
-        table.add_column(column, no_wrap=column in ("ID", "STARTED"), overflow="fold")
+    for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):  # names are never split
+        table.add_column(column, no_wrap=column != "ERROR", overflow="fold" if column == "ERROR" else "ellipsis")
     for r in records:
         table.add_row(
             r.id,
@@ -154,8 +154,8 @@ def show_command(settings: Settings, execution_id: str) -> None:
     if record.error:
         out.print(f"  error     {record.error}", markup=False)
     table = Table(box=None, pad_edge=False, title=None)
-    for column in ("TASK", "STATUS", "ATTEMPTS", "DURATION", "ERROR"):
-        table.add_column(column, overflow="fold")
+    for column in ("TASK", "STATUS", "ATTEMPTS", "DURATION", "ERROR"):  # names are never split
+        table.add_column(column, no_wrap=column != "ERROR", overflow="fold" if column == "ERROR" else "ellipsis")
     for t in record.tasks:
         table.add_row(
             t.task_id,

@@ -117,8 +117,8 @@ def list_command(settings: Settings) -> None:
         )
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("PACKAGE", "ACTIVE", "VERSIONS", "WORKFLOWS"):
-        table.add_column(column, no_wrap=column != "WORKFLOWS", overflow="fold")
+    for column in ("PACKAGE", "ACTIVE", "VERSIONS", "WORKFLOWS"):  # wrapped between names, never inside one
+        table.add_column(column, no_wrap=column != "WORKFLOWS", overflow="ellipsis")
     for p in packages:
         shown = p.active or p.versions[-1]
         table.add_row(

@@ -59,6 +59,12 @@ log = logging.getLogger("cloacina_host.serve")
     help="Time limit for reconciling one file of DIR (read, check, install, load); a file that exceeds it "
     "is reported and skipped until it changes.",
 )
+@click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="With --watch: activate a file's version even when it is older than the active one [default: register "
+    "it, leave the newer one active].",
+)
 @max_concurrent_tasks_option
 @click.option(
     "--worker-idle-timeout",
@@ -85,6 +91,7 @@ def serve_command(
     watch: Path | None,
     interval: float,
     watch_timeout: float,
+    allow_downgrade: bool,
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
@@ -94,7 +101,8 @@ def serve_command(
     It resumes executions no live host drives (a crashed host's, and those stored by
     `run --detach`), runs registered packages in worker processes (what tasks print goes to stderr),
     and with --watch DIR registers new .cloacina files, hot-swaps replaced ones (running executions
-    finish on their version) and deactivates the package of a removed file. Stop it with Ctrl-C or
+    finish on their version; an older version than the active one is registered but not activated,
+    unless --allow-downgrade) and deactivates the package of a removed file. Stop it with Ctrl-C or
     SIGTERM: executions still running are left to resume later.
     """
     if watch is not None and not watch.is_dir():
@@ -107,7 +115,16 @@ def serve_command(
     try:
         with package_output_to_stderr():  # and a closed stdout or stderr neither stops nor blocks it
             asyncio.run(
-                _serve(settings, watch, interval, watch_timeout, max_concurrent_tasks, idle_timeout, distributed)
+                _serve(
+                    settings,
+                    watch,
+                    interval,
+                    watch_timeout,
+                    max_concurrent_tasks,
+                    idle_timeout,
+                    distributed,
+                    allow_downgrade=allow_downgrade,
+                )
             )
     finally:
         logger.removeHandler(handler)
@@ -121,6 +138,8 @@ async def _serve(
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
+    *,
+    allow_downgrade: bool = False,
 ) -> None:
     from .._engine import DefaultRunner
     from .._engine._distributed import DistributedWorker, require_postgresql
@@ -156,7 +175,9 @@ async def _serve(
         err.print(f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False)
 
     reconciler = (
-        DirectoryReconciler(registry, watch, file_timeout_s=watch_timeout, report=note) if watch is not None else None
+        DirectoryReconciler(registry, watch, file_timeout_s=watch_timeout, report=note, allow_downgrade=allow_downgrade)
+        if watch is not None
+        else None
     )
 
     async def reconciling(reconciler: DirectoryReconciler) -> None:
