@@ -12,6 +12,7 @@ from rich.text import Text
 from cloacina_workflow import ExecutionStatus
 
 from .._engine._history import ExecutionRecord, find_execution, list_executions
+from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
 from ._progress import _STYLE, format_duration
 
@@ -83,7 +84,13 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
 
 
 @executions_group.command("list")
-@click.option("--workflow", "-w", metavar="NAME", help="Only this workflow (NAME, PACKAGE::NAME or a namespace).")
+@click.option(
+    "--workflow",
+    "-w",
+    metavar="NAME",
+    shell_complete=complete.workflows,
+    help="Only this workflow (NAME, PACKAGE::NAME or a namespace).",
+)
 @click.option("--status", "-s", type=click.Choice(STATUSES), help="Only executions in this status.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many.")
 @global_options
@@ -126,7 +133,7 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
 
 
 @executions_group.command("show")
-@click.argument("execution_id", metavar="ID")
+@click.argument("execution_id", metavar="ID", shell_complete=complete.executions)
 @global_options
 @pass_settings
 def show_command(settings: Settings, execution_id: str) -> None:

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
+from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
 from ._streams import package_output_to_stderr
 from ._text import safe_cell, safe_text
@@ -131,7 +132,7 @@ def list_command(settings: Settings) -> None:
 
 
 @packages_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.packages)
 @global_options
 @pass_settings
 def show_command(settings: Settings, name: str) -> None:
@@ -162,7 +163,7 @@ def show_command(settings: Settings, name: str) -> None:
 
 
 @packages_group.command("activate")
-@click.argument("requirement", metavar="NAME==VERSION")
+@click.argument("requirement", metavar="NAME==VERSION", shell_complete=complete.package_versions)
 @global_options
 @pass_settings
 def activate_command(settings: Settings, requirement: str) -> None:
@@ -190,7 +191,7 @@ def activate_command(settings: Settings, requirement: str) -> None:
 
 
 @packages_group.command("deactivate")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.packages)
 @global_options
 @pass_settings
 def deactivate_command(settings: Settings, name: str) -> None:
@@ -212,7 +213,7 @@ def deactivate_command(settings: Settings, name: str) -> None:
 
 
 @packages_group.command("remove")
-@click.argument("requirement", metavar="NAME==VERSION")
+@click.argument("requirement", metavar="NAME==VERSION", shell_complete=complete.package_versions)
 @click.option("--force", is_flag=True, help="Remove it even while unfinished executions still use it.")
 @global_options
 @pass_settings

@@ -16,6 +16,7 @@ from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
 from .._errors import HostError, UsageError, WorkflowNotFoundError
 from .._files import FileTooLarge, NotRegularFile, read_regular_file
+from . import _complete as complete
 from ._common import (
     Settings,
     global_options,
@@ -38,7 +39,7 @@ class ExecutionFailedError(HostError):
 
 
 @click.command("run")
-@click.argument("workflow")
+@click.argument("workflow", shell_complete=complete.workflows)
 @click.option(
     "--context", "context_arg", metavar="JSON|@FILE", help="Initial context: a JSON object, or @path to a JSON file."
 )
