@@ -117,19 +117,33 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
     if not records:
         settings.out.print(f"No executions in {found.where} match.", markup=False)
         return
+    out = settings.out
+    names = _list_table(records, id_length=36, errors=False)  # what must fit: the error column is wrapped
+    narrow = out.measure(names, options=out.options.update_width(10_000)).maximum > out.width
+    # a narrow terminal: ids as the unique prefix `executions show` accepts
+    table = _list_table(records, id_length=SHORT_ID if narrow else 36)
+    out.print(table)
+
+
+#: the length of an execution id's prefix shown when the full one does not fit the terminal
+SHORT_ID = 8
+
+
+def _list_table(records: list[ExecutionRecord], *, id_length: int, errors: bool = True) -> Table:
+    """The executions as a table; names never split (the error column alone is wrapped)."""
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):  # names are never split
+    for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):
         table.add_column(column, no_wrap=column != "ERROR", overflow="fold" if column == "ERROR" else "ellipsis")
     for r in records:
         table.add_row(
-            r.id,
+            r.id[:id_length],
             r.namespace,
             Text(r.status, style=_STYLE.get(r.status, "")),
             _local(r.created_at),
             format_duration(r.duration_s),
-            Text(r.error or ""),
+            Text(r.error or "" if errors else ""),
         )
-    settings.out.print(table)
+    return table
 
 
 @executions_group.command("show")
