@@ -75,10 +75,12 @@ def _reason(exc: BaseException, url: URL) -> str:
 
 def hide_password(text: str, password: str) -> str:
     """``text`` with ``password`` replaced by ``***`` where it stands as one: in a URL (``USER:PASSWORD@``,
-    as typed or percent-encoded) or a ``password=`` setting. Other text, however alike, is left as it is."""
+    as typed or percent-encoded), a ``password=`` setting, or quoted. Other text, however alike, is left as it is."""
     for form in dict.fromkeys([password, quote_plus(password), quote(password, safe="")]):
-        text = re.sub(rf"(?<=:){re.escape(form)}(?=@)", "***", text)
-        text = re.sub(rf"(\bpassword\s*=\s*['\"]?){re.escape(form)}", r"\1***", text, flags=re.IGNORECASE)
+        escaped = re.escape(form)
+        text = re.sub(rf"(?<=:){escaped}(?=@)", "***", text)
+        text = re.sub(rf"(\bpassword\s*=\s*['\"]?){escaped}", r"\1***", text, flags=re.IGNORECASE)
+        text = re.sub(rf"(?<=\"){escaped}(?=\")|(?<='){escaped}(?=')", "***", text)
     return text
 
 
