@@ -3,6 +3,10 @@
 Exit status: 0 success, 1 user error (bad input, validation), 2 infrastructure failure (database
 unreachable, or at a schema version the command cannot use), 3 not found.
 
+stdout carries only the result (see ``_streams``): what tasks and plugins print goes to stderr, and
+a closed stdout or stderr fails no task. With ``--json``, an error is one JSON object on stderr,
+``{"error": ..., "exit_status": ...}``. Shell completion: ``_complete``.
+
 Each command opens its tenant's database once (``Settings.database``), on first use, and closes it
 when it ends; commands that only read open it read-only and never create or migrate it.
 """

@@ -5,8 +5,9 @@ a host that died, and those stored with ``run --detach`` or ``submit(..., detach
 idle workers, and, with ``--watch DIR``, reconciles the directory's ``*.cloacina`` files with the
 registry: a new file is registered (and activated), a replaced file's new version is registered and
 activated (a hot swap: executions already running finish on the version they started with), and
-the package of a removed file is deactivated. A file that fails to register is reported and left
-alone until it changes; the active version stays as it was. Reconciling runs beside the scheduler,
+the package of a removed file is deactivated. A version older than the active one is registered
+but not activated (``--allow-downgrade`` activates it). A file that fails to register is reported
+and left alone until it changes; the active version stays as it was. Reconciling runs beside the scheduler,
 never in its way: a slow or hostile file delays only itself (see ``_reconcile``).
 """
 
