@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import select
+import struct
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -39,23 +42,27 @@ class _Relay:
         self.saved_err = os.dup(2)
         self._dest = os.dup(2)  # the relay's own: it may outlive the redirection (a worker still printing)
         self._read, write = os.pipe()
-        self._busy = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._pump, name="cloacina-output-relay", daemon=True)
         os.dup2(write, 1)
         os.dup2(write, 2)
         os.close(write)
-        threading.Thread(target=self._pump, name="cloacina-output-relay", daemon=True).start()
+        self._thread.start()
 
     def _pump(self) -> None:
         broken = False
         while True:
             try:
-                data = os.read(self._read, 65536)
+                select.select([self._read], [], [])  # wait for data (or the end) outside the lock
             except OSError:
                 return
-            if not data:  # every writer is gone
-                return
-            self._busy = True
-            try:
+            with self._lock:  # held while a chunk is in flight: ``restore`` sees it read and passed on, or not read
+                try:
+                    data = os.read(self._read, 65536)
+                except OSError:
+                    return
+                if not data:  # every writer is gone
+                    return
                 while data and not broken:
                     try:
                         data = data[os.write(self._dest, data) :]
@@ -63,21 +70,33 @@ class _Relay:
                         continue
                     except OSError:  # the reader of stderr has gone: drop the output from now on
                         broken = True
-            finally:
-                self._busy = False
 
     def restore(self) -> None:
-        """Put the real stdout and stderr back, then wait (a bounded time) until the pipe is drained."""
+        """Put the real stdout and stderr back, then wait (a bounded time) until the pipe is drained.
+
+        Drained: the relay saw the end of the pipe (nobody else holds it), or the pipe is empty and
+        the relay idle (a package's worker process still holds it, and may write more later).
+        """
         os.dup2(self.saved_out, 1)
         os.dup2(self.saved_err, 2)
         os.close(self.saved_out)
         os.close(self.saved_err)
         deadline = time.monotonic() + _DRAIN_S
         while time.monotonic() < deadline:
-            readable, _, _ = select.select([self._read], [], [], 0)
-            if not readable and not self._busy:
+            self._thread.join(0.002)
+            if not self._thread.is_alive():
                 return
-            time.sleep(0.002)
+            with self._lock:
+                if self._pending() == 0:
+                    return
+
+    def _pending(self) -> int:
+        """Bytes written to the pipe and not read yet."""
+        try:
+            found = fcntl.ioctl(self._read, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", found)[0])
 
 
 _state: dict[str, Any] = {"depth": 0, "stdout": None, "tty": {}}
