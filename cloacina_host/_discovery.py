@@ -16,6 +16,7 @@ fresh plugin manager and loads the plugins into it. ``discover_async`` runs it o
 from __future__ import annotations
 
 import asyncio
+import difflib
 import importlib
 import logging
 import os
@@ -277,12 +278,24 @@ class WorkflowCatalog:
         known = sorted(set(entries) | set(conflicts))
         failed = sorted({f"{p.distribution}:{p.entry_point}" for p in self.problems})
         hint = f" Plugins that failed to load (it may be in one of them): {', '.join(failed)}." if failed else ""
+        close = _closest(name, known)
+        did_you_mean = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise WorkflowNotFoundError(
-            f"No workflow named {name!r}. Known workflows: {', '.join(known) if known else '(none)'}.{hint} "
+            f"No workflow named {name!r}.{did_you_mean} "
+            f"Known workflows: {', '.join(known) if known else '(none)'}.{hint} "
             "Install a workflow package (pip install ...) or check `cloacina-ctl workflows list`.",
             name=name,
             known=known,
         )
+
+
+def _closest(name: str, known: list[str]) -> list[str]:
+    """The known ``package::workflow`` names closest to ``name`` (by the whole key or the workflow's name)."""
+    wanted = "::".join(name.split("::")[-2:])  # a tenant's prefix aside
+    by_name = {k.split("::")[1]: k for k in known}
+    found = difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
+    found += [by_name[m] for m in difflib.get_close_matches(wanted, list(by_name), n=3, cutoff=0.6)]
+    return list(dict.fromkeys(found))[:3]
 
 
 def check_tenant_of(name: str, tenant: str | None) -> None:

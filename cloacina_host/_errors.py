@@ -72,9 +72,13 @@ class NotFoundError(HostError):
 
 
 class StorageError(HostError):
-    """The database failed or cannot be reached. The message masks any password in the URL."""
+    """The database failed or cannot be reached. The message masks any password in the URL.
+
+    ``permanent``: trying again cannot help (a wrong password, an unknown user or database).
+    """
 
     exit_status = EXIT_INFRASTRUCTURE
+    permanent: bool = False
 
 
 def shown(value: object, limit: int = 80) -> str:

@@ -405,6 +405,8 @@ class DistributedWorker:
             except StorageError as exc:
                 if self._stopping.is_set():
                     return None
+                if exc.permanent:  # a wrong password stays wrong: say so at once
+                    raise
                 log.warning("%s Retrying in %gs (attempt %d).", str(exc).rstrip(), delay, attempt)
             await self._sleep(delay, self._stopping)
             if self._stopping.is_set():

@@ -56,6 +56,16 @@ def _newer(candidate: str, current: str) -> bool:
         return candidate > current
 
 
+def _version_order(record: PackageRecord) -> tuple[int, object, float]:
+    """Sort key: PEP 440 versions in version order (1.10 after 1.9), any others after them as text."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return (0, Version(record.version), record.registered_at)
+    except InvalidVersion:
+        return (1, record.version, record.registered_at)
+
+
 def _workflows(manifest: Manifest) -> tuple[RegisteredWorkflow, ...]:
     return tuple(
         RegisteredWorkflow(
@@ -367,6 +377,7 @@ class Registry:
         return [self._info(rs, {}) for _name, rs in sorted(by_name.items())]
 
     def _info(self, records: list[PackageRecord], running: dict[str, int]) -> PackageInfo:
+        records = sorted(records, key=_version_order)  # 1.10 after 1.9, whatever the order of registration
         active = next((r.version for r in records if r.active), None)
         return PackageInfo(records[0].display_name, self.tenant, active, self._package_versions(records, running))
 

@@ -9,10 +9,12 @@ before the engine moves on. PostgreSQL goes through psycopg 3 with its defaults 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -67,8 +69,27 @@ def _reason(exc: BaseException, url: URL) -> str:
     lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
     reason = " ".join(lines[:3]) or type(orig).__name__
     if url.password:
-        reason = reason.replace(str(url.password), "***")
+        reason = hide_password(reason, str(url.password))
     return reason
+
+
+def hide_password(text: str, password: str) -> str:
+    """``text`` with ``password`` replaced by ``***`` where it stands as one: in a URL (``USER:PASSWORD@``,
+    as typed or percent-encoded), a ``password=`` setting, or quoted. Other text, however alike, is left as it is."""
+    for form in dict.fromkeys([password, quote_plus(password), quote(password, safe="")]):
+        escaped = re.escape(form)
+        text = re.sub(rf"(?<=:){escaped}(?=@)", "***", text)
+        text = re.sub(rf"(\bpassword\s*=\s*['\"]?){escaped}", r"\1***", text, flags=re.IGNORECASE)
+        text = re.sub(rf"(?<=\"){escaped}(?=\")|(?<='){escaped}(?=')", "***", text)
+    return text
+
+
+#: a connection refused for good (wrong password, unknown user or database): retrying cannot help
+_PERMANENT = re.compile(
+    r"password authentication failed|authentication failed|no pg_hba\.conf entry|"
+    r"(role|database) \"[^\"]*\" does not exist",
+    re.IGNORECASE,
+)
 
 
 def storage_error(exc: BaseException, url: URL, action: str) -> StorageError:
@@ -80,7 +101,9 @@ def storage_error(exc: BaseException, url: URL, action: str) -> StorageError:
         )
     else:
         fix = "Check that the user may create and change tables there, or point --database-url elsewhere."
-    err = StorageError(f"Database {mask(url)} failed while {action}: {_reason(exc, url)}. {fix}")
+    reason = _reason(exc, url)
+    err = StorageError(f"Database {mask(url)} failed while {action}: {reason}. {fix}")
+    err.permanent = isinstance(exc, OperationalError) and _PERMANENT.search(reason) is not None
     err.__cause__ = exc
     return err
 

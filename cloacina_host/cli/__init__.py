@@ -3,6 +3,10 @@
 Exit status: 0 success, 1 user error (bad input, validation), 2 infrastructure failure (database
 unreachable, or at a schema version the command cannot use), 3 not found.
 
+stdout carries only the result (see ``_streams``): what tasks and plugins print goes to stderr, and
+a closed stdout or stderr fails no task. With ``--json``, an error is one JSON object on stderr,
+``{"error": ..., "exit_status": ...}``. Shell completion: ``_complete``.
+
 Each command opens its tenant's database once (``Settings.database``), on first use, and closes it
 when it ends; commands that only read open it read-only and never create or migrate it.
 """
@@ -10,6 +14,7 @@ when it ends; commands that only read open it read-only and never create or migr
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +24,7 @@ from cloacina_workflow import CloacinaError
 
 from .._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USER_ERROR
 from ._common import Settings, global_options
+from ._streams import closed_pipe, silence_closed_streams
 
 __all__ = ["cli", "main", "run_main"]
 
@@ -74,12 +80,25 @@ def cli() -> None:
     """Cloacina: run Python workflows (DAGs of tasks passing a JSON context) from packages."""
 
 
-def _report(exc: BaseException, settings: Settings) -> None:
-    click.echo(f"error: {exc}", err=True)
-    if settings.verbose:
+def _say(text: str) -> None:
+    """One line on stderr; a closed stderr (its reader gone) is no reason to fail differently."""
+    try:
+        click.echo(text, err=True)
+    except OSError as exc:
+        if not closed_pipe(exc):
+            raise
+
+
+def _report(settings: Settings, message: str, status: int, exc: BaseException | None = None) -> None:
+    """The error on stderr: ``error: MESSAGE`` (causes with --verbose), or one JSON object with --json."""
+    if settings.json:
+        _say(json.dumps({"error": message, "exit_status": status}))
+        return
+    _say(f"error: {message}" if exc is not None else message)
+    if settings.verbose and exc is not None:
         cause = exc.__cause__ or exc.__context__
         while cause is not None:
-            click.echo(f"  caused by {type(cause).__name__}: {cause}", err=True)
+            _say(f"  caused by {type(cause).__name__}: {cause}")
             cause = cause.__cause__ or cause.__context__
 
 
@@ -94,21 +113,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # with standalone_mode=False, click returns the code of a ``ctx.exit(code)`` instead of raising
         status = result if isinstance(result, int) else EXIT_OK
     except CloacinaError as exc:
-        _report(exc, settings)
         status = getattr(exc, "exit_status", EXIT_USER_ERROR)
+        _report(settings, str(exc), status, exc)
     except click.exceptions.Exit as exc:
         status = exc.exit_code
     except click.Abort:
-        click.echo("Aborted.", err=True)
         status = 130
+        _report(settings, "Aborted.", status)
     except click.ClickException as exc:
-        exc.show()
         status = EXIT_USER_ERROR
+        if settings.json:
+            _report(settings, exc.format_message(), status)
+        else:
+            exc.show()
     except OSError as exc:
-        _report(exc, settings)
-        status = EXIT_INFRASTRUCTURE
+        if closed_pipe(exc):  # the reader of stdout has gone (``| head``): nothing more to say
+            status = EXIT_OK if silence_closed_streams() else EXIT_INFRASTRUCTURE
+        else:
+            status = EXIT_INFRASTRUCTURE
+            _report(settings, str(exc), status, exc)
     finally:
         settings.close(failed=status != EXIT_OK)  # the command's one database, opened on first use
+        silence_closed_streams()  # so that the flush at exit does not fail on a closed pipe either
     return status
 
 

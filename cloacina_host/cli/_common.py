@@ -7,12 +7,15 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from .._defaults import DEFAULT_MAX_CONCURRENT_TASKS, DEFAULT_TENANT
+from ._streams import closed_pipe, package_output_to_stderr, real_stdout, silence_closed_streams, was_a_terminal
 
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
@@ -31,6 +34,8 @@ class Settings:
     json: bool = False
     verbose: bool = False
     disabled_plugins: list[str] = field(default_factory=list)
+    #: the settings given as options on the command line (the environment does not override them)
+    given: set[str] = field(default_factory=set)
     _host: Host | None = None
     _db: Database | None = None
 
@@ -44,6 +49,7 @@ class Settings:
         if self._db is None:
             from .._host import open_command_database
 
+            self.check_database_url()
             self._db = open_command_database(
                 self.database_url, home=self.home, tenant=self.tenant, read_only=read_only, pool_size=pool_size
             )
@@ -51,20 +57,39 @@ class Settings:
             raise RuntimeError("this command opened the database read-only; it cannot write to it")
         return self._db
 
+    def check_database_url(self) -> None:
+        """A SQLite ``--database-url`` must name a file in a directory that exists: none is created for it
+        (a mistyped path would otherwise become a new, empty database). The home's default one is."""
+        if not self.database_url:
+            return
+        from .._errors import UsageError
+        from .._storage._database import parse_database_url
+
+        parsed = parse_database_url(self.database_url)
+        if parsed.drivername != "sqlite" or parsed.database is None:
+            return
+        directory = Path(parsed.database).expanduser().parent
+        if not directory.is_dir():
+            raise UsageError(
+                f"The directory {directory} of the SQLite database {parsed.database} does not exist. "
+                f"Create it first (mkdir -p {directory}) or correct --database-url (or CLOACINA_DATABASE_URL)."
+            )
+
     def host(self, *, read_only: bool = False, **options: Any) -> Host:
         """The composed host (installed plugins + the tenant's registry over ``database()``), built once
         per command; ``options`` (e.g. ``idle_timeout_s``) apply when this call builds it."""
         if self._host is None:
             from .._host import compose  # not needed by commands that only read archives
 
-            self._host = compose(
-                self.database_url,
-                home=self.home,
-                tenant=self.tenant,
-                disabled=self.disabled_plugins,
-                database_opener=lambda: self.database(read_only=read_only),
-                **options,
-            )
+            with package_output_to_stderr():  # importing plugins runs their code: what it prints is no result
+                self._host = compose(
+                    self.database_url,
+                    home=self.home,
+                    tenant=self.tenant,
+                    disabled=self.disabled_plugins,
+                    database_opener=lambda: self.database(read_only=read_only),
+                    **options,
+                )
         return self._host
 
     def catalog(self, *, read_only: bool = False) -> WorkflowCatalog:
@@ -96,19 +121,59 @@ class Settings:
 
 
 def _console(*, stderr: bool) -> Console:
-    """A rich console; when the stream is not a terminal, lines are never wrapped (grep-friendly)."""
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 1000
-    return Console(file=stream, width=width, highlight=False, soft_wrap=True)
+    """A rich console; when the stream is not a terminal, lines are never wrapped (grep-friendly).
+
+    stderr's never fails on a closed pipe (progress is not worth failing for).
+    """
+    stream = cast("IO[str]", ForgivingStream(sys.stderr)) if stderr else real_stdout()
+    tty = was_a_terminal(stream)  # as it was before package code's output was put under it
+    return Console(
+        file=stream, width=None if tty else 1000, force_terminal=True if tty else None, highlight=False, soft_wrap=True
+    )
+
+
+class ForgivingStream:
+    """A text stream whose writes to a pipe whose reader has gone are dropped, not raised."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            if closed_pipe(exc):
+                return len(text)
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            if not closed_pipe(exc):
+                raise
+
+    def isatty(self) -> bool:
+        return was_a_terminal(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         settings = ctx.ensure_object(Settings)
         if attr == "disabled_plugins":
             settings.disabled_plugins.extend(_plugin_names(value))
-        elif value is not None and value is not False:
-            setattr(settings, attr, value)
+            return
+        if value is None or value is False:
+            return
+        from_env = param.name is not None and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT
+        if from_env and attr in settings.given:
+            return  # an option given before the subcommand wins over the environment, as options do
+        setattr(settings, attr, value)
+        if not from_env:
+            settings.given.add(attr)
 
     return callback
 
@@ -194,5 +259,11 @@ task_timeout_option = click.option(
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    sys.stdout.flush()
+    """``data`` as JSON on stdout; a stdout whose reader has gone (``| head``) is silenced, not an error."""
+    try:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        if not closed_pipe(exc):
+            raise
+        silence_closed_streams()

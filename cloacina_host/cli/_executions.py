@@ -12,6 +12,7 @@ from rich.text import Text
 from cloacina_workflow import ExecutionStatus
 
 from .._engine._history import ExecutionRecord, find_execution, list_executions
+from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
 from ._progress import _STYLE, format_duration
 
@@ -83,7 +84,13 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
 
 
 @executions_group.command("list")
-@click.option("--workflow", "-w", metavar="NAME", help="Only this workflow (NAME, PACKAGE::NAME or a namespace).")
+@click.option(
+    "--workflow",
+    "-w",
+    metavar="NAME",
+    shell_complete=complete.workflows,
+    help="Only this workflow (NAME, PACKAGE::NAME or a namespace).",
+)
 @click.option("--status", "-s", type=click.Choice(STATUSES), help="Only executions in this status.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many.")
 @global_options
@@ -110,23 +117,37 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
     if not records:
         settings.out.print(f"No executions in {found.where} match.", markup=False)
         return
+    out = settings.out
+    names = _list_table(records, id_length=36, errors=False)  # what must fit: the error column is wrapped
+    narrow = out.measure(names, options=out.options.update_width(10_000)).maximum > out.width
+    # a narrow terminal: ids as the unique prefix `executions show` accepts
+    table = _list_table(records, id_length=SHORT_ID if narrow else 36)
+    out.print(table)
+
+
+#: the length of an execution id's prefix shown when the full one does not fit the terminal
+SHORT_ID = 8
+
+
+def _list_table(records: list[ExecutionRecord], *, id_length: int, errors: bool = True) -> Table:
+    """The executions as a table; names never split (the error column alone is wrapped)."""
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "WORKFLOW", "STATUS", "STARTED", "DURATION", "ERROR"):
-        table.add_column(column, no_wrap=column in ("ID", "STARTED"), overflow="fold")
+        table.add_column(column, no_wrap=column != "ERROR", overflow="fold" if column == "ERROR" else "ellipsis")
     for r in records:
         table.add_row(
-            r.id,
+            r.id[:id_length],
             r.namespace,
             Text(r.status, style=_STYLE.get(r.status, "")),
             _local(r.created_at),
             format_duration(r.duration_s),
-            Text(r.error or ""),
+            Text(r.error or "" if errors else ""),
         )
-    settings.out.print(table)
+    return table
 
 
 @executions_group.command("show")
-@click.argument("execution_id", metavar="ID")
+@click.argument("execution_id", metavar="ID", shell_complete=complete.executions)
 @global_options
 @pass_settings
 def show_command(settings: Settings, execution_id: str) -> None:
@@ -154,8 +175,8 @@ def show_command(settings: Settings, execution_id: str) -> None:
     if record.error:
         out.print(f"  error     {record.error}", markup=False)
     table = Table(box=None, pad_edge=False, title=None)
-    for column in ("TASK", "STATUS", "ATTEMPTS", "DURATION", "ERROR"):
-        table.add_column(column, overflow="fold")
+    for column in ("TASK", "STATUS", "ATTEMPTS", "DURATION", "ERROR"):  # names are never split
+        table.add_column(column, no_wrap=column != "ERROR", overflow="fold" if column == "ERROR" else "ellipsis")
     for t in record.tasks:
         table.add_row(
             t.task_id,

@@ -119,6 +119,13 @@ def package_command(
     separate process, write manifest.json + wheels/ reproducibly (SOURCE_DATE_EPOCH honoured).
     Progress goes to stderr; the archive's path and size to stdout (an object with --json).
     """
+    if not output.parent.is_dir():  # checked before the build: a mistyped path is not created
+        from .._errors import UsageError
+
+        raise UsageError(
+            f"Cannot write {output}: the directory {output.parent} does not exist. "
+            f"Create it first (mkdir -p {output.parent}) or choose another -o."
+        )
     result = _package(
         settings,
         directory,

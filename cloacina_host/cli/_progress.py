@@ -70,8 +70,8 @@ class Progress:
 
     def _table(self) -> Table:
         table = Table(box=None, pad_edge=False)
-        for column in ("TASK", "STATUS", "ATTEMPT", "DURATION", ""):
-            table.add_column(column, overflow="fold")
+        for column in ("TASK", "STATUS", "ATTEMPT", "DURATION", ""):  # task ids are never split
+            table.add_column(column, no_wrap=column != "", overflow="fold" if column == "" else "ellipsis")
         now = time.perf_counter()
         for tid, row in self.rows.items():
             duration = row.duration_s

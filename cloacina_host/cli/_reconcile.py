@@ -80,8 +80,10 @@ class DirectoryReconciler:
         *,
         file_timeout_s: float = DEFAULT_FILE_TIMEOUT_S,
         report: Callable[[str], None] | None = None,
+        allow_downgrade: bool = False,
     ) -> None:
         self.registry = registry
+        self.allow_downgrade = allow_downgrade
         self.directory = directory
         self.file_timeout_s = file_timeout_s
         self.report = report or (lambda _line: None)
@@ -113,9 +115,24 @@ class DirectoryReconciler:
         if sha == known_sha:
             return sha, None
         try:
-            return sha, self.registry.register(path, activate=True)
+            return sha, self.registry.register(path, activate=self._activates(path))
         except CloacinaError as exc:
             return sha, exc
+
+    def _activates(self, path: Path) -> bool:
+        """A file's version becomes active unless it is older than the active one (``allow_downgrade``: always)."""
+        if self.allow_downgrade:
+            return True
+        from .._packaging import read_archive
+        from .._registry import PackageNotFoundError
+        from .._registry._registry import _newer
+
+        package = read_archive(path, require_compatible=False).manifest.package
+        try:
+            active = self.registry.show(package.name).active_version
+        except PackageNotFoundError:
+            return True
+        return active is None or not _newer(active, package.version)
 
     async def reconcile(self) -> list[str]:
         """One pass; returns what it did, one line per change. Raises only if the directory cannot be listed."""
@@ -204,6 +221,13 @@ class DirectoryReconciler:
             self.seen[path] = _Seen(stamp, sha, None, None)
             return f"{path.name} was not registered: {outcome}"
         self.seen[path] = _Seen(stamp, sha, outcome.name, outcome.version)
+        if not outcome.active:
+            than = f"the active {outcome.previous_active}" if outcome.previous_active else "the active version"
+            return (
+                f"{path.name}: registered {outcome.name} {outcome.version}, not activated: it is older than "
+                f"{than} (activate it with cloacina-ctl packages activate "
+                f"{outcome.name}=={outcome.version}, or start serve with --allow-downgrade)"
+            )
         was = f" (was {outcome.previous_active})" if outcome.previous_active not in (None, outcome.version) else ""
         verb = {"registered": "registered", "replaced": "replaced", "unchanged": "already registered:"}
         return f"{path.name}: {verb[outcome.status]} {outcome.name} {outcome.version}, active{was}"

@@ -9,7 +9,9 @@ import click
 from rich.table import Table
 
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
+from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
+from ._streams import package_output_to_stderr
 from ._text import safe_cell, safe_text
 
 if TYPE_CHECKING:
@@ -69,7 +71,8 @@ def register_command(settings: Settings, archive: str, force: bool, activate: bo
 
     registry = _registry(settings, load_timeout)
     try:
-        result = registry.register(archive, force=force, activate=activate, progress=say)
+        with package_output_to_stderr():  # loading the package runs its code
+            result = registry.register(archive, force=force, activate=activate, progress=say)
     finally:
         registry.close()
     if settings.json:
@@ -115,8 +118,8 @@ def list_command(settings: Settings) -> None:
         )
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("PACKAGE", "ACTIVE", "VERSIONS", "WORKFLOWS"):
-        table.add_column(column, no_wrap=column != "WORKFLOWS", overflow="fold")
+    for column in ("PACKAGE", "ACTIVE", "VERSIONS", "WORKFLOWS"):  # wrapped between names, never inside one
+        table.add_column(column, no_wrap=column != "WORKFLOWS", overflow="ellipsis")
     for p in packages:
         shown = p.active or p.versions[-1]
         table.add_row(
@@ -129,7 +132,7 @@ def list_command(settings: Settings) -> None:
 
 
 @packages_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.packages)
 @global_options
 @pass_settings
 def show_command(settings: Settings, name: str) -> None:
@@ -160,7 +163,7 @@ def show_command(settings: Settings, name: str) -> None:
 
 
 @packages_group.command("activate")
-@click.argument("requirement", metavar="NAME==VERSION")
+@click.argument("requirement", metavar="NAME==VERSION", shell_complete=complete.package_versions)
 @global_options
 @pass_settings
 def activate_command(settings: Settings, requirement: str) -> None:
@@ -174,7 +177,8 @@ def activate_command(settings: Settings, requirement: str) -> None:
     name, version = parse_requirement(requirement)
     registry = _registry(settings)
     try:
-        result = registry.activate(name, version)
+        with package_output_to_stderr():  # loading the package runs its code
+            result = registry.activate(name, version)
     finally:
         registry.close()
     if settings.json:
@@ -187,7 +191,7 @@ def activate_command(settings: Settings, requirement: str) -> None:
 
 
 @packages_group.command("deactivate")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.packages)
 @global_options
 @pass_settings
 def deactivate_command(settings: Settings, name: str) -> None:
@@ -209,7 +213,7 @@ def deactivate_command(settings: Settings, name: str) -> None:
 
 
 @packages_group.command("remove")
-@click.argument("requirement", metavar="NAME==VERSION")
+@click.argument("requirement", metavar="NAME==VERSION", shell_complete=complete.package_versions)
 @click.option("--force", is_flag=True, help="Remove it even while unfinished executions still use it.")
 @global_options
 @pass_settings

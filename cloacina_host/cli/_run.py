@@ -14,8 +14,9 @@ from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, loads
 
 from .._discovery import CatalogEntry
 from .._engine import DefaultRunner, ExecutionResult
-from .._errors import HostError, UsageError
+from .._errors import HostError, UsageError, WorkflowNotFoundError
 from .._files import FileTooLarge, NotRegularFile, read_regular_file
+from . import _complete as complete
 from ._common import (
     Settings,
     global_options,
@@ -25,6 +26,7 @@ from ._common import (
     task_timeout_option,
 )
 from ._progress import Progress, format_duration
+from ._streams import package_output_to_stderr
 
 
 class ExecutionFailedError(HostError):
@@ -37,7 +39,7 @@ class ExecutionFailedError(HostError):
 
 
 @click.command("run")
-@click.argument("workflow")
+@click.argument("workflow", shell_complete=complete.workflows)
 @click.option(
     "--context", "context_arg", metavar="JSON|@FILE", help="Initial context: a JSON object, or @path to a JSON file."
 )
@@ -76,42 +78,44 @@ def run_command(
     records that version and the workflow's fingerprint.
     """
     context = read_context(context_arg)
-    entry = settings.catalog().resolve(workflow)
-    runner = DefaultRunner(
-        settings.database_url,
-        catalog=settings.catalog(),
-        home=settings.home,
-        tenant=settings.tenant,
-        max_concurrent_tasks=max_concurrent_tasks,
-        default_timeout_s=default_timeout_s,
-        recover=False,  # resuming other executions is a long-running host's job, not this command's
-        database=settings.database(),  # the one the catalog's registry reads too
-    )
-    err = settings.err
-    if distributed:
-        from .._engine._distributed import require_postgresql
+    with package_output_to_stderr():  # what tasks print goes to stderr: stdout carries only the result
+        entry = _resolve(settings, workflow)
+        namespace = entry.namespace(settings.tenant)
+        runner = DefaultRunner(
+            settings.database_url,
+            catalog=settings.catalog(),
+            home=settings.home,
+            tenant=settings.tenant,
+            max_concurrent_tasks=max_concurrent_tasks,
+            default_timeout_s=default_timeout_s,
+            recover=False,  # resuming other executions is a long-running host's job, not this command's
+            database=settings.database(),  # the one the catalog's registry reads too
+        )
+        err = settings.err
+        if distributed:
+            from .._engine._distributed import require_postgresql
 
-        require_postgresql(settings.database_url, settings.home, "cloacina-ctl run --distributed")
+            require_postgresql(settings.database_url, settings.home, "cloacina-ctl run --distributed")
+        if detach:
+            execution_id = asyncio.run(_submit(runner, entry, context, distributed=distributed))
+        elif distributed:  # its events happen in the workers: only the end is shown here
+            err.print(f"waiting for `cloacina-ctl worker` processes to run {namespace}", markup=False)
+            result = asyncio.run(_run_distributed(runner, entry, context))
+        else:
+            progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
+            result = asyncio.run(_run(runner, entry, context, progress))
     if detach:
-        execution_id = asyncio.run(_submit(runner, entry, context, distributed=distributed))
         if settings.json:
-            print_json({"execution_id": execution_id, "workflow": entry.namespace(settings.tenant)})
+            print_json({"execution_id": execution_id, "workflow": namespace})
         else:
             runs_it = "`cloacina-ctl worker` (or `serve`) processes" if distributed else "a `cloacina-ctl serve`"
             err.print(
-                f"execution {execution_id} of {entry.namespace(settings.tenant)} stored; {runs_it} "
+                f"execution {execution_id} of {namespace} stored; {runs_it} "
                 f"sharing this database run it (cloacina-ctl executions show {execution_id})",
                 markup=False,
             )
             click.echo(execution_id)
         return
-    if distributed:  # its events happen in the workers: only the end is shown here
-        namespace = entry.namespace(settings.tenant)
-        err.print(f"waiting for `cloacina-ctl worker` processes to run {namespace}", markup=False)
-        result = asyncio.run(_run_distributed(runner, entry, context))
-    else:
-        progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
-        result = asyncio.run(_run(runner, entry, context, progress))
     if settings.json:
         print_json(result.to_json())
     else:
@@ -120,6 +124,38 @@ def run_command(
         print_json(result.context.to_dict())
     if not result.ok:
         raise ExecutionFailedError(result)
+
+
+def _resolve(settings: Settings, name: str) -> CatalogEntry:
+    """The workflow to run; one of a registered package without an active version is named as such."""
+    try:
+        return settings.catalog().resolve(name)
+    except WorkflowNotFoundError as exc:
+        parts = name.split("::")
+        if not exc.known and len(parts) == 3 and parts[0] != settings.tenant:
+            raise  # another tenant's: refused as such
+        inactive = _inactive_package_of("::".join(parts[-2:]), settings)
+        if inactive is None:
+            raise
+        package, versions = inactive
+        raise WorkflowNotFoundError(
+            f"Workflow {name!r} is in package {package!r}, registered in tenant {settings.tenant!r} but with no "
+            f"active version (registered: {', '.join(versions)}). Activate one: "
+            f"cloacina-ctl packages activate {package}=={versions[-1]}",
+            name=name,
+            known=exc.known,
+        ) from None
+
+
+def _inactive_package_of(name: str, settings: Settings) -> tuple[str, list[str]] | None:
+    """``(package, its versions)`` of the tenant's inactive package that offers workflow ``name``, if any."""
+    for info in settings.host().registry.list_packages():
+        if info.active_version is not None:
+            continue
+        keys = {w.key for v in info.versions for w in v.workflows}
+        if name in keys or any(key.split("::")[-1] == name for key in keys):
+            return info.name, [v.version for v in info.versions]
+    return None
 
 
 def read_context(value: str | None) -> dict[str, Any]:

@@ -5,8 +5,9 @@ a host that died, and those stored with ``run --detach`` or ``submit(..., detach
 idle workers, and, with ``--watch DIR``, reconciles the directory's ``*.cloacina`` files with the
 registry: a new file is registered (and activated), a replaced file's new version is registered and
 activated (a hot swap: executions already running finish on the version they started with), and
-the package of a removed file is deactivated. A file that fails to register is reported and left
-alone until it changes; the active version stays as it was. Reconciling runs beside the scheduler,
+the package of a removed file is deactivated. A version older than the active one is registered
+but not activated (``--allow-downgrade`` activates it). A file that fails to register is reported
+and left alone until it changes; the active version stays as it was. Reconciling runs beside the scheduler,
 never in its way: a slow or hostile file delays only itself (see ``_reconcile``).
 """
 
@@ -25,6 +26,7 @@ import click
 from .._defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_WORKER_CONCURRENCY
 from ._common import Settings, global_options, max_concurrent_tasks_option, pass_settings
 from ._reconcile import DEFAULT_FILE_TIMEOUT_S, DirectoryReconciler
+from ._streams import package_output_to_stderr
 
 __all__ = ["DirectoryReconciler", "serve_command"]
 
@@ -58,6 +60,12 @@ log = logging.getLogger("cloacina_host.serve")
     help="Time limit for reconciling one file of DIR (read, check, install, load); a file that exceeds it "
     "is reported and skipped until it changes.",
 )
+@click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="With --watch: activate a file's version even when it is older than the active one [default: register "
+    "it, leave the newer one active].",
+)
 @max_concurrent_tasks_option
 @click.option(
     "--worker-idle-timeout",
@@ -84,6 +92,7 @@ def serve_command(
     watch: Path | None,
     interval: float,
     watch_timeout: float,
+    allow_downgrade: bool,
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
@@ -91,9 +100,10 @@ def serve_command(
     """Run a long-lived host for the tenant: the scheduler, recovery, and (--watch) a package directory.
 
     It resumes executions no live host drives (a crashed host's, and those stored by
-    `run --detach`), runs registered packages in worker processes (their prints reach this output),
+    `run --detach`), runs registered packages in worker processes (what tasks print goes to stderr),
     and with --watch DIR registers new .cloacina files, hot-swaps replaced ones (running executions
-    finish on their version) and deactivates the package of a removed file. Stop it with Ctrl-C or
+    finish on their version; an older version than the active one is registered but not activated,
+    unless --allow-downgrade) and deactivates the package of a removed file. Stop it with Ctrl-C or
     SIGTERM: executions still running are left to resume later.
     """
     if watch is not None and not watch.is_dir():
@@ -104,7 +114,19 @@ def serve_command(
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if settings.verbose else logging.WARNING)
     try:
-        asyncio.run(_serve(settings, watch, interval, watch_timeout, max_concurrent_tasks, idle_timeout, distributed))
+        with package_output_to_stderr():  # and a closed stdout or stderr neither stops nor blocks it
+            asyncio.run(
+                _serve(
+                    settings,
+                    watch,
+                    interval,
+                    watch_timeout,
+                    max_concurrent_tasks,
+                    idle_timeout,
+                    distributed,
+                    allow_downgrade=allow_downgrade,
+                )
+            )
     finally:
         logger.removeHandler(handler)
 
@@ -117,6 +139,8 @@ async def _serve(
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
+    *,
+    allow_downgrade: bool = False,
 ) -> None:
     from .._engine import DefaultRunner
     from .._engine._distributed import DistributedWorker, require_postgresql
@@ -152,7 +176,9 @@ async def _serve(
         err.print(f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False)
 
     reconciler = (
-        DirectoryReconciler(registry, watch, file_timeout_s=watch_timeout, report=note) if watch is not None else None
+        DirectoryReconciler(registry, watch, file_timeout_s=watch_timeout, report=note, allow_downgrade=allow_downgrade)
+        if watch is not None
+        else None
     )
 
     async def reconciling(reconciler: DirectoryReconciler) -> None:

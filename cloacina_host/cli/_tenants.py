@@ -30,6 +30,7 @@ def create_command(settings: Settings, name: str) -> None:
     """Create tenant NAME (lower-case letters, digits and '_', starting with a letter)."""
     from .._registry import create_tenant
 
+    settings.check_database_url()
     info = create_tenant(settings.database_url, home=settings.home, name=name)
     if settings.json:
         print_json({"name": info.name, "location": info.location})
@@ -48,6 +49,7 @@ def list_command(settings: Settings) -> None:
     """List the tenants and where their tables live."""
     from .._registry import list_tenants
 
+    settings.check_database_url()
     tenants = list_tenants(settings.database_url, home=settings.home)
     if settings.json:
         print_json(

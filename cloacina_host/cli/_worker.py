@@ -19,6 +19,7 @@ import click
 from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
 from .._engine._distributed import DistributedWorker, WorkerStats, require_postgresql
 from ._common import Settings, global_options, pass_settings, task_timeout_option
+from ._streams import package_output_to_stderr
 
 log = logging.getLogger("cloacina_host.worker")
 
@@ -110,7 +111,8 @@ def worker_command(
             # retries opening it while the database cannot be reached
             database_opener=lambda: settings.database(pool_size=worker.db_threads),
         )
-        stats = asyncio.run(_serve(worker, early))
+        with package_output_to_stderr():  # and a closed stdout or stderr neither stops nor blocks it
+            stats = asyncio.run(_serve(worker, early))
         log.warning(
             "worker %s stopped: %d claimed, %d completed, %d failed, %d retried, %d taken over, %d lost, %d released",
             worker.owner,

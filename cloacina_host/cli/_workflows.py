@@ -54,6 +54,11 @@ def _problems_json(catalog: WorkflowCatalog, conflicts: dict[str, list[CatalogEn
     return problems
 
 
+def _where(e: CatalogEntry) -> str:
+    src = e.source
+    return "embedded" if src.kind == "embedded" else f"{src.kind} {src.distribution} {src.version}"
+
+
 @workflows_group.command("list")
 @global_options
 @pass_settings
@@ -75,20 +80,24 @@ def list_command(settings: Settings) -> None:
             }
         )
         return
-    if entries:
+    if entries or conflicts:
         table = Table(box=None, pad_edge=False)
         table.add_column("WORKFLOW", no_wrap=True)
-        table.add_column("DESCRIPTION", overflow="fold")
+        table.add_column("DESCRIPTION", overflow="fold", ratio=1)
         table.add_column("TASKS", justify="right", no_wrap=True)
-        table.add_column("SOURCE", no_wrap=True)
-        for e in entries:
-            src = e.source
-            where = "embedded" if src.kind == "embedded" else f"{src.kind} {src.distribution} {src.version}"
+        table.add_column("SOURCE", overflow="fold")
+        rows = [(e.key, e, _where(e)) for e in entries]
+        # a conflicting workflow cannot run until one source goes: shown, with the sources that clash
+        rows += [
+            (key, found[0], "CONFLICT: " + "; ".join(_where(e) for e in found)) for key, found in conflicts.items()
+        ]
+        for _key, e, where in sorted(rows, key=lambda row: row[0]):
             table.add_row(
                 safe_cell(e.namespace(settings.tenant)),
                 safe_cell(e.workflow.description),
                 str(len(e.workflow.tasks)),
                 safe_cell(where),
+                style="red" if where.startswith("CONFLICT") else None,
             )
         settings.out.print(table)
     else:

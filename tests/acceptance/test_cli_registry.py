@@ -79,8 +79,8 @@ def test_register_list_show_and_run(ctl: Any, reg_archives: dict[str, Path]) -> 
 
     status, out, err = ctl("run", "swap_flow", "--json")
     assert status == 0, err
-    assert "reg-swap 1.0.0 working" in out  # the worker's print
-    result = json.loads(out[out.index("{") :])
+    assert "reg-swap 1.0.0 working" in err  # the worker's print: on stderr, stdout is only the result
+    result = json.loads(out)
     assert result["context"]["version"] == "1.0.0"
     status, out, err = ctl("executions", "show", result["execution_id"], "--json")
     shown = json.loads(out)

@@ -186,6 +186,7 @@ def test_validate_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def _package_cli(project: Path, out: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    out.parent.mkdir(parents=True, exist_ok=True)  # `package -o` into a missing directory is refused first
     assert main(["package", str(project), "-o", str(out), "--no-isolation", *extra]) == 1
     assert not out.exists()
     assert [p.name for p in out.parent.iterdir()] == [] if out.parent.exists() else True
