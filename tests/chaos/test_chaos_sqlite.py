@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy.exc
 
 from ._ledger import Ledger, ReadRuns, snapshot
 from .conftest import CTL, RECOVERY_DEADLINE_S, ROOT, ROUNDS, Processes, reused
@@ -34,6 +35,14 @@ def _env(home: Path, site: Path | None = None) -> dict[str, str]:
 
 def _finished_all(url: str, ledger: Ledger) -> bool:
     return all(status != "running" for status, _, _ in snapshot(url).executions.values())
+
+
+def _stored(url: str, key: str) -> bool:
+    try:
+        executions = snapshot(url).executions
+    except sqlalchemy.exc.OperationalError:  # `run` has not made its tables yet
+        return False
+    return any(stored_key == key for _, stored_key, _ in executions.values())
 
 
 def _wait(what: str, check: object, proc: subprocess.Popen[bytes], log: Path, deadline_s: float) -> None:
@@ -64,11 +73,16 @@ def test_kill_9_of_run_and_serve_loses_nothing_and_reruns_nothing(
         log = tmp_path / f"run-{i}.log"
         argv = [str(CTL), "run", f"scale::{shape}", "--database-url", url, "--context", json.dumps(context), "--json"]
         proc = processes.start(argv, env, log)
-        delay = rng.uniform(1.5, 6.0)
+        # the kill lands after the execution is stored (a run killed while Python still imports has
+        # nothing to lose): at a random moment of its tasks
+        _wait(f"run #{i} storing its execution", functools.partial(_stored, url, key), proc, log, 60)
+        delay = rng.uniform(0.0, 2.5)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(delay)
         before = processes.kill9(proc)
-        ledger.note(f"round {i}: kill -9 `run scale::{shape}` after {delay:.2f}s ({_fate(before)})")
+        ledger.note(
+            f"round {i}: kill -9 `run scale::{shape}` {delay:.2f}s after it stored its execution ({_fate(before)})"
+        )
         ledger.observe(f"kill -9 of run #{i}")
 
     # serve: resumes what the dead runners left; killed at random moments too, then left to finish

@@ -38,7 +38,7 @@ async def test_kill_9_of_workers_loses_nothing_and_reruns_nothing(
 ) -> None:
     out = tmp_path / "runs"
     out.mkdir()
-    options = ("--concurrency", "4", "--lease-seconds", "2", "--quiet")
+    options = ("--concurrency", "4", "--lease-seconds", "2")  # not --quiet: "serving tenant" says it is up
     ledger = Ledger(postgres_schema_url, out, read_runs, events=events)
     workers = [start_worker(postgres_schema_url, f"w{i}", *options) for i in range(3)]
     async with _submitter(postgres_schema_url, scale_flows) as runner:
@@ -58,7 +58,11 @@ async def test_kill_9_of_workers_loses_nothing_and_reruns_nothing(
                 f"round {i}: kill -9 worker {victim.name} (pid {victim.pid}) {delay:.2f}s later (status {status})"
             )
             await asyncio.to_thread(ledger.observe, f"kill -9 of worker {victim.name}")
-            workers.append(start_worker(postgres_schema_url, f"r{i}", *options))
+            replacement = start_worker(postgres_schema_url, f"r{i}", *options)
+            workers.append(replacement)
+            # up before the test may stop it: a SIGTERM that lands while Python is still importing
+            # kills any program by the signal's default action, before it can install its handler
+            await asyncio.to_thread(replacement.wait_for, "serving tenant")
         await _wait_done(runner, list(ids), timeout=RECOVERY_DEADLINE_S)
         ledger.note("every execution finished")
     for w in workers:
