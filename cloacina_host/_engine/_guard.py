@@ -167,11 +167,11 @@ async def call_task(
         thread = executor.submit(contextvars.copy_context().run, _plain, task, context, begin)
         fut = asyncio.wrap_future(thread, loop=loop)
     try:
-        if timeout is None:  # _plain lets no CancelledError out: a cancelled fut is the engine's doing
-            await fut
-            return
         if started is not None:  # waiting for a thread is not the task's time
             await asyncio.wait({fut, started}, return_when=asyncio.FIRST_COMPLETED)
+        # asyncio.wait never re-raises what fut holds: a cancelled fut is then the task's own doing
+        # (an async task raising CancelledError itself), and the engine's cancellation of this
+        # attempt arrives here as the waiter's own CancelledError
         done, _ = await asyncio.wait({fut}, timeout=timeout)
     except asyncio.CancelledError:  # the engine cancels this attempt (shutdown, a lost lease)
         _abandon(fut, thread, slot)
