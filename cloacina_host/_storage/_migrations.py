@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -150,9 +151,41 @@ def _v2_registry(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _add_column(conn: Connection, table: str, column: Column[Any]) -> None:
+    """``ALTER TABLE … ADD COLUMN`` for a nullable column, in the schema the connection's tenant maps to."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    preparer = conn.dialect.identifier_preparer
+    name = preparer.quote(table) if schema is None else f"{preparer.quote_schema(schema)}.{preparer.quote(table)}"
+    kind = column.type.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {preparer.quote(column.name)} {kind}")
+
+
+def _v3_operating(conn: Connection) -> None:
+    """Task output per attempt, queued and cancelled executions, retries and reruns with who asked."""
+    _add_column(conn, "task_attempts", Column("output", Text, nullable=True))
+    _add_column(conn, "task_attempts", Column("output_cut", Integer, nullable=True))
+    _add_column(conn, "executions", Column("started_at", Float, nullable=True))
+    _add_column(conn, "executions", Column("cancel_requested_at", Float, nullable=True))
+    _add_column(conn, "executions", Column("rerun_of", String(36), nullable=True))
+    md = MetaData()
+    Table("executions", md, Column("id", String(36), primary_key=True))
+    Table(
+        "execution_events",
+        md,
+        Column("execution_id", String(36), ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("at", Float, nullable=False),
+        Column("kind", String(20), nullable=False),
+        Column("actor", String(200), nullable=False),
+        Column("detail", Text, nullable=False),
+    )
+    md.tables["execution_events"].create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "executions, task executions, attempts", _v1_initial),
     Migration(2, "registry: tenants, packages, package workflows, active versions", _v2_registry),
+    Migration(3, "task output per attempt, queued and cancelled executions, retries and reruns", _v3_operating),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -60,6 +60,9 @@ def execution_row(
         "finished_at": None,
         "lease_owner": lease_owner,
         "lease_expires_at": lease_expires_at,
+        "started_at": created_at,
+        "cancel_requested_at": None,
+        "rerun_of": None,
     }
 
 
@@ -121,6 +124,8 @@ def insert_attempt(
             "error": error,
             "traceback": traceback,
             "worker": worker,
+            "output": None,
+            "output_cut": None,
         },
     )
 

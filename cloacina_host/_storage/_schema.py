@@ -63,6 +63,9 @@ executions = Table(
     Column("finished_at", Float, nullable=True),
     Column("lease_owner", String(200), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
+    Column("started_at", Float, nullable=True),  # migration 3: None while queued
+    Column("cancel_requested_at", Float, nullable=True),  # migration 3: hosts running it stop it
+    Column("rerun_of", String(36), nullable=True),  # migration 3: the execution whose input it reused
     Index("ix_executions_tenant_status", "tenant", "status"),
     Index("ix_executions_tenant_created", "tenant", "created_at"),
 )
@@ -98,11 +101,24 @@ task_attempts = Table(
     Column("error", Text, nullable=True),
     Column("traceback", Text, nullable=True),
     Column("worker", String(200), nullable=True),
+    Column("output", Text, nullable=True),  # migration 3: the attempt's stdout, stderr and log records
+    Column("output_cut", Integer, nullable=True),  # migration 3: bytes of output dropped over the cap
     ForeignKeyConstraint(
         ["execution_id", "task_id"],
         ["task_executions.execution_id", "task_executions.task_id"],
         ondelete="CASCADE",
     ),
+)
+
+execution_events = Table(  # migration 3: what was asked of an execution after it was submitted
+    "execution_events",
+    metadata,
+    Column("execution_id", String(36), ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(20), nullable=False),  # cancel, retry, rerun
+    Column("actor", String(200), nullable=False),  # who asked: user@host, or the host's own id
+    Column("detail", Text, nullable=False),  # JSON: the version, the tasks run again, the new execution
 )
 
 # -- the registry (migration 2) -------------------------------------------------------------------
