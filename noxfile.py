@@ -80,7 +80,9 @@ def fuzz(session: nox.Session) -> None:
     _install_project(session, "test")
     long, args = _long(session)
     seconds = os.environ.get("CLOACINA_FUZZ_SECONDS") or ("600" if long else "60")
-    session.run("pytest", "tests/fuzz", "-q", *args, env={"CLOACINA_FUZZ_SECONDS": seconds})
+    # the targets share the time box; a target that hangs still fails (pytest-timeout) well after it
+    timeout = f"--timeout={int(float(seconds)) + 300}"
+    session.run("pytest", "tests/fuzz", "-q", timeout, *args, env={"CLOACINA_FUZZ_SECONDS": seconds})
 
 
 @nox.session(python="3.11")
@@ -94,7 +96,8 @@ def chaos(session: nox.Session) -> None:
     long, args = _long(session)
     rounds = os.environ.get("CLOACINA_CHAOS_ROUNDS") or ("20" if long else "3")
     env = {"CLOACINA_TEST_POSTGRES_URL": url, "CLOACINA_CHAOS_ROUNDS": rounds}
-    session.run("pytest", "tests/chaos", "-q", *args, env=env)
+    timeout = f"--timeout={60 * int(rounds) + 300}"  # a round takes seconds; a hung one fails, with stacks
+    session.run("pytest", "tests/chaos", "-q", timeout, *args, env=env)
 
 
 @nox.session(python="3.11")
