@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -427,6 +428,21 @@ class WorkerPool:
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
 
 
+class StopRequest:
+    """Set by the engine around an attempt: when ``kill_reason`` is set and the attempt is cancelled, a
+    registered package's task is stopped by ending its worker process (a cancel of the execution), not by
+    asking the worker to cancel it (a timeout). One per execution, shared by its attempts' contexts."""
+
+    __slots__ = ("kill_reason",)
+
+    def __init__(self) -> None:
+        self.kill_reason: str | None = None
+
+
+#: the ``StopRequest`` of the attempt running in this context (none outside the engine)
+STOP_REQUEST: contextvars.ContextVar[StopRequest | None] = contextvars.ContextVar("cloacina_stop", default=None)
+
+
 class PoolLike(Protocol):
     """What ``remote_workflow`` needs of a pool: the running worker for a package directory."""
 
@@ -439,7 +455,13 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
     def make_task(spec: TaskSpec) -> Task:
         async def run_remotely(context: Context) -> None:
             worker = await pool.get(package_dir)
-            output = await worker.run_task(key, spec.id, context.to_dict())
+            try:
+                output = await worker.run_task(key, spec.id, context.to_dict())
+            except asyncio.CancelledError:
+                stop = STOP_REQUEST.get()
+                if stop is not None and stop.kill_reason is not None:
+                    worker.kill(stop.kill_reason)
+                raise
             for name in [k for k in context if k not in output]:
                 context.remove(name)
             for name, value in output.items():

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._workflow import ContextConflict, Workflow
 
 __all__ = [
+    "RETRYABLE",
     "TERMINAL",
     "ExecutionEnd",
     "ExecutionStatus",
@@ -32,8 +33,10 @@ __all__ = [
     "TaskEscapedError",
     "TaskOutcome",
     "TaskStatus",
+    "after_cancel",
     "after_failure",
     "all_ended",
+    "cancel_reason",
     "conflict_text",
     "describe",
     "effective_timeout",
@@ -44,6 +47,7 @@ __all__ = [
     "ready_dependents",
     "rebuild",
     "retry_wait_left",
+    "retryable",
     "runnable",
     "skip_reason",
     "timeout_error",
@@ -72,6 +76,7 @@ class TaskStatus(_Named):
     COMPLETED = "completed"
     FAILED = "failed"  # for good: its retries are spent or it may not retry
     SKIPPED = "skipped"  # never ran: a task upstream failed
+    CANCELLED = "cancelled"  # had not ended when its execution was cancelled
 
 
 class ExecutionStatus(_Named):
@@ -80,10 +85,13 @@ class ExecutionStatus(_Named):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # a cancel ended it before every task had
 
 
-#: the statuses a task never leaves
-TERMINAL: frozenset[TaskStatus] = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED})
+#: the statuses a task never leaves (until a retry of its finished execution runs it again)
+TERMINAL: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
+)
 
 
 @dataclass
@@ -359,9 +367,46 @@ def all_ended(statuses: Iterable[str]) -> bool:
 def execution_end(tasks: Sequence[tuple[str, str, str | None]]) -> ExecutionEnd:
     """The end of an execution from ``(task id, status, error)`` of every task, in workflow order.
 
-    It failed when a task failed; the error names the first failed task (in workflow order).
+    It was cancelled when a task was (a cancel came before every task had ended); else it failed
+    when a task failed, the error naming the first failed task (in workflow order).
     """
+    cancelled = [tid for tid, status, _error in tasks if status == TaskStatus.CANCELLED]
+    if cancelled:
+        return ExecutionEnd(
+            ExecutionStatus.CANCELLED, f"cancelled before {len(cancelled)} task(s) ended: {', '.join(cancelled)}"
+        )
     for tid, status, error in tasks:
         if status == TaskStatus.FAILED:
             return ExecutionEnd(ExecutionStatus.FAILED, f"task {tid!r} failed: {error}")
     return ExecutionEnd(ExecutionStatus.COMPLETED)
+
+
+# -- cancel and retry ------------------------------------------------------------------------------
+
+
+def cancel_reason(actor: str | None = None) -> str:
+    """The error text of a task that had not ended when its execution was cancelled (by ``actor``)."""
+    return "cancelled: the execution was cancelled" + (f" by {actor}" if actor else "") + " before this task ended"
+
+
+def after_cancel(statuses: Mapping[str, str]) -> list[str]:
+    """The tasks a cancel ends ``cancelled``, in the order given: every one that has not ended.
+
+    Pending and ready ones are never started, running ones are stopped, retries waiting are dropped;
+    completed, failed and skipped ones keep their end. The execution then ends as ``execution_end`` says
+    (``cancelled`` when this list is not empty; otherwise every task had ended and the cancel came late).
+    """
+    return [tid for tid, status in statuses.items() if status not in TERMINAL]
+
+
+#: the ends a retry of a finished execution runs again
+RETRYABLE: frozenset[TaskStatus] = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+
+
+def retryable(statuses: Mapping[str, str]) -> list[str]:
+    """The tasks a retry of a finished execution runs again, in the order given: failed, skipped, cancelled.
+
+    Completed ones keep their output; the retried ones become ``pending`` (their attempt numbers go on)
+    and run as their dependencies allow, as in any execution.
+    """
+    return [tid for tid, status in statuses.items() if status in RETRYABLE]

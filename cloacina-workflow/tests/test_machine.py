@@ -38,8 +38,9 @@ def test_statuses_are_the_stored_strings_everywhere() -> None:
         "completed",
         "failed",
         "skipped",
+        "cancelled",
     ]
-    assert [s.value for s in ExecutionStatus] == ["running", "completed", "failed"]
+    assert [s.value for s in ExecutionStatus] == ["running", "completed", "failed", "cancelled"]
     status = TaskStatus.RETRY_WAIT
     assert status == "retry_wait"
     assert f"{status}|{status:>11}|{status!s}" == "retry_wait| retry_wait|retry_wait"
@@ -132,3 +133,29 @@ def test_an_escaped_error_survives_pickling_with_its_text() -> None:
     assert isinstance(err, m.TaskEscapedError)
     assert err.task == "t"
     assert m.describe(err).startswith("TaskEscapedError: task 't' raised SystemExit(2), ")
+
+
+def test_a_cancel_ends_every_task_not_ended_and_the_execution_cancelled() -> None:
+    statuses = {
+        "a": "completed",
+        "b": "running",
+        "c": "pending",
+        "d": "retry_wait",
+        "e": "ready",
+        "f": "failed",
+        "g": "skipped",
+    }
+    assert m.after_cancel(statuses) == ["b", "c", "d", "e"]
+    ended = {**statuses, **dict.fromkeys(m.after_cancel(statuses), "cancelled")}
+    end = m.execution_end([(tid, s, None) for tid, s in ended.items()])
+    assert end == m.ExecutionEnd(ExecutionStatus.CANCELLED, "cancelled before 4 task(s) ended: b, c, d, e")
+    assert m.all_ended(ended.values())
+    # a cancel that comes after every task ended changes nothing: the execution ends as it would have
+    assert m.after_cancel({"a": "completed", "f": "failed"}) == []
+    assert m.cancel_reason("ann@box") == "cancelled: the execution was cancelled by ann@box before this task ended"
+
+
+def test_a_retry_runs_the_failed_skipped_and_cancelled_tasks_again() -> None:
+    statuses = {"a": "completed", "b": "failed", "c": "skipped", "d": "cancelled", "e": "completed"}
+    assert m.retryable(statuses) == ["b", "c", "d"]
+    assert m.retryable({"a": "completed"}) == []

@@ -39,6 +39,7 @@ from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
 from .._storage._tenants import open_tenant_database
+from .._workers import STOP_REQUEST, StopRequest
 from ._events import EventEmitter
 from ._execution import call_task, dump_context, execution_row, task_rows
 from ._guard import DaemonThreadExecutor, TaskSlot, check_output_size
@@ -137,6 +138,7 @@ def store_execution(
     workflow: Workflow,
     initial: Mapping[str, JSONValue],
     workflow_fingerprint: str | None = None,
+    rerun_of: str | None = None,
 ) -> str:
     """Store a new distributed execution of ``workflow`` with its roots ready; return its id (committed)."""
     if db.backend != "postgresql":
@@ -155,6 +157,8 @@ def store_execution(
         workflow_fingerprint=workflow_fingerprint,
         initial=initial,
         created_at=time.time(),
+        queued=True,  # until a worker claims its first task
+        rerun_of=rerun_of,
     )
     tasks = task_rows(execution_id, workflow, ready=set(workflow.roots()))
     with db.write("submitting a distributed execution") as conn:
@@ -185,6 +189,7 @@ class _Running:
     claimed_at: float
     slot: TaskSlot  # its place under ``concurrency``, held until its code really returned
     ending: bool = False  # its end is being written: the renewer must not cancel it
+    stop: StopRequest = field(default_factory=StopRequest)  # a cancel ends a registered package's worker
 
 
 @dataclass(eq=False)
@@ -550,6 +555,9 @@ class DistributedWorker:
     # -- one task ---------------------------------------------------------------------------------
 
     async def _run_task(self, claim: c.Claim) -> None:
+        running = self._running.get(claim.key)
+        if running is not None:
+            STOP_REQUEST.set(running.stop)
         started = time.monotonic()
         workflow: Workflow | None = None
         error: BaseException | None = None
@@ -829,8 +837,23 @@ class DistributedWorker:
                 continue
             clock.renewed(asked)
             keys = {(e, t) for e, t, _ in held}
-            for key, r in list(self._running.items()):
-                if key in keys or r.ending or r.claimed_at >= asked:
+            lost = [
+                (key, r)
+                for key, r in list(self._running.items())
+                if key not in keys and not r.ending and r.claimed_at < asked
+            ]
+            cancelled = await self._cancelled_among([r.claim.execution_id for _key, r in lost])
+            for _key, r in lost:
+                if r.claim.execution_id in cancelled:
+                    log.info(
+                        "execution %s was cancelled: stopping %s %s (attempt %d)",
+                        r.claim.execution_id[:8],
+                        r.claim.namespace,
+                        r.claim.task_id,
+                        r.claim.attempt,
+                    )
+                    r.stop.kill_reason = f"was stopped: execution {r.claim.execution_id} was cancelled"
+                    r.task.cancel()
                     continue
                 self.stats.lost += 1
                 log.warning(
@@ -841,6 +864,16 @@ class DistributedWorker:
                     r.claim.attempt,
                 )
                 r.task.cancel()
+
+    async def _cancelled_among(self, execution_ids: list[str]) -> set[str]:
+        """Which of these executions were cancelled (their tasks' leases are gone for that reason)."""
+        if not execution_ids:
+            return set()
+        try:
+            return await self._db("reading cancelled executions", c.cancelled_executions, execution_ids)
+        except StorageError as exc:
+            log.warning("could not read which executions were cancelled: %s", str(exc).rstrip())
+            return set()
 
     def _renew_all(self, conn: Any) -> set[tuple[str, str, int]]:
         return c.renew_leases(conn, owner=self.owner, lease_s=self.lease_s)

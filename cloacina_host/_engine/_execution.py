@@ -26,6 +26,7 @@ from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
 from .._storage._held import HeldWrite, HeldWrites
 from .._storage._queries import Write, dumps
+from .._workers import STOP_REQUEST, StopRequest
 from ._events import EventEmitter
 from ._guard import TaskSlot, call_task, check_output_size
 from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
@@ -66,6 +67,8 @@ def execution_row(
     created_at: float,
     lease_owner: str | None = None,
     lease_expires_at: float | None = None,
+    queued: bool = False,
+    rerun_of: str | None = None,
 ) -> dict[str, Any]:
     """The ``executions`` row of a new execution (its initial context checked against the limits)."""
     return ops_.execution_row(
@@ -80,6 +83,8 @@ def execution_row(
         created_at=created_at,
         lease_owner=lease_owner,
         lease_expires_at=lease_expires_at,
+        queued=queued,
+        rerun_of=rerun_of,
     )
 
 
@@ -148,6 +153,11 @@ class ExecutionRun:
         self._final: ExecutionResult | None = None
         self._finished_at: float | None = None
         self._finish_stored = False  # the execution's end is committed: its result may be reported
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # the coroutine driving each task started
+        self._stop = StopRequest()  # set by a cancel: a registered package's task ends with its worker
+        self._cancelled = False
+        #: a cancel was asked before this run started (a resumed execution): it ends at once
+        self.cancel_requested: str | None = None
 
     # -- construction -----------------------------------------------------------------------------
 
@@ -174,10 +184,11 @@ class ExecutionRun:
         package_version: str | None,
         workflow_fingerprint: str | None = None,
         owned: bool = True,
+        rerun_of: str | None = None,
     ) -> list[Op]:
         """The writes that record this new execution and its tasks (all ``pending``).
 
-        ``owned=False`` stores it without a lease, for whichever host picks it up (a detached submit).
+        ``owned=False`` stores it without a lease, queued for whichever host picks it up (a detached submit).
         """
         ops: list[Op] = [
             ops_.insert_execution(
@@ -193,6 +204,8 @@ class ExecutionRun:
                     created_at=self.created_at,
                     lease_owner=self.services.owner if owned else None,
                     lease_expires_at=self.created_at + self.services.lease_s if owned else None,
+                    queued=not owned,
+                    rerun_of=rerun_of,
                 )
             )
         ]
@@ -205,6 +218,7 @@ class ExecutionRun:
         states: dict[str, _TaskState] = {}
         outputs: dict[str, dict[str, JSONValue]] = {}
         stored = {t.task_id: t for t in record.tasks}
+        since = record.started_at  # a retry restarted it then: the retry policy counts the failures after it
         for tid in workflow.order:
             t = stored.get(tid)
             if t is None:  # the workflow gained a task since (a later issue pins versions); run it
@@ -213,7 +227,9 @@ class ExecutionRun:
             states[tid] = _TaskState(
                 status=TaskStatus(t.status),
                 attempt=max((a.attempt for a in t.attempts), default=t.attempt),
-                failures=sum(1 for a in t.attempts if a.status == "failed"),
+                failures=sum(
+                    1 for a in t.attempts if a.status == "failed" and (since is None or a.started_at >= since)
+                ),
                 started_at=t.started_at,
                 finished_at=t.finished_at,
                 ready_at=t.ready_at,
@@ -223,7 +239,7 @@ class ExecutionRun:
             if t.status == TaskStatus.COMPLETED:
                 outputs[tid] = t.context_out or {}
                 states[tid].stored = True
-        return cls(
+        run = cls(
             services,
             execution_id=record.id,
             namespace=record.namespace,
@@ -233,6 +249,9 @@ class ExecutionRun:
             states=states,
             outputs=outputs,
         )
+        if record.cancel_requested_at is not None:
+            run.cancel_requested = next((e.actor for e in reversed(record.events) if e.kind == "cancel"), "")
+        return run
 
     # -- driving ----------------------------------------------------------------------------------
 
@@ -249,7 +268,9 @@ class ExecutionRun:
                 extra += self._skip_ops(self._skip_dependents(tid))
         if extra:
             await self.services.writer.submit(extra)
-        if self._remaining == 0:
+        if self.cancel_requested is not None and self._remaining > 0:
+            await self.cancel(self.cancel_requested or None)
+        elif self._remaining == 0:
             await self.services.writer.submit(self._finish_ops())
             self._done.set_result(None)
         else:
@@ -284,10 +305,11 @@ class ExecutionRun:
 
     def _spawn(self, tid: str, delay: float = 0.0) -> None:
         state = self.states[tid]
-        if not self._waiting(tid):
-            return  # already started by another path
+        if not self._waiting(tid) or self._cancelled:
+            return  # already started by another path, or the execution is cancelled
         state.status = TaskStatus.READY  # in memory only: keeps a second parent from spawning it again
         t = asyncio.ensure_future(self._drive_task(tid, delay))
+        self._tasks[tid] = t
         self._running.add(t)
         t.add_done_callback(self._running.discard)
 
@@ -295,7 +317,7 @@ class ExecutionRun:
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            while await self._attempt(tid):
+            while await self._attempt(tid) and not self._cancelled:
                 pass
         except asyncio.CancelledError:
             start = self._starts.pop(tid, None)
@@ -322,6 +344,9 @@ class ExecutionRun:
         # the place under max_concurrent_tasks is held until the task's code really returned (TaskSlot)
         await services.semaphore.acquire()
         with TaskSlot(services.semaphore.release) as slot:
+            if self._cancelled:  # cancelled while it waited for its place: never started
+                return False
+            STOP_REQUEST.set(self._stop)
             state.attempt += 1
             attempt = state.attempt
             started = time.time()
@@ -429,6 +454,57 @@ class ExecutionRun:
             self._emit_finished(skipped_tid)
         self._maybe_done()
         return False
+
+    # -- cancel -----------------------------------------------------------------------------------
+
+    async def cancel(self, actor: str | None = None) -> None:
+        """End this execution ``cancelled`` (the rule: ``_machine.after_cancel``): tasks not started never
+        start, running ones are stopped (an async one cancelled, a plain one's thread abandoned with its
+        slot kept, a registered package's ended with its worker process), and that is stored."""
+        if self._cancelled or self._remaining == 0 or self._done is None or self._done.done():
+            return  # ended (or ending) already
+        self._cancelled = True
+        self._stop.kill_reason = f"was stopped: execution {self.execution_id} was cancelled"
+        stopping = [
+            t
+            for tid, t in self._tasks.items()
+            if not t.done() and self.states[tid].status in (TaskStatus.READY, TaskStatus.RUNNING, TaskStatus.RETRY_WAIT)
+        ]
+        for t in stopping:
+            t.cancel()
+        await asyncio.gather(*stopping, return_exceptions=True)  # their attempts' start records are submitted
+        now = time.time()
+        reason = m.cancel_reason(actor)
+        cancelled = m.after_cancel({tid: s.status for tid, s in self.states.items()})
+        ops: list[Op] = []
+        for tid in cancelled:
+            state = self.states[tid]
+            if state.status == TaskStatus.RUNNING:
+                ops.append(
+                    ops_.finish_attempt(
+                        self.execution_id, tid, state.attempt, status="cancelled", finished_at=now, error=reason
+                    )
+                )
+            state.status, state.finished_at, state.error = TaskStatus.CANCELLED, now, reason
+            ops.append(
+                ops_.task_state(
+                    self.execution_id,
+                    tid,
+                    status=TaskStatus.CANCELLED,
+                    finished_at=now,
+                    duration_s=0.0 if state.started_at is None else now - state.started_at,
+                    error=reason,
+                )
+            )
+        self._remaining -= len(cancelled)
+        if self._remaining == 0:
+            ops += self._finish_ops()
+        await self.services.writer.submit(ops)
+        if self._remaining == 0:
+            self._finish_stored = True
+        for tid in cancelled:
+            self._emit_finished(tid)
+        self._maybe_done()
 
     def _pending(self, tid: str) -> bool:
         return self.states[tid].status == TaskStatus.PENDING

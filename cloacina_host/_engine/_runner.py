@@ -33,6 +33,7 @@ from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
 from ._execution import EngineServices, ExecutionRun
 from ._guard import DaemonThreadExecutor
+from ._operate import CancelOutcome, actor_name, cancel_execution, cancel_requests, host_gone
 from ._portal import LoopThread
 from ._resolver import resolve_version
 from ._results import ExecutionResult
@@ -41,18 +42,6 @@ from ._supervise import LoopDiedError, RenewalClock, died, watch
 log = logging.getLogger("cloacina_host.engine")
 
 ContextInput = Mapping[str, object] | Context | None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return True
-    return True
 
 
 class DefaultRunner:
@@ -109,6 +98,8 @@ class DefaultRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_lock: asyncio.Lock | None = None
         self._active: dict[str, asyncio.Task[ExecutionResult]] = {}
+        self._runs: dict[str, ExecutionRun] = {}  # what each active execution's task drives (for a cancel)
+        self._cancels: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._portal: LoopThread | None = None
         self._closed = False
@@ -268,6 +259,7 @@ class DefaultRunner:
             for r in recoveries:
                 r.cancel()
         await asyncio.gather(*recoveries, return_exceptions=True)
+        await asyncio.gather(*list(self._cancels), return_exceptions=True)
         active = list(self._active.values())
         if cancel:
             for t in active:
@@ -322,11 +314,29 @@ class DefaultRunner:
                 continue
             try:
                 await self._writer.submit([ops_.renew_leases(self.owner, lease_expires_at=time.time() + self.lease_s)])
+                asked_to_cancel = await asyncio.to_thread(cancel_requests, self.database, list(self._active))
             except HostError as exc:
                 log.warning("could not renew the leases of %s: %s", self.owner, exc)
                 clock.failed(exc)
             else:
                 clock.renewed(asked)
+                for execution_id, actor in asked_to_cancel.items():  # asked from another process
+                    self._cancel_run(execution_id, actor)
+
+    def _cancel_run(self, execution_id: str, actor: str | None) -> None:
+        """Cancel an execution this runner drives, in the background (seen at a lease renewal)."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            return
+        log.info("cancelling execution %s of %s (asked by %s)", execution_id, run.namespace, actor or "someone")
+        task = asyncio.ensure_future(run.cancel(actor))
+        self._cancels.add(task)
+        task.add_done_callback(self._cancel_done)
+
+    def _cancel_done(self, task: asyncio.Task[None]) -> None:
+        self._cancels.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("cancelling an execution failed: %s", task.exception())
 
     def _died_elsewhere(self, loop: asyncio.AbstractEventLoop, name: str, exc: BaseException | None) -> None:
         """``_die`` from another thread (the writer's)."""
@@ -368,6 +378,7 @@ class DefaultRunner:
         *,
         detach: bool = False,
         distributed: bool = False,
+        rerun_of: str | None = None,
     ) -> str:
         """Store a new execution of ``workflow`` and start it; return its id once it is durable.
 
@@ -388,7 +399,7 @@ class DefaultRunner:
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
         assert self._services is not None
         if distributed:
-            return await self._submit_distributed(entry, initial)
+            return await self._submit_distributed(entry, initial, rerun_of)
         run = ExecutionRun.new(
             self._services, namespace=entry.namespace(self.tenant), workflow=entry.workflow, initial=initial
         )
@@ -399,6 +410,7 @@ class DefaultRunner:
                 package_version=entry.source.version,
                 workflow_fingerprint=entry.fingerprint,
                 owned=not detach,
+                rerun_of=rerun_of,
             )
         )
         if not detach:
@@ -412,7 +424,9 @@ class DefaultRunner:
         execution_id = await self.submit(workflow, context, distributed=distributed)
         return await self.wait(execution_id)
 
-    async def _submit_distributed(self, entry: CatalogEntry, initial: dict[str, JSONValue]) -> str:
+    async def _submit_distributed(
+        self, entry: CatalogEntry, initial: dict[str, JSONValue], rerun_of: str | None = None
+    ) -> str:
         from ._distributed import store_execution
 
         assert self._services is not None
@@ -427,6 +441,7 @@ class DefaultRunner:
             workflow_fingerprint=entry.fingerprint,
             workflow=entry.workflow,
             initial=initial,
+            rerun_of=rerun_of,
         )
         self._services.events.emit(
             "cloacina_execution_started", execution_id=execution_id, workflow=namespace, context=initial
@@ -439,10 +454,12 @@ class DefaultRunner:
         # named by its execution: one shared callback forgets it (no closure per execution in flight)
         task = asyncio.get_running_loop().create_task(run.run(), name=run.execution_id)
         self._active[run.execution_id] = task
+        self._runs[run.execution_id] = run
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[ExecutionResult]) -> None:
         self._active.pop(task.get_name(), None)
+        self._runs.pop(task.get_name(), None)
 
     async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
         """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""
@@ -476,18 +493,97 @@ class DefaultRunner:
             )
         return record
 
+    # -- operating executions: cancel, retry, rerun -------------------------------------------------
+
+    async def cancel(self, execution_id: str, *, actor: str | None = None) -> CancelOutcome:
+        """Cancel ``execution_id`` wherever it runs; the request is stored with ``actor`` (default ``user@host``).
+
+        This runner's own execution ends ``cancelled`` before this returns; one another host runs is
+        stopped by that host at its next lease renewal (``ended=False``); one no host runs (queued,
+        its host gone, distributed) is ended here. ``ExecutionEndedError`` if it has ended already.
+        """
+        await self.start()
+        who = actor or actor_name()
+        outcome = await asyncio.to_thread(
+            cancel_execution, self.database, tenant=self.tenant, execution_id=execution_id, actor=who
+        )
+        run = self._runs.get(execution_id)
+        if outcome.ended or run is None:
+            return outcome
+        await run.cancel(who)
+        return CancelOutcome(execution_id, ended=True, owner=self.owner, status=run.result().status)
+
+    async def retry(
+        self, execution_id: str, *, latest: bool = False, detach: bool = False, actor: str | None = None
+    ) -> str:
+        """Run the failed, skipped and cancelled tasks of finished execution ``execution_id`` again, keeping its
+        completed tasks and their outputs; return its id (``wait()`` for the result).
+
+        On the version it started with (``latest=True``: the active one, refused if its tasks changed);
+        ``detach=True`` leaves it to a ``cloacina-ctl serve`` sharing the database.
+        """
+        from ._operate import reset_for_retry
+
+        record = await self.get_execution(execution_id)
+        entry = await asyncio.to_thread(self._retry_entry, record, latest)
+        await asyncio.to_thread(
+            reset_for_retry,
+            self.database,
+            tenant=self.tenant,
+            execution_id=record.id,
+            workflow=entry.workflow,
+            package_version=entry.source.version if entry.source.kind == "registered" else record.package_version,
+            workflow_fingerprint=entry.fingerprint,
+            latest=latest,
+            owner=None if detach else self.owner,
+            lease_s=self.lease_s,
+            actor=actor or actor_name(),
+        )
+        if not detach:
+            assert self._services is not None
+            self._drive(ExecutionRun.resume(self._services, await self.get_execution(record.id), entry.workflow))
+        return record.id
+
+    def _retry_entry(self, record: ExecutionRecord, latest: bool) -> CatalogEntry:
+        """The workflow a retry runs: the version the execution ran (a registered one), else the active one."""
+        try:
+            entry = self.catalog.resolve(record.namespace, tenant=self.tenant)
+        except HostError:  # no active version now: the one it ran may still be registered
+            if latest or record.package_version is None:
+                raise
+            _tenant, package, workflow = record.namespace.split("::", 2)
+            return self._registered_version(package, workflow, record.package_version)
+        if latest or entry.source.kind != "registered" or record.package_version in (None, entry.source.version):
+            return entry
+        return self._registered_version(entry.package, entry.workflow.name, record.package_version)
+
+    async def rerun(
+        self, execution_id: str, *, detach: bool = False, distributed: bool = False, actor: str | None = None
+    ) -> str:
+        """Start a new execution of ``execution_id``'s workflow with the same input (its ``rerun_of`` set);
+        return the new id. The workflow resolves as for ``submit`` (a registered package's active version)."""
+        from ._operate import record_event
+
+        record = await self.get_execution(execution_id)
+        entry = await asyncio.to_thread(self.catalog.resolve, record.namespace, tenant=self.tenant)
+        new_id = await self.submit(entry, record.context_in, detach=detach, distributed=distributed, rerun_of=record.id)
+        detail = {"execution_id": new_id, "version": entry.source.version}
+        await asyncio.to_thread(
+            record_event,
+            self.database,
+            execution_id=record.id,
+            kind="rerun",
+            actor=actor or actor_name(),
+            detail=detail,
+        )
+        return new_id
+
     # -- recovery ---------------------------------------------------------------------------------
 
     def _is_stale(self, owner: str | None, expires: float | None, now: float) -> bool:
         if owner == DISTRIBUTED_OWNER:  # task by task, by `cloacina-ctl worker` processes: not resumed here
             return False
-        if owner is None or expires is None or expires < now:
-            return True
-        host, _, rest = owner.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host == socket.gethostname() and pid_text.isdigit() and int(pid_text) != os.getpid():
-            return not _pid_alive(int(pid_text))
-        return False
+        return host_gone(owner, expires, now)
 
     async def recover(self) -> list[str]:
         """Resume this tenant's unfinished executions whose host is gone; return their ids.
@@ -604,6 +700,15 @@ class DefaultRunner:
 
     def wait_sync(self, execution_id: str) -> ExecutionResult:
         return self._sync().run(self.wait(execution_id))
+
+    def cancel_sync(self, execution_id: str) -> CancelOutcome:
+        return self._sync().run(self.cancel(execution_id))
+
+    def retry_sync(self, execution_id: str, *, latest: bool = False, detach: bool = False) -> str:
+        return self._sync().run(self.retry(execution_id, latest=latest, detach=detach))
+
+    def rerun_sync(self, execution_id: str, *, detach: bool = False) -> str:
+        return self._sync().run(self.rerun(execution_id, detach=detach))
 
     def close(self, *, cancel: bool = False) -> None:
         """Synchronous ``aclose`` for a runner used through the ``*_sync`` methods."""

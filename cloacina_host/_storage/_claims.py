@@ -242,6 +242,7 @@ def _claim_statement() -> Select[Any]:
             _ex.c.package,
             _ex.c.package_version,
             _ex.c.context_in,
+            _ex.c.started_at.label("execution_started_at"),
         )
         .join(_ex, _ex.c.id == _te.c.execution_id)
         .where(_claimable(bindparam("p_tenant", type_=String)))
@@ -269,7 +270,7 @@ def _claim_statement() -> Select[Any]:
             _te.c.attempt,
             _te.c.lease_expires_at,
             *(candidates.c[name] for name in ("previous_status", "previous_owner", "tenant", "namespace")),
-            *(candidates.c[name] for name in ("package", "package_version", "context_in")),
+            *(candidates.c[name] for name in ("package", "package_version", "context_in", "execution_started_at")),
         )
         .cte("claimed")
     )
@@ -329,6 +330,12 @@ def claim_tasks(
         "p_notify": notify_if_full,
     }
     rows = conn.execute(_claim_statement(), params).all()
+    queued = sorted({r.execution_id for r in rows if r.execution_started_at is None})
+    if queued:  # their first claims: they are started now (rows being ended elsewhere are left, never waited on)
+        starting = select(_ex.c.id).where(_ex.c.id.in_(queued), _ex.c.started_at.is_(None))
+        conn.execute(
+            update(_ex).where(_ex.c.id.in_(starting.with_for_update(skip_locked=True))).values(started_at=db_now())
+        )
     for r in rows:
         if r.previous_status == "running":  # rare: one statement each, by primary key
             conn.execute(
@@ -703,6 +710,12 @@ def release_tasks(conn: Connection, *, owner: str, claims: Sequence[Claim], reas
     for tenant in sorted({c.tenant for c in released}):
         notify(conn, tenant)
     return released
+
+
+def cancelled_executions(conn: Connection, execution_ids: Sequence[str]) -> set[str]:
+    """Those of ``execution_ids`` that were cancelled."""
+    rows = conn.execute(select(_ex.c.id).where(_ex.c.id.in_(list(execution_ids)), _ex.c.status == "cancelled"))
+    return {str(r[0]) for r in rows}
 
 
 def seconds_until_due(conn: Connection, *, tenant: str) -> float | None:

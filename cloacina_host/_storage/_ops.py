@@ -42,8 +42,14 @@ def execution_row(
     created_at: float,
     lease_owner: str | None = None,
     lease_expires_at: float | None = None,
+    queued: bool = False,
+    rerun_of: str | None = None,
 ) -> dict[str, Any]:
-    """The ``executions`` row of a new, running execution; ``context_in`` is its stored JSON."""
+    """The ``executions`` row of a new, running execution; ``context_in`` is its stored JSON.
+
+    ``queued``: stored for another host to start (``started_at`` stays None until one does).
+    ``rerun_of``: the execution whose input it reuses.
+    """
     return {
         "id": execution_id,
         "tenant": tenant,
@@ -60,9 +66,9 @@ def execution_row(
         "finished_at": None,
         "lease_owner": lease_owner,
         "lease_expires_at": lease_expires_at,
-        "started_at": created_at,
+        "started_at": None if queued else created_at,
         "cancel_requested_at": None,
-        "rerun_of": None,
+        "rerun_of": rerun_of,
     }
 
 

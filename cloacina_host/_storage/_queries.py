@@ -12,7 +12,7 @@ import enum
 import json
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Executable, Row, and_, bindparam, delete, func, insert, or_, select, update
@@ -22,9 +22,10 @@ from sqlalchemy.sql.elements import ClauseElement
 from cloacina_workflow import TaskStatus
 from cloacina_workflow.limits import json_depth_exceeded
 
-from ._records import AttemptRecord, ExecutionRecord, PackageRecord, TaskRecord
+from ._records import AttemptRecord, EventRecord, ExecutionRecord, PackageRecord, TaskRecord
 from ._schema import (
     active_packages,
+    execution_events,
     executions,
     package_workflows,
     packages,
@@ -33,7 +34,9 @@ from ._schema import (
     tenants,
 )
 
-TERMINAL_TASK = tuple(s.value for s in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED))
+TERMINAL_TASK = tuple(
+    s.value for s in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED)
+)
 INTERRUPTED_ERROR = "interrupted: the host process stopped while this attempt ran; it runs again"
 
 
@@ -231,6 +234,9 @@ def _execution(row: Row[Any], tasks: tuple[TaskRecord, ...] = ()) -> ExecutionRe
         lease_expires_at=m["lease_expires_at"],
         tasks=tasks,
         workflow_fingerprint=m["workflow_fingerprint"],
+        started_at=m["started_at"],
+        cancel_requested_at=m["cancel_requested_at"],
+        rerun_of=m["rerun_of"],
     )
 
 
@@ -248,7 +254,11 @@ def list_executions(
         query = query.where(
             or_(_ex.c.workflow == workflow, _ex.c.namespace == workflow, _ex.c.namespace == f"{tenant}::{workflow}")
         )
-    if status:
+    if status == "queued":  # stored detached, no host has started it yet
+        query = query.where(_ex.c.status == "running", _ex.c.started_at.is_(None))
+    elif status == "running":
+        query = query.where(_ex.c.status == "running", _ex.c.started_at.is_not(None))
+    elif status:
         query = query.where(_ex.c.status == status)
     query = query.order_by(_ex.c.created_at.desc(), _ex.c.id).limit(limit)
     return [_execution(row) for row in conn.execute(query)]
@@ -303,7 +313,15 @@ def get_execution(conn: Connection, execution_id: str) -> ExecutionRecord | None
                 attempts=tuple(attempts.get(m["task_id"], ())),
             )
         )
-    return _execution(row, tuple(tasks))
+    events = tuple(
+        EventRecord(seq=e.seq, at=e.at, kind=e.kind, actor=e.actor, detail=json.loads(e.detail))
+        for e in conn.execute(
+            select(execution_events)
+            .where(execution_events.c.execution_id == execution_id)
+            .order_by(execution_events.c.seq)
+        )
+    )
+    return replace(_execution(row, tuple(tasks)), events=events)
 
 
 def unfinished_executions(conn: Connection, *, tenant: str) -> list[tuple[str, str, str | None, float | None]]:
@@ -337,7 +355,7 @@ def claim_execution(
     claimed = conn.execute(
         update(_ex)
         .where(_ex.c.id == execution_id, _ex.c.status == "running", owner_matches)
-        .values(lease_owner=owner, lease_expires_at=lease_expires_at)
+        .values(lease_owner=owner, lease_expires_at=lease_expires_at, started_at=func.coalesce(_ex.c.started_at, now))
     ).rowcount
     if claimed != 1:
         return False

@@ -61,10 +61,34 @@ class ExecutionRecord:
     tasks: tuple[TaskRecord, ...] = field(default=())
     #: ``Workflow.fingerprint()`` of what ran, for registered packages (their manifest's)
     workflow_fingerprint: str | None = None
+    #: when a host started it (``None``: queued, stored by a detached submit and not picked up yet)
+    started_at: float | None = None
+    #: when a cancel was asked for (the host running it stops it)
+    cancel_requested_at: float | None = None
+    #: the execution whose input this one reused (``executions rerun``)
+    rerun_of: str | None = None
+    #: what was asked of it after it was submitted (cancel, retry, rerun), oldest first
+    events: tuple[EventRecord, ...] = ()
 
     @property
     def duration_s(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.created_at
+
+    @property
+    def shown_status(self) -> str:
+        """``status``, except ``queued`` for a running one no host has started yet."""
+        return "queued" if self.status == "running" and self.started_at is None else self.status
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """Something asked of an execution after it was submitted: a cancel, a retry, a rerun; who asked, when."""
+
+    seq: int
+    at: float
+    kind: str
+    actor: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)

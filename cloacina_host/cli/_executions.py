@@ -16,12 +16,13 @@ from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
 from ._progress import _STYLE, format_duration
 
-STATUSES = tuple(s.value for s in ExecutionStatus)
+#: what ``--status`` accepts: ``queued`` (stored detached, not started by a host yet) and every status
+STATUSES = ("queued", *(s.value for s in ExecutionStatus))
 
 
 @click.group("executions")
 def executions_group() -> None:
-    """Executions stored in the database: list them, show one."""
+    """Executions stored in the database: list, show, watch, cancel, retry or rerun them."""
 
 
 def _when(ts: float | None) -> str | None:
@@ -44,8 +45,11 @@ def _summary_json(r: ExecutionRecord) -> dict[str, Any]:
         "package_version": r.package_version,
         "workflow_fingerprint": r.workflow_fingerprint,
         "status": r.status,
+        "queued": r.shown_status == "queued",  # stored detached, no host has started it yet
         "error": r.error,
         "created_at": _when(r.created_at),
+        "started_at": _when(r.started_at),
+        "rerun_of": r.rerun_of,
         "finished_at": _when(r.finished_at),
         "duration_s": r.duration_s,
     }
@@ -57,6 +61,10 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
         "tenant": r.tenant,
         "context": r.context_in,
         "final_context": r.context_out,
+        "cancel_requested_at": _when(r.cancel_requested_at),
+        "events": [
+            {"seq": e.seq, "at": _when(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in r.events
+        ],
         "tasks": [
             {
                 "task_id": t.task_id,
@@ -138,7 +146,7 @@ def _list_table(records: list[ExecutionRecord], *, id_length: int, errors: bool 
         table.add_row(
             r.id[:id_length],
             r.namespace,
-            Text(r.status, style=_STYLE.get(r.status, "")),
+            Text(r.shown_status, style=_STYLE.get(r.shown_status, "")),
             _local(r.created_at),
             format_duration(r.duration_s),
             Text(r.error or "" if errors else ""),
@@ -169,7 +177,9 @@ def show_command(settings: Settings, execution_id: str) -> None:
         out.print(f"  version   {record.package_version}", markup=False)
     if record.workflow_fingerprint is not None:
         out.print(f"  fingerprint {record.workflow_fingerprint}", markup=False)
-    out.print(Text.assemble("  status    ", Text(record.status, style=_STYLE.get(record.status, ""))))
+    out.print(Text.assemble("  status    ", Text(record.shown_status, style=_STYLE.get(record.shown_status, ""))))
+    if record.rerun_of is not None:
+        out.print(f"  rerun of  {record.rerun_of}", markup=False)
     out.print(f"  started   {_local(record.created_at)}", markup=False)
     out.print(f"  finished  {_local(record.finished_at)}  ({format_duration(record.duration_s)})", markup=False)
     if record.error:
@@ -199,7 +209,23 @@ def show_command(settings: Settings, execution_id: str) -> None:
             if settings.verbose and a.traceback:
                 for line in a.traceback.rstrip().splitlines():
                     out.print(f"      {line}", markup=False)
+    if record.events:
+        out.print()
+        out.print("Events:", markup=False)
+        for e in record.events:
+            detail = ", ".join(f"{k}={v}" for k, v in e.detail.items() if v is not None)
+            out.print(f"  {_local(e.at)}  {e.kind} by {e.actor}" + (f" ({detail})" if detail else ""), markup=False)
     if record.context_out is not None:
         out.print()
         out.print("Final context:", markup=False)
         print_json(record.context_out)
+
+
+def _attach_operations() -> None:
+    from ._operate import COMMANDS  # cancel, retry, rerun, watch
+
+    for command in COMMANDS:
+        executions_group.add_command(command)
+
+
+_attach_operations()

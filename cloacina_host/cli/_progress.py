@@ -23,6 +23,8 @@ _STYLE = {
     "completed": "green",
     "failed": "bold red",
     "skipped": "magenta",
+    "cancelled": "yellow",
+    "queued": "dim",
 }
 
 

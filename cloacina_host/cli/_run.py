@@ -102,8 +102,14 @@ def run_command(
             err.print(f"waiting for `cloacina-ctl worker` processes to run {namespace}", markup=False)
             result = asyncio.run(_run_distributed(runner, entry, context))
         else:
+            from ._operate import EXIT_INTERRUPTED, Interrupted
+
             progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
-            result = asyncio.run(_run(runner, entry, context, progress))
+            try:
+                result = asyncio.run(_run(runner, entry, context, progress, settings))
+            except Interrupted as exc:  # Ctrl-C: it said whether it cancelled the execution or left it to serve
+                err.print(exc.message, markup=False)
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     if detach:
         if settings.json:
             print_json({"execution_id": execution_id, "workflow": namespace})
@@ -203,8 +209,10 @@ def _read_context_file(path: Path) -> str:
 
 
 async def _run(
-    runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object], progress: Progress
+    runner: DefaultRunner, entry: CatalogEntry, context: dict[str, object], progress: Progress, settings: Settings
 ) -> ExecutionResult:
+    from ._operate import wait_interruptible
+
     pm = runner.plugin_manager
     async with runner:
         pm.register(progress)
@@ -212,7 +220,7 @@ async def _run(
             with progress:
                 execution_id = await runner.submit(entry, context)
                 progress.execution_id = execution_id
-                return await runner.wait(execution_id)
+                return await wait_interruptible(runner, execution_id, settings, progress)
         finally:
             pm.unregister(progress)
             sys.stderr.flush()
