@@ -115,6 +115,26 @@ def decode(text: str | None) -> tuple[OutputLine, ...]:
     return tuple(lines)
 
 
+def wire_fragment(output: AttemptOutput) -> str:
+    """The output kept since last sent, as members of a JSON object (``"output":[...],"output_cut":N``), or ``""``.
+
+    How a package's worker process sends an attempt's output to the host, in ``op: output`` messages
+    while the task runs and in its reply; ``from_wire`` reads them.
+    """
+    parts, cut = output.take_new()
+    if not parts and not cut:
+        return ""
+    return f'"output":[{",".join(parts)}],"output_cut":{cut}'
+
+
+def from_wire(message: dict[str, Any]) -> tuple[list[OutputLine], int]:
+    """The lines and the bytes cut that a worker's message carries (``wire_fragment``)."""
+    found = message.get("output")
+    lines = [line for line in map(line_from_json, found) if line is not None] if isinstance(found, list) else []
+    cut = message.get("output_cut")
+    return lines, cut if isinstance(cut, int) and cut > 0 else 0
+
+
 def _size(encoded: str) -> int:
     return len(encoded) if encoded.isascii() else len(encoded.encode())
 
