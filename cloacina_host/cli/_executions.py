@@ -14,6 +14,7 @@ from cloacina_workflow import ExecutionStatus
 from .._engine._history import ExecutionRecord, find_execution, list_executions
 from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
+from ._logs import attempt_output_json, logs_command, output_summary
 from ._progress import _STYLE, format_duration
 
 STATUSES = tuple(s.value for s in ExecutionStatus)
@@ -21,7 +22,7 @@ STATUSES = tuple(s.value for s in ExecutionStatus)
 
 @click.group("executions")
 def executions_group() -> None:
-    """Executions stored in the database: list them, show one."""
+    """Executions stored in the database: list them, show one, print what its tasks wrote."""
 
 
 def _when(ts: float | None) -> str | None:
@@ -70,6 +71,7 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
                         "duration_s": a.duration_s,
                         "error": a.error,
                         "traceback": a.traceback,
+                        **attempt_output_json(a),
                     }
                     for a in t.attempts
                 ],
@@ -199,7 +201,13 @@ def show_command(settings: Settings, execution_id: str) -> None:
             if settings.verbose and a.traceback:
                 for line in a.traceback.rstrip().splitlines():
                     out.print(f"      {line}", markup=False)
+    out.print()
+    for line in output_summary(record):
+        out.print(line, markup=False)
     if record.context_out is not None:
         out.print()
         out.print("Final context:", markup=False)
         print_json(record.context_out)
+
+
+executions_group.add_command(logs_command)

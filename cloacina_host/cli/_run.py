@@ -25,6 +25,7 @@ from ._common import (
     print_json,
     task_timeout_option,
 )
+from ._echo import task_output_shown
 from ._progress import Progress, format_duration
 from ._streams import package_output_to_stderr
 
@@ -57,6 +58,7 @@ class ExecutionFailedError(HostError):
     help="PostgreSQL: store the execution for `cloacina-ctl worker` processes (on any machines) to run task "
     "by task, and wait for its result (--detach: do not wait).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="Do not show what tasks write (it is stored: `executions logs ID`).")
 @global_options
 @pass_settings
 def run_command(
@@ -67,6 +69,7 @@ def run_command(
     default_timeout_s: float | None,
     detach: bool,
     distributed: bool,
+    quiet: bool,
 ) -> None:
     """Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context.
 
@@ -103,7 +106,8 @@ def run_command(
             result = asyncio.run(_run_distributed(runner, entry, context))
         else:
             progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
-            result = asyncio.run(_run(runner, entry, context, progress))
+            with task_output_shown(err, quiet=quiet):  # on stderr, [task_id] before each line on a terminal
+                result = asyncio.run(_run(runner, entry, context, progress))
     if detach:
         if settings.json:
             print_json({"execution_id": execution_id, "workflow": namespace})
