@@ -148,7 +148,7 @@ class AttemptOutput:
     def __init__(self, label: str, cap: int = MAX_TASK_OUTPUT_BYTES) -> None:
         self.label = label  #: what ``echo``'s function is told the line is of (the task id)
         self.cap = cap
-        self.cut = 0  #: bytes of output dropped over the cap
+        self.cut = 0  #: bytes of output dropped over the cap (UTF-8, newlines included, as written)
         self.version = 0  #: changes whenever something is kept or cut
         self.closed = False
         self._parts: list[str] = []
@@ -183,7 +183,9 @@ class AttemptOutput:
             now = time.time()
             for line in complete:
                 self._add(OutputLine(now, stream, line))
-            if rest:
+            if rest and self._full:
+                self.cut += _size(rest)
+            elif rest:
                 self._partial[stream] = rest
 
     def log(self, level: str, text: str, t: float) -> None:
@@ -203,7 +205,7 @@ class AttemptOutput:
     def _add(self, line: OutputLine) -> None:
         """Keep ``line`` (under the lock), echo it; over the cap, keep what fits of it and count the rest."""
         if self._full:
-            self.cut += _size(line.text)
+            self.cut += _size(line.text) + 1  # its newline too: what was written, as written
             self.version += 1
             return
         encoded = encode_line(line)
@@ -239,7 +241,10 @@ class AttemptOutput:
         """The attempt has ended: keep what waits for a newline, take no more."""
         with self._lock:
             for stream, rest in list(self._partial.items()):
-                self._add(OutputLine(time.time(), stream, rest))
+                if self._full:
+                    self.cut += _size(rest)
+                else:
+                    self._add(OutputLine(time.time(), stream, rest))
             self._partial.clear()
             self.closed = True
 
