@@ -213,7 +213,8 @@ class AttemptOutput:
         if self._size + size > self.cap:
             line, encoded, size = self._fit(line)
             self._full = True
-            if not line.text:
+            if not line.text:  # no room for any of it: its newline is cut too
+                self.cut += 1
                 self.version += 1
                 return
         self._parts.append(encoded)
