@@ -145,6 +145,21 @@ class AttemptOutput:
     Written from any thread; ``finish()`` ends it (later writes go to the process's streams instead).
     """
 
+    __slots__ = (
+        "_cut_sent",
+        "_full",
+        "_lock",
+        "_partial",
+        "_parts",
+        "_sent",
+        "_size",
+        "cap",
+        "closed",
+        "cut",
+        "label",
+        "version",
+    )
+
     def __init__(self, label: str, cap: int = MAX_TASK_OUTPUT_BYTES) -> None:
         self.label = label  #: what ``echo``'s function is told the line is of (the task id)
         self.cap = cap
@@ -183,10 +198,13 @@ class AttemptOutput:
             now = time.time()
             for line in complete:
                 self._add(OutputLine(now, stream, line))
-            if rest and self._full:
+            if rest and self._over():  # the lines before filled it
                 self.cut += _size(rest)
             elif rest:
                 self._partial[stream] = rest
+
+    def _over(self) -> bool:
+        return self._full
 
     def log(self, level: str, text: str, t: float) -> None:
         """A log record, formatted."""
@@ -240,6 +258,9 @@ class AttemptOutput:
 
     def finish(self) -> None:
         """The attempt has ended: keep what waits for a newline, take no more."""
+        if not self._partial:  # the common case, no lock needed: nothing waits for a newline
+            self.closed = True
+            return
         with self._lock:
             for stream, rest in list(self._partial.items()):
                 if self._full:
@@ -251,6 +272,8 @@ class AttemptOutput:
 
     def stored(self) -> tuple[str | None, int | None]:
         """``(output, output_cut)`` as stored: ``(None, None)`` when the attempt said nothing."""
+        if not self.version:  # nothing was ever kept or cut
+            return None, None
         with self._lock:
             if not self._parts and not self.cut:
                 return None, None
@@ -464,6 +487,15 @@ _handler = _Handler()
 
 def install() -> None:
     """Wrap ``sys.stdout`` and ``sys.stderr`` and put the handler on the root logger, unless done already."""
+    out, err = sys.stdout, sys.stderr
+    if (
+        type(out) is _Proxy
+        and type(err) is _Proxy
+        and out.name == "stdout"
+        and err.name == "stderr"
+        and _handler in logging.root.handlers
+    ):
+        return
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is not None and not (isinstance(stream, _Proxy) and stream.name == name):

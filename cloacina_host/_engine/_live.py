@@ -43,13 +43,15 @@ class LiveOutputs:
         self.interval_s = interval_s
         self._watched: dict[AttemptOutput, _Watched] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the timer runs on, while armed
 
     def watch(self, output: AttemptOutput, execution_id: str, task_id: str, attempt: int) -> None:
         """``output`` is a running attempt's (call on the event loop)."""
-        loop = asyncio.get_running_loop()
-        self._watched[output] = _Watched(execution_id, task_id, attempt, loop.time())
-        if self._timer is None:
+        loop = self._loop
+        if self._timer is None or loop is None:
+            loop = self._loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self.interval_s, self._tick)
+        self._watched[output] = _Watched(execution_id, task_id, attempt, loop.time())
 
     def forget(self, output: AttemptOutput) -> None:
         """The attempt has ended (its end stores its output)."""
