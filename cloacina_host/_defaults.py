@@ -24,6 +24,10 @@ DEFAULT_LOAD_TIMEOUT_S = 30.0
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 #: How long a package's worker has to acknowledge a cancelled (timed-out) task before it is killed.
 DEFAULT_CANCEL_GRACE_S = 2.0
+#: Most task output (stdout, stderr, log records, in their stored form) kept per attempt; the rest is counted.
+MAX_TASK_OUTPUT_BYTES = 1024 * 1024
+#: How often, at most, a running attempt's new output is stored (so ``executions logs --follow`` sees it).
+OUTPUT_FLUSH_S = 1.0
 
 __all__ = [
     "DEFAULT_CANCEL_GRACE_S",
@@ -35,4 +39,6 @@ __all__ = [
     "DEFAULT_POLL_S",
     "DEFAULT_TENANT",
     "DEFAULT_WORKER_CONCURRENCY",
+    "MAX_TASK_OUTPUT_BYTES",
+    "OUTPUT_FLUSH_S",
 ]

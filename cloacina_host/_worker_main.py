@@ -196,6 +196,8 @@ def main(argv: list[str]) -> int:
     # the script's own directory (cloacina_host/) must not shadow anything; the kit comes from the
     # host, imported before the package dir goes in right after the standard library
     del sys.path[0]
+    from cloacina_host import _output as out
+    from cloacina_host._defaults import OUTPUT_FLUSH_S
     from cloacina_workflow import Context, ContextError, RetryPolicy, TaskError
     from cloacina_workflow import _machine as m
     from cloacina_workflow.limits import (
@@ -206,6 +208,7 @@ def main(argv: list[str]) -> int:
         loads_limited,
     )
 
+    out.set_echo("quiet")  # the tasks' output goes to the host in the replies; the host shows it
     shadows = host_shadows(package_dir)
     put_package_first(package_dir)
 
@@ -270,10 +273,33 @@ def main(argv: list[str]) -> int:
             **extra,
         }
 
+    written_by: dict[object, out.AttemptOutput] = {}  # what running requests' tasks wrote
+
+    def answer(rid: object, line: str) -> None:
+        """Send the reply ``line`` (a JSON object) to request ``rid``, with what its task wrote."""
+        written = written_by.pop(rid, None)
+        if written is not None:
+            written.finish()
+            fragment = out.wire_fragment(written)
+            if fragment:
+                line = f"{line[:-1]},{fragment}}}"
+        send(line)
+
+    async def send_output() -> None:
+        """Send what running tasks wrote, at most once per ``OUTPUT_FLUSH_S`` (their host stores it as they run)."""
+        while True:
+            await asyncio.sleep(OUTPUT_FLUSH_S)
+            for rid, written in list(written_by.items()):
+                fragment = out.wire_fragment(written)
+                if fragment:
+                    send(f'{{"op":"output","id":{json.dumps(rid)},{fragment}}}')
+
     async def run_one(request: dict[str, Any]) -> None:
         rid = request["id"]
         task_id = str(request["task"])
         running = None
+        written = written_by[rid] = out.AttemptOutput(task_id)
+        token = out.enter(written)
         try:
             task = workflows[str(request["workflow"])].tasks[task_id]
             context = Context(request["context"])
@@ -289,27 +315,21 @@ def main(argv: list[str]) -> int:
             body = json.dumps(output, separators=(",", ":"))
             if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
                 raise context_too_large(what, len(body))
-            send(f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
+            answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
         except asyncio.CancelledError as exc:
             if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
-                reply(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc)))
+                answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
                 return
             stopped = running is None or running.cancel() or running.done()
-            reply(
-                {
-                    "id": rid,
-                    "ok": False,
-                    "cancelled": True,
-                    "stopped": stopped,
-                    "error_type": "Cancelled",
-                    "message": "cancelled",
-                }
-            )
+            cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": stopped}
+            answer(rid, json.dumps({**cancelled, "error_type": "Cancelled", "message": "cancelled"}))
         except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
-            reply(failure(rid, exc))
+            answer(rid, json.dumps(failure(rid, exc)))
         except BaseException as exc:  # noqa: BLE001  # SystemExit...: a failed attempt, as in-process
-            reply(failure(rid, _escaped(task_id, exc)))
+            answer(rid, json.dumps(failure(rid, _escaped(task_id, exc))))
         finally:
+            out.leave(token)
+            written_by.pop(rid, None)
             cancel_asked.discard(rid)
 
     cancel_asked: set[object] = set()  # requests the host cancelled (a task's own CancelledError fails it)
@@ -332,6 +352,7 @@ def main(argv: list[str]) -> int:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         threading.Thread(target=read_requests, args=(loop, queue), name="cloacina-requests", daemon=True).start()
         running: dict[object, asyncio.Task[None]] = {}
+        flusher = asyncio.ensure_future(send_output())
         while line := await queue.get():
             try:
                 request = loads_limited(
@@ -355,6 +376,7 @@ def main(argv: list[str]) -> int:
             cancel_asked.add(rid)
             job.cancel()
         await asyncio.gather(*running.values(), return_exceptions=True)
+        flusher.cancel()
 
     asyncio.run(serve())
     # a plain task that never returns would keep the interpreter waiting for its thread: leave now

@@ -32,7 +32,8 @@ from cloacina_workflow import Context, ContextError, Task, TaskError, TaskSpec, 
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, context_too_large, loads_limited
 
-from ._defaults import DEFAULT_CANCEL_GRACE_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_LOAD_TIMEOUT_S
+from . import _output
+from ._defaults import DEFAULT_CANCEL_GRACE_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_LOAD_TIMEOUT_S, MAX_TASK_OUTPUT_BYTES
 from ._errors import HostError
 from ._sandbox import Child, spawn
 from ._worker_main import ENVELOPE_BYTES
@@ -40,8 +41,9 @@ from ._worker_main import ENVELOPE_BYTES
 log = logging.getLogger("cloacina_host.workers")
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker_main.py")
-#: Longest reply line the host reads from a worker: a context at its limit and the reply around it.
-MAX_REPLY_BYTES = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
+#: Longest reply line the host reads from a worker: a context and the task's output at their limits, and
+#: the reply around them.
+MAX_REPLY_BYTES = MAX_CONTEXT_BYTES + MAX_TASK_OUTPUT_BYTES + ENVELOPE_BYTES
 
 
 class WorkerLoadError(HostError):
@@ -140,6 +142,8 @@ class Worker:
         self.last_used = time.monotonic()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        #: where each request's task output goes: the attempt's buffer on the host (None: passed on)
+        self._written: dict[int, _output.AttemptOutput | None] = {}
         self._cancelling: dict[int, asyncio.Task[None]] = {}
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -234,6 +238,7 @@ class Worker:
                 future.set_exception(crash)
                 future.exception()  # retrieved here: a cancelled request's future may have no one awaiting it
         self._pending.clear()
+        self._written.clear()
         if self._reply_transport is not None:  # a grandchild may hold the pipe open: stop reading it
             self._reply_transport.close()
 
@@ -265,6 +270,10 @@ class Worker:
                     if self._ready is not None and not self._ready.done():
                         self._ready.set_result(message)
                     continue
+                if message.get("op") == "output":  # what a running task wrote so far
+                    _output.absorb(self._written.get(message["id"]), *_output.from_wire(message))
+                    continue
+                _output.absorb(self._written.pop(message["id"], None), *_output.from_wire(message))
                 future = self._pending.pop(message["id"], None)
                 if future is not None and not future.done():
                     future.set_result(message)
@@ -297,6 +306,7 @@ class Worker:
         )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
+        self._written[rid] = _output.current()
         self.last_used = time.monotonic()
         try:
             self.child.write(line.encode())
@@ -454,7 +464,8 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
 
     def make_task(spec: TaskSpec) -> Task:
         async def run_remotely(context: Context) -> None:
-            worker = await pool.get(package_dir)
+            with _output.outside():  # a worker started now (its reader task) belongs to no attempt
+                worker = await pool.get(package_dir)
             try:
                 output = await worker.run_task(key, spec.id, context.to_dict())
             except asyncio.CancelledError:

@@ -36,6 +36,7 @@ from cloacina_workflow.limits import json_depth_exceeded
 from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
 from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
+from .._output import AttemptOutput
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
 from .._storage._tenants import open_tenant_database
@@ -43,6 +44,7 @@ from .._workers import STOP_REQUEST, StopRequest
 from ._events import EventEmitter
 from ._execution import call_task, dump_context, execution_row, task_rows
 from ._guard import DaemonThreadExecutor, TaskSlot, check_output_size
+from ._live import LiveOutputs, OutputRows, logged, with_output
 from ._resolver import version_resolvers
 from ._supervise import LoopDiedError, RenewalClock, died, watch
 
@@ -190,6 +192,7 @@ class _Running:
     slot: TaskSlot  # its place under ``concurrency``, held until its code really returned
     ending: bool = False  # its end is being written: the renewer must not cancel it
     stop: StopRequest = field(default_factory=StopRequest)  # a cancel ends a registered package's worker
+    written: AttemptOutput | None = None  # what the attempt writes (stored with its end)
 
 
 @dataclass(eq=False)
@@ -203,6 +206,7 @@ class _End:
     message: str | None
     traceback: str | None
     stored: asyncio.Future[_Outcome]
+    written: AttemptOutput | None = None
 
 
 @dataclass
@@ -294,6 +298,7 @@ class DistributedWorker:
         self._freed = asyncio.Event()  # a running task's slot became free
         self._exhausted = False  # the last claim found fewer ready tasks than it asked for
         self._task_pool = DaemonThreadExecutor("cloacina-task")
+        self._live = LiveOutputs(self._store_live)
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -539,7 +544,9 @@ class DistributedWorker:
         self._busy += 1
         slot = TaskSlot(self._slot_free)
         task = asyncio.ensure_future(self._run_task(claim))
-        running = self._running[claim.key] = _Running(claim, task, time.monotonic(), slot)
+        running = self._running[claim.key] = _Running(
+            claim, task, time.monotonic(), slot, written=AttemptOutput(claim.task_id)
+        )
 
         def done(_t: asyncio.Task[None]) -> None:
             if self._running.get(claim.key) is running:
@@ -599,6 +606,11 @@ class DistributedWorker:
                 error = exc
         await self._end(claim, workflow, output, error, time.monotonic() - started)
 
+    def _store_live(self, rows: OutputRows) -> None:
+        """Store running attempts' output so far (``LiveOutputs``), in a database thread."""
+        stored = asyncio.ensure_future(self._db("storing task output", c.store_running_output, self.owner, rows))
+        stored.add_done_callback(logged)
+
     def _outputs(self, conn: Any, execution_id: str, deps: Iterable[str]) -> dict[str, dict[str, Any]]:
         return c.outputs(conn, execution_id=execution_id, task_ids=deps)
 
@@ -611,7 +623,16 @@ class DistributedWorker:
     async def _call(self, task: Task, context: Any, claim: c.Claim) -> None:
         running = self._running.get(claim.key)
         slot = None if running is None else running.slot
-        await call_task(task, context, m.effective_timeout(task, self.default_timeout_s), self._task_pool, slot)
+        written = None if running is None else running.written
+        timeout = m.effective_timeout(task, self.default_timeout_s)
+        if written is not None:
+            self._live.watch(written, claim.execution_id, claim.task_id, claim.attempt)
+        try:
+            await call_task(task, context, timeout, self._task_pool, slot, written)
+        finally:
+            if written is not None:
+                self._live.forget(written)
+                written.finish()
 
     async def _end(
         self,
@@ -706,7 +727,9 @@ class DistributedWorker:
         tb: str | None,
     ) -> _Outcome:
         """Queue the end of an attempt for the next batch; wait until it is committed (or refused)."""
+        running = self._running.get(claim.key)
         end = _End(claim, workflow, output, error, message, tb, asyncio.get_running_loop().create_future())
+        end.written = None if running is None else running.written
         self._ends.append(end)
         self._ended.set()
         return await end.stored
@@ -747,7 +770,7 @@ class DistributedWorker:
         for e in live:
             outcome, task_end = _decide_end(e, failures.get(e.claim.key, 0) + 1)
             outcomes[e.claim.key] = outcome
-            stored.append(task_end)
+            stored.append(with_output(task_end, e.written))
         held = c.end_tasks(conn, owner=self.owner, ends=stored)
         ended = [e for e in live if e.claim.key in held]
         ready_in: set[str] = set()

@@ -22,6 +22,7 @@ from cloacina_workflow import ContextConflict, JSONValue, Task, TaskStatus, Work
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_depth_exceeded
 
+from .._output import AttemptOutput
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
 from .._storage._held import HeldWrite, HeldWrites
@@ -29,6 +30,7 @@ from .._storage._queries import Write, dumps
 from .._workers import STOP_REQUEST, StopRequest
 from ._events import EventEmitter
 from ._guard import TaskSlot, call_task, check_output_size
+from ._live import LiveOutputs, store_with
 from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
 
 log = logging.getLogger("cloacina_host.engine")
@@ -105,9 +107,11 @@ class EngineServices:
     lease_s: float
     default_timeout_s: float | None = None
     held: HeldWrites = field(init=False)  # attempts' start records, held to ride along with their end
+    live: LiveOutputs = field(init=False)  # running attempts' output, stored before they end
 
     def __post_init__(self) -> None:
         self.held = HeldWrites(self.writer)
+        self.live = LiveOutputs(store_with(self.writer))
 
 
 @dataclass(slots=True)
@@ -331,9 +335,9 @@ class ExecutionRun:
     def _on_conflict(self, c: ContextConflict) -> None:
         log.warning("execution %s, %s", self.execution_id, m.conflict_text(c))
 
-    async def _call(self, task: Task, context: Any, slot: TaskSlot) -> None:
+    async def _call(self, task: Task, context: Any, slot: TaskSlot, output: AttemptOutput) -> None:
         timeout = m.effective_timeout(task, self.services.default_timeout_s)
-        await call_task(task, context, timeout, self.services.executor, slot)
+        await call_task(task, context, timeout, self.services.executor, slot, output)
 
     async def _attempt(self, tid: str) -> bool:
         """Run one attempt of ``tid``; True when it failed and must run again."""
@@ -369,21 +373,29 @@ class ExecutionRun:
             error: Exception | None = None
             output: dict[str, JSONValue] = {}
             output_text = ""
+            written = AttemptOutput(tid)
+            services.live.watch(written, eid, tid, attempt)
             try:
                 context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
-                await self._call(task, context, slot)
+                await self._call(task, context, slot, written)
                 output = context.to_dict()  # re-checks values a task mutated in place
                 output_text = dump_context(output, f"the output context of task {tid!r}")
                 check_output_size(output_text, tid)
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
                 error = exc
+            finally:
+                services.live.forget(written)
+                written.finish()
         ended = time.time()
+        logs, logs_cut = written.stored()
         if error is None:
             state.status, state.finished_at, state.error = TaskStatus.COMPLETED, ended, None
             self.outputs[tid] = output
             self._remaining -= 1
             ops: list[Op] = [
-                ops_.finish_attempt(eid, tid, attempt, status="completed", finished_at=ended),
+                ops_.finish_attempt(
+                    eid, tid, attempt, status="completed", finished_at=ended, output=logs, output_cut=logs_cut
+                ),
                 ops_.task_state(
                     eid,
                     tid,
@@ -409,7 +421,15 @@ class ExecutionRun:
         state.error = message
         state.errors.append(tb)
         failed_attempt = ops_.finish_attempt(
-            eid, tid, attempt, status="failed", finished_at=ended, error=message, traceback=tb
+            eid,
+            tid,
+            attempt,
+            status="failed",
+            finished_at=ended,
+            error=message,
+            traceback=tb,
+            output=logs,
+            output_cut=logs_cut,
         )
         decision = m.after_failure(task, error, state.failures)
         if decision.retry:

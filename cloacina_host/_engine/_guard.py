@@ -27,6 +27,8 @@ from cloacina_workflow import Task
 from cloacina_workflow._machine import TaskEscapedError, timeout_error
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large
 
+from .. import _output
+
 
 def _plain(task: Task, context: Any, begin: Callable[[], None] | None = None) -> None:
     """Run a plain task in its thread; anything but an ``Exception`` becomes ``TaskEscapedError`` here.
@@ -137,8 +139,12 @@ async def call_task(
     timeout: float | None,
     executor: concurrent.futures.Executor,
     slot: TaskSlot | None = None,
+    output: _output.AttemptOutput | None = None,
 ) -> None:
     """One run of ``task``: an async one on the loop, a plain one on ``executor``, within ``timeout``.
+
+    What the task writes to stdout and stderr, and its log records, go to ``output`` (``_output``):
+    the coroutine, or the thread's copy of this context, runs with it as the current attempt's.
 
     A timed-out attempt raises ``TaskError.Timeout`` (the same text in every driver); a plain
     function's thread cannot be stopped, so it finishes unobserved (a daemon thread) and keeps
@@ -146,6 +152,23 @@ async def call_task(
     task's thread may start later than asked). A task that raises a ``BaseException`` other than an
     ``Exception`` raises ``TaskEscapedError``.
     """
+    if output is None:
+        await _call_task(task, context, timeout, executor, slot)
+        return
+    token = _output.enter(output)
+    try:
+        await _call_task(task, context, timeout, executor, slot)
+    finally:
+        _output.leave(token)
+
+
+async def _call_task(
+    task: Task,
+    context: Any,
+    timeout: float | None,
+    executor: concurrent.futures.Executor,
+    slot: TaskSlot | None,
+) -> None:
     fut: asyncio.Future[Any]
     thread: concurrent.futures.Future[Any] | None = None
     started: asyncio.Future[None] | None = None

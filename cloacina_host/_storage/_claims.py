@@ -436,6 +436,9 @@ class TaskEnd:
     error: str | None = None
     traceback: str | None = None
     retry_delay_s: float | None = None
+    #: what the attempt wrote, in ``_output``'s stored form, and the bytes cut over the cap
+    logs: str | None = None
+    logs_cut: int | None = None
 
 
 @functools.cache
@@ -488,6 +491,8 @@ _END_COLUMNS: dict[str, Any] = {
     "traceback": Text,
     "context_out": Text,
     "retry_delay_s": Float,
+    "output": Text,
+    "output_cut": Integer,
 }
 
 
@@ -537,6 +542,8 @@ def _end_statement() -> Select[Any]:
             finished_at=now,
             error=given.c.error,
             traceback=given.c.traceback,
+            output=given.c.output,
+            output_cut=given.c.output_cut,
         )
         .cte("ended_attempts")
     )
@@ -561,6 +568,8 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
             e.traceback,
             dumps(e.output) if e.output is not None else None,
             e.retry_delay_s,
+            e.logs,
+            e.logs_cut,
         )
         for e in ends
     ]
@@ -568,6 +577,24 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
     params["p_owner"] = owner
     held = conn.execute(_end_statement(), params)
     return {(str(r[0]), str(r[1])) for r in held}
+
+
+def store_running_output(conn: Connection, owner: str, rows: Sequence[tuple[str, str, int, str, int]]) -> None:
+    """Store what running attempts (``execution_id, task_id, attempt, output, output_cut``) wrote so far,
+    where ``owner`` still runs them (an attempt that ended, or passed to another worker, is left as it is)."""
+    statement = (
+        update(_ta)
+        .where(
+            _ta.c.execution_id == bindparam("b_execution_id"),
+            _ta.c.task_id == bindparam("b_task_id"),
+            _ta.c.attempt == bindparam("b_attempt"),
+            _ta.c.status == "running",
+            _ta.c.worker == owner,
+        )
+        .values(output=bindparam("b_output"), output_cut=bindparam("b_output_cut"))
+    )
+    names = ("b_execution_id", "b_task_id", "b_attempt", "b_output", "b_output_cut")
+    conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 @dataclass(frozen=True)

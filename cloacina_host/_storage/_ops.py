@@ -15,6 +15,7 @@ from ._queries import Write
 from ._writer import Op
 
 __all__ = [
+    "attempt_output",
     "execution_row",
     "finish_attempt",
     "finish_execution",
@@ -153,8 +154,11 @@ def finish_attempt(
     finished_at: float,
     error: str | None = None,
     traceback: str | None = None,
+    output: str | None = None,
+    output_cut: int | None = None,
 ) -> Op:
-    """End attempt ``attempt`` of a task: ``completed`` or ``failed`` (with its error and traceback)."""
+    """End attempt ``attempt`` of a task: ``completed`` or ``failed`` (with its error and traceback), with
+    what it wrote (``output``, in ``_output``'s stored form; ``output_cut`` bytes dropped over the cap)."""
     return (
         Write.FINISH_ATTEMPT,
         {
@@ -165,6 +169,22 @@ def finish_attempt(
             "finished_at": finished_at,
             "error": error,
             "traceback": traceback,
+            "output": output,
+            "output_cut": output_cut,
+        },
+    )
+
+
+def attempt_output(execution_id: str, task_id: str, attempt: int, *, output: str, output_cut: int | None) -> Op:
+    """Store what a running attempt has written so far (nothing once it has ended: its end stores it all)."""
+    return (
+        Write.ATTEMPT_OUTPUT,
+        {
+            "b_execution_id": execution_id,
+            "b_task_id": task_id,
+            "b_attempt": attempt,
+            "output": output,
+            "output_cut": output_cut,
         },
     )
 
@@ -223,6 +243,8 @@ def ran(started: Sequence[Op], ended: Sequence[Op]) -> list[Op]:
                 finished_at=params["finished_at"],
                 error=params["error"],
                 traceback=params["traceback"],
+                output=params["output"],
+                output_cut=params["output_cut"],
             )
             merged.append((Write.INSERT_ATTEMPT, attempt_row))
             attempt_row = None

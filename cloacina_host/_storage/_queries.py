@@ -52,6 +52,7 @@ class Write(enum.IntEnum):
     TASK_RAN = 7
     FINISH_EXECUTION = 8
     RENEW_LEASES = 9
+    ATTEMPT_OUTPUT = 10  # a running attempt's output so far: after the others, a no-op on an attempt they ended
 
 
 _te = task_executions
@@ -81,6 +82,8 @@ WRITES: dict[Write, Executable] = {
         finished_at=bindparam("finished_at"),
         error=bindparam("error"),
         traceback=bindparam("traceback"),
+        output=bindparam("output"),
+        output_cut=bindparam("output_cut"),
     ),
     Write.TASK_STATE: update(_te)
     .where(_te.c.execution_id == bindparam("b_execution_id"), _te.c.task_id == bindparam("b_task_id"))
@@ -118,6 +121,14 @@ WRITES: dict[Write, Executable] = {
     Write.RENEW_LEASES: update(_ex)
     .where(_ex.c.lease_owner == bindparam("b_owner"), _ex.c.status == "running")
     .values(lease_expires_at=bindparam("lease_expires_at")),
+    Write.ATTEMPT_OUTPUT: update(_ta)
+    .where(
+        _ta.c.execution_id == bindparam("b_execution_id"),
+        _ta.c.task_id == bindparam("b_task_id"),
+        _ta.c.attempt == bindparam("b_attempt"),
+        _ta.c.status == "running",
+    )
+    .values(output=bindparam("output"), output_cut=bindparam("output_cut")),
 }
 
 
@@ -293,6 +304,8 @@ def get_execution(conn: Connection, execution_id: str) -> ExecutionRecord | None
                 error=m["error"],
                 traceback=m["traceback"],
                 worker=m["worker"],
+                stored_output=m["output"],
+                output_cut=m["output_cut"] or 0,
             )
         )
     tasks = []

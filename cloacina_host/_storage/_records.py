@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+from .._output import OutputLine, decode
 
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One run of a task: when, how it ended, and the error and traceback if it failed."""
+    """One run of a task: when, how it ended, the error and traceback if it failed, and what it wrote."""
 
     attempt: int
     status: str
@@ -17,6 +20,15 @@ class AttemptRecord:
     error: str | None
     traceback: str | None
     worker: str | None
+    #: the attempt's output in its stored form (``output`` reads it)
+    stored_output: str | None = field(default=None, repr=False)
+    #: bytes of output dropped over the cap (``MAX_TASK_OUTPUT_BYTES``); the start was kept
+    output_cut: int = 0
+
+    @functools.cached_property
+    def output(self) -> tuple[OutputLine, ...]:
+        """What the attempt wrote to stdout and stderr, and its log records, in order (so far, if it runs)."""
+        return decode(self.stored_output)
 
     @property
     def duration_s(self) -> float | None:

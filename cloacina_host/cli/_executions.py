@@ -14,6 +14,7 @@ from cloacina_workflow import ExecutionStatus
 from .._engine._history import ExecutionRecord, find_execution, list_executions
 from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
+from ._logs import attempt_output_json, logs_command, output_summary
 from ._progress import _STYLE, format_duration
 
 #: what ``--status`` accepts: ``queued`` (stored detached, not started by a host yet) and every status
@@ -22,7 +23,7 @@ STATUSES = ("queued", *(s.value for s in ExecutionStatus))
 
 @click.group("executions")
 def executions_group() -> None:
-    """Executions stored in the database: list, show, watch, cancel, retry or rerun them."""
+    """Executions stored in the database: list, show, print what their tasks wrote, watch, cancel, retry or rerun."""
 
 
 def _when(ts: float | None) -> str | None:
@@ -78,6 +79,7 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
                         "duration_s": a.duration_s,
                         "error": a.error,
                         "traceback": a.traceback,
+                        **attempt_output_json(a),
                     }
                     for a in t.attempts
                 ],
@@ -209,6 +211,9 @@ def show_command(settings: Settings, execution_id: str) -> None:
             if settings.verbose and a.traceback:
                 for line in a.traceback.rstrip().splitlines():
                     out.print(f"      {line}", markup=False)
+    out.print()
+    for line in output_summary(record):
+        out.print(line, markup=False)
     if record.events:
         out.print()
         out.print("Events:", markup=False)
@@ -228,4 +233,5 @@ def _attach_operations() -> None:
         executions_group.add_command(command)
 
 
+executions_group.add_command(logs_command)
 _attach_operations()

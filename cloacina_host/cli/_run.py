@@ -25,6 +25,7 @@ from ._common import (
     print_json,
     task_timeout_option,
 )
+from ._echo import task_output_shown
 from ._progress import Progress, format_duration
 from ._streams import package_output_to_stderr
 
@@ -57,6 +58,7 @@ class ExecutionFailedError(HostError):
     help="PostgreSQL: store the execution for `cloacina-ctl worker` processes (on any machines) to run task "
     "by task, and wait for its result (--detach: do not wait).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="Do not show what tasks write (it is stored: `executions logs ID`).")
 @global_options
 @pass_settings
 def run_command(
@@ -67,6 +69,7 @@ def run_command(
     default_timeout_s: float | None,
     detach: bool,
     distributed: bool,
+    quiet: bool,
 ) -> None:
     """Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context.
 
@@ -106,7 +109,8 @@ def run_command(
 
             progress = Progress(entry.workflow, err, live=err.is_terminal, plain=not settings.json)
             try:
-                result = asyncio.run(_run(runner, entry, context, progress, settings))
+                with task_output_shown(err, quiet=quiet):  # on stderr, [task_id] before each line on a terminal
+                    result = asyncio.run(_run(runner, entry, context, progress, settings))
             except Interrupted as exc:  # Ctrl-C: it said whether it cancelled the execution or left it to serve
                 err.print(exc.message, markup=False)
                 raise click.exceptions.Exit(EXIT_INTERRUPTED) from None

@@ -8,6 +8,7 @@ builds each at most once (and a later session not at all). Loaded by path (``tes
 - ``crash``: reg-crash (tasks that ``os._exit`` and segfault once)
 - ``dep-a``, ``dep-b``: bundle reg-depmod 1.0 and 2.0, both built here from reg-depmod
 - ``hang``: reg-hang (its import sleeps for ``$REG_HANG_SECONDS``)
+- ``logs``: reg-logs (tasks that print, write to stderr and log; one waits on a gate file)
 - ``shadow``: reg-shadow, whose wheel installs a top-level ``json`` (packaged with the packager's own
   shadow check switched off, so that the registry's check is what refuses it)
 - ``demo``: the tutorial's simple-packaged-demo
@@ -135,6 +136,7 @@ def build_archives(cache: Path) -> dict[str, Path]:
         "dep-a": lambda: archive(cache, "reg-dep-a", PACKAGES / "reg-dep-a", find_links=wheels),
         "dep-b": lambda: archive(cache, "reg-dep-b", PACKAGES / "reg-dep-b", find_links=wheels),
         "hang": lambda: archive(cache, "reg-hang", PACKAGES / "reg-hang"),
+        "logs": lambda: archive(cache, "reg-logs", PACKAGES / "reg-logs"),
         "demo": lambda: archive(cache, "demo", ROOT / "plugins" / "simple-packaged-demo"),
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
