@@ -45,8 +45,7 @@ def _summary_json(r: ExecutionRecord) -> dict[str, Any]:
         "package": r.package,
         "package_version": r.package_version,
         "workflow_fingerprint": r.workflow_fingerprint,
-        "status": r.status,
-        "queued": r.shown_status == "queued",  # stored detached, no host has started it yet
+        "status": r.shown_status,  # queued: stored detached, no host has started it yet
         "error": r.error,
         "created_at": _when(r.created_at),
         "started_at": _when(r.started_at),

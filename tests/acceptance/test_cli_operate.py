@@ -219,7 +219,7 @@ def test_serve_stops_a_detached_execution_it_runs_when_cancelled_and_watch_follo
     until("watch to show it queued", lambda: ": queued" in watched.read_text(), watch)
     serve = start(env, "serve", "--interval", "0.2")
     until("serve to start the slow task", (tmp_path / "started").exists, serve)
-    assert show(env, execution_id)["queued"] is False
+    assert show(env, execution_id)["status"] != "queued"
     cancelled = ctl(env, "executions", "cancel", execution_id)
     assert cancelled.returncode == 0, cancelled.stderr
     until("serve to cancel it", lambda: show(env, execution_id)["status"] == "cancelled", serve)
@@ -355,11 +355,11 @@ def test_distributed_workers_stop_a_cancelled_execution_at_their_next_lease_rene
     detached = ctl(env, "run", "slow", "--distributed", "--detach", "--context", json.dumps({"dir": str(tmp_path)}))
     assert detached.returncode == 0, detached.stderr
     execution_id = detached.stdout.strip()
-    assert show(env, execution_id)["queued"] is True
+    assert show(env, execution_id)["status"] == "queued"
     logged = tmp_path / "worker.err"
     worker = start(env, "worker", "--lease-seconds", "1.5", "--grace-seconds", "1", err=logged)
     until("a worker to start the slow task", (tmp_path / "started").exists, worker)
-    assert show(env, execution_id)["queued"] is False
+    assert show(env, execution_id)["status"] == "running"
     cancelled = ctl(env, "executions", "cancel", execution_id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert f"execution {execution_id} of public::ops_pkg::slow cancelled" in cancelled.stderr

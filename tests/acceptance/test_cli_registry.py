@@ -154,7 +154,7 @@ def test_removing_a_version_in_use_is_refused_with_the_count(ctl: Any, reg_archi
     assert status == 0, err
     assert "it was active" in out
     status, out, err = ctl("executions", "show", execution_id, "--json")
-    assert json.loads(out)["status"] == "running"  # left for a host; it can no longer resume it
+    assert json.loads(out)["status"] == "queued"  # left for a host; it can no longer resume it
 
 
 def test_unknown_package_exits_3(ctl: Any) -> None:

@@ -107,7 +107,7 @@ def test_serve_swaps_versions_while_an_execution_runs(
 
         def finished(execution_id: str) -> Any:
             shown = ctl_json(capfd, "executions", "show", execution_id)
-            return shown if shown["status"] != "running" else None
+            return shown if shown["status"] not in ("queued", "running") else None
 
         two = until("the second execution", lambda: finished(second), proc)
         assert ctl_json(capfd, "executions", "show", first)["status"] == "running"  # still held at the gate
@@ -162,7 +162,7 @@ def test_serve_runs_distributed_tasks_of_a_registered_package_on_postgresql(
 
         def finished() -> Any:
             shown = ctl_json(capfd, "executions", "show", execution_id)
-            return shown if shown["status"] != "running" else None
+            return shown if shown["status"] not in ("queued", "running") else None
 
         done = until("the distributed execution", finished, proc)
         assert (done["status"], done["package_version"], done["final_context"]["version"]) == (

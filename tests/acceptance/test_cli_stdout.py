@@ -199,7 +199,7 @@ def mute() -> Iterator[Callable[..., subprocess.Popen[str]]]:
 def _finished(env: dict[str, str], execution_id: str) -> str | None:
     shown = ctl(env, "executions", "show", execution_id, "--json")
     status: str = json.loads(shown.stdout)["status"]
-    return status if status not in ("running", "pending") else None
+    return status if status not in ("queued", "running", "pending") else None
 
 
 def test_serve_with_closed_stdout_and_stderr_runs_executions_and_stops_on_sigterm(

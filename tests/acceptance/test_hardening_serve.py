@@ -63,7 +63,7 @@ def test_serve_keeps_scheduling_beside_a_hanging_archive_and_skips_what_is_not_a
 
         def finished() -> Any:
             shown = ctl_json(capfd, "executions", "show", execution_id)
-            return shown if shown["status"] != "running" else None
+            return shown if shown["status"] not in ("queued", "running") else None
 
         done = until("the detached execution", finished, proc)
         # it ran while reg-hang was still being loaded: nothing about its outcome has been said yet
