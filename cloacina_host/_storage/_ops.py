@@ -42,8 +42,12 @@ def execution_row(
     created_at: float,
     lease_owner: str | None = None,
     lease_expires_at: float | None = None,
+    started_by: str = "manual",
 ) -> dict[str, Any]:
-    """The ``executions`` row of a new, running execution; ``context_in`` is its stored JSON."""
+    """The ``executions`` row of a new, running execution; ``context_in`` is its stored JSON.
+
+    ``started_by``: what started it, ``manual`` or ``schedule NAME at TIME``.
+    """
     return {
         "id": execution_id,
         "tenant": tenant,
@@ -63,6 +67,7 @@ def execution_row(
         "started_at": created_at,
         "cancel_requested_at": None,
         "rerun_of": None,
+        "started_by": started_by,
     }
 
 

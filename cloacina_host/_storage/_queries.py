@@ -231,6 +231,7 @@ def _execution(row: Row[Any], tasks: tuple[TaskRecord, ...] = ()) -> ExecutionRe
         lease_expires_at=m["lease_expires_at"],
         tasks=tasks,
         workflow_fingerprint=m["workflow_fingerprint"],
+        started_by=m.get("started_by"),
     )
 
 

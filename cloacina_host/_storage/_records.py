@@ -61,6 +61,8 @@ class ExecutionRecord:
     tasks: tuple[TaskRecord, ...] = field(default=())
     #: ``Workflow.fingerprint()`` of what ran, for registered packages (their manifest's)
     workflow_fingerprint: str | None = None
+    #: what started it: ``manual``, ``schedule NAME at TIME`` (None: stored before migration 4)
+    started_by: str | None = None
 
     @property
     def duration_s(self) -> float | None:
