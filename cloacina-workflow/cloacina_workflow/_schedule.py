@@ -99,7 +99,8 @@ class Schedule(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'schedule'}: {e['msg'].removeprefix('Value error, ').rstrip('.')}"
+                f"{'.'.join(str(p) for p in e['loc']) or 'schedule'}: "
+                + e["msg"].removeprefix("Value error, ").rstrip(".")
                 for e in exc.errors()
             )
             raise WorkflowDefinitionError(f"Schedule {data.get('cron')!r}: {problems}.") from None

@@ -23,6 +23,7 @@ __all__ = [
     "claim_fire",
     "clear_schedules",
     "list_schedules",
+    "plugin_sources",
     "replace_schedules",
     "set_paused",
 ]
@@ -117,6 +118,12 @@ def clear_schedules(conn: Connection, *, source: str) -> int:
     return int(conn.execute(delete(_s).where(_s.c.source == source)).rowcount)
 
 
+def plugin_sources(conn: Connection) -> list[str]:
+    """The ``plugin:DIST`` sources that have schedules stored."""
+    query = select(_s.c.source).where(_s.c.source.like("plugin:%")).distinct()
+    return [str(r[0]) for r in conn.execute(query)]
+
+
 def list_schedules(conn: Connection, *, namespace: str | None = None) -> list[ScheduleRow]:
     """The tenant's live schedules with their latest fire, by namespace and name."""
     last = (
@@ -180,7 +187,9 @@ def _insert_ignoring_conflict(conn: Connection, row: Mapping[str, Any]) -> bool:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    statement = dialect_insert(_f).values(**row).on_conflict_do_nothing(index_elements=["namespace", "schedule", "fire_at"])
+    statement = (
+        dialect_insert(_f).values(**row).on_conflict_do_nothing(index_elements=["namespace", "schedule", "fire_at"])
+    )
     return int(conn.execute(statement).rowcount) == 1
 
 
