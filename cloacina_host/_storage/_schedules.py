@@ -183,13 +183,16 @@ def set_paused(conn: Connection, *, namespace: str, names: Sequence[str], paused
 
 def _insert_ignoring_conflict(conn: Connection, row: Mapping[str, Any]) -> bool:
     """Insert a ``schedule_fires`` row unless its key exists; True when this insert wrote it."""
+    keys = ["namespace", "schedule", "fire_at"]
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    statement = (
-        dialect_insert(_f).values(**row).on_conflict_do_nothing(index_elements=["namespace", "schedule", "fire_at"])
-    )
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        # psycopg may not report a row count here: RETURNING says whether the row was written
+        claimed = pg_insert(_f).values(**row).on_conflict_do_nothing(index_elements=keys).returning(_f.c.fire_at)
+        return conn.execute(claimed).first() is not None
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    statement = sqlite_insert(_f).values(**row).on_conflict_do_nothing(index_elements=keys)
     return int(conn.execute(statement).rowcount) == 1
 
 
