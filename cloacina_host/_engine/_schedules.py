@@ -122,12 +122,15 @@ class Scheduler:
         self.owner = owner
         self.now = now
         self._unresolved: dict[tuple[str, str], str] = {}  # said once per schedule, not at every tick
+        #: how many live schedules the last pass saw, and how many of them were paused
+        self.seen: tuple[int, int] = (0, 0)
 
     def tick(self) -> list[Fired]:
         """One pass over the live schedules (blocking: call it off the event loop)."""
         now = self.now()
         with self.database.read("reading the schedules") as conn:
             rows = qs.list_schedules(conn)
+        self.seen = (len(rows), sum(r.paused for r in rows))
         fired: list[Fired] = []
         for row in rows:
             if row.paused:

@@ -292,7 +292,7 @@ async def _scheduling(
         return time.time() + clock_offset
 
     scheduler = Scheduler(runner.database, catalog, tenant=tenant, owner=runner.owner, now=clock)
-    synced = False
+    synced = passed = False
     while not stop.is_set():
         try:
             if not synced:  # installed plugins' schedules: written once, by each serve that has them
@@ -303,6 +303,10 @@ async def _scheduling(
                 if live:
                     note(f"{live} schedule(s) of installed plugins are live")
             fired = await asyncio.to_thread(scheduler.tick)
+            if not passed:
+                passed = True
+                live, paused = scheduler.seen
+                note(f"scheduler: {live} live schedule(s) ({paused} paused), looking every {tick:g} s")
             for f in fired:
                 note(f.describe())
             if fired:
