@@ -196,6 +196,14 @@ def schedule_text(schedule: Schedule) -> str:
     return text
 
 
+def _graph_title(wf: ManifestWorkflow) -> str:
+    """The workflow's key, and its schedules when it has any (``--graph`` shows them in the title)."""
+    if not wf.schedules:
+        return wf.key
+    timed = "; ".join(f"{s.name}: {s.cron} {s.timezone}" for s in wf.schedules)
+    return f"{wf.key} (schedules {timed})"
+
+
 def _mermaid_label(text: str) -> str:
     return text.replace('"', "#quot;")
 
@@ -203,7 +211,7 @@ def _mermaid_label(text: str) -> str:
 def mermaid(manifest: Manifest) -> str:
     lines = ["flowchart LR"]
     for w, wf in enumerate(manifest.workflows):
-        lines.append(f'  subgraph w{w}["{_mermaid_label(wf.key)}"]')
+        lines.append(f'  subgraph w{w}["{_mermaid_label(_graph_title(wf))}"]')
         index = {t.id: f"w{w}t{i}" for i, t in enumerate(wf.tasks)}
         for t in wf.tasks:
             lines.append(f'    {index[t.id]}["{_mermaid_label(t.id)}"]')
@@ -222,7 +230,7 @@ def dot(manifest: Manifest) -> str:
     lines = [f"digraph {_dot_id(manifest.package.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
     for w, wf in enumerate(manifest.workflows):
         lines.append(f"  subgraph cluster_{w} {{")
-        lines.append(f"    label={_dot_id(wf.key)};")
+        lines.append(f"    label={_dot_id(_graph_title(wf))};")
         for t in wf.tasks:
             lines.append(f"    {_dot_id(wf.key + '::' + t.id)} [label={_dot_id(t.id)}];")
         for t in wf.tasks:

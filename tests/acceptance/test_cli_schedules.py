@@ -87,6 +87,8 @@ def test_inspect_shows_the_schedules(reg_archives: dict[str, Path], capfd: pytes
     text = capfd.readouterr().out
     assert "every_minute: '* * * * *' in UTC (Every minute), catchup skip" in text
     assert "nightly: '0 3 * * *' in Europe/Berlin" in text
+    assert main(["inspect", str(reg_archives["sched-1"]), "--graph", "mermaid"]) == 0
+    assert "(schedules every_minute: * * * * * UTC; nightly: 0 3 * * * Europe/Berlin)" in capfd.readouterr().out
     printed = ctl_json(capfd, "inspect", str(reg_archives["sched-1"]))
     assert printed["format_version"] == 2
     assert [s["name"] for s in printed["workflows"][0]["schedules"]] == ["every_minute", "nightly"]
