@@ -12,6 +12,7 @@ from ._errors import (
     WorkflowDefinitionError,
 )
 from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
+from ._schedule import Schedule
 from ._task import RetryPolicy, Task, TaskSpec, task
 from ._workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, ContextConflict, Workflow, workflow
 from .hookspecs import hookimpl, hookspec
@@ -43,6 +44,7 @@ __all__ = [
     "JSONValue",
     "LimitExceeded",
     "RetryPolicy",
+    "Schedule",
     "Task",
     "TaskError",
     "TaskOutcome",

@@ -16,6 +16,7 @@ from typing import Any
 from ._context import Context, JSONValue
 from ._errors import WorkflowDefinitionError
 from ._machine import final_context
+from ._schedule import Schedule, resolve_names
 from ._task import Task
 from .hookspecs import hookimpl
 from .limits import check_task_count
@@ -47,6 +48,7 @@ class Workflow:
         description: str | None = None,
         author: str | None = None,
         attributes: Mapping[str, Task] | None = None,
+        schedules: Iterable[Schedule] = (),
     ) -> None:
         self.name = name
         self.package = package
@@ -65,6 +67,8 @@ class Workflow:
             for dep in t.dependencies:
                 dependents[dep].append(t.id)
         self.dependents: Mapping[str, tuple[str, ...]] = MappingProxyType({k: tuple(v) for k, v in dependents.items()})
+        #: cron schedules the host runs while this workflow's package is active (names resolved)
+        self.schedules: tuple[Schedule, ...] = resolve_names(tuple(schedules), name)
 
     # -- definition checks -------------------------------------------------------------------
 
@@ -176,7 +180,7 @@ class Workflow:
 
     def describe(self) -> dict[str, Any]:
         """The workflow's structure as JSON data: what a manifest records and ``inspect`` shows."""
-        return {
+        described: dict[str, Any] = {
             "name": self.name,
             "package": self.package,
             "description": self.description,
@@ -186,6 +190,9 @@ class Workflow:
                 for tid in self.order
             ],
         }
+        if self.schedules:  # only when declared: workflows without schedules describe as before
+            described["schedules"] = [s.model_dump(mode="json") for s in self.schedules]
+        return described
 
     def fingerprint(self) -> str:
         """``sha256:<hex>`` over canonical JSON of the structure and each task's code.
@@ -194,6 +201,7 @@ class Workflow:
         fingerprint changes when a task's behaviour or the graph changes, and not otherwise.
         """
         body = self.describe()
+        body.pop("schedules", None)  # when it runs is not what it does: a new schedule keeps the fingerprint
         for entry in body["tasks"]:
             entry["code"] = _code_digest(self.tasks[entry["id"]].function)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -319,10 +327,13 @@ def workflow(
     package: str | None = None,
     description: str | None = None,
     author: str | None = None,
+    schedules: Iterable[Schedule] = (),
 ) -> Callable[[type[Any]], Workflow]:
     """Turn a class whose body holds ``@task`` functions into a ``Workflow``; validate its DAG now.
 
     ``name`` defaults to the class name, ``description`` to the first paragraph of its docstring.
+    ``schedules``: ``Schedule(...)`` objects; the host starts an execution at each fire time while
+    the workflow's package is active (one unnamed schedule is named ``default``).
     """
 
     def decorate(cls: type[Any]) -> Workflow:
@@ -340,6 +351,7 @@ def workflow(
             description=description if description is not None else (doc.split("\n\n")[0] if doc else None),
             author=author,
             attributes=attributes,
+            schedules=schedules,
         )
 
     return decorate

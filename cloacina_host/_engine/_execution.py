@@ -71,6 +71,7 @@ def execution_row(
     lease_expires_at: float | None = None,
     queued: bool = False,
     rerun_of: str | None = None,
+    started_by: str = "manual",
 ) -> dict[str, Any]:
     """The ``executions`` row of a new execution (its initial context checked against the limits)."""
     return ops_.execution_row(
@@ -87,6 +88,7 @@ def execution_row(
         lease_expires_at=lease_expires_at,
         queued=queued,
         rerun_of=rerun_of,
+        started_by=started_by,
     )
 
 

@@ -97,6 +97,7 @@ def load_workflows(
             "entry_point": wf["entry_point"],
             "fingerprint": wf["fingerprint"],
             "tasks": wf["tasks"],
+            "schedules": wf.get("schedules", []),
         }
         for key, wf in sorted(loaded.workflows.items(), key=lambda item: (item[1]["entry_point"], item[0]))
     ]

@@ -2,7 +2,11 @@
 
 ``manifest.json`` is the archive's first member. It is written by ``package`` from the built wheel
 and from the task graph read in a separate process, and it is all ``inspect`` needs: no package code
-runs to show it. ``schemas/cloacina-manifest-v1.schema.json`` is ``manifest_json_schema()``.
+runs to show it. ``schemas/cloacina-manifest-v2.schema.json`` is ``manifest_json_schema()``.
+
+Format versions: 1, the first; 2 adds what a workflow declares about when it runs (``schedules``
+now; triggers and input schemas go beside it). This host writes 2 and reads both: a version-1
+manifest reads as one whose workflows declare nothing of the kind.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cloacina_workflow import TaskSpec
+from cloacina_workflow import Schedule, TaskSpec
 
-#: The ``format_version`` this host writes and the only one it reads.
-FORMAT_VERSION: Literal[1] = 1
+#: The ``format_version`` this host writes.
+FORMAT_VERSION: Literal[2] = 2
+#: Every ``format_version`` this host reads.
+READABLE_FORMAT_VERSIONS: tuple[int, ...] = (1, 2)
 #: The archive member that holds the manifest; always the first member.
 MANIFEST_NAME = "manifest.json"
 #: Where wheels live inside the archive.
 WHEELS_DIR = "wheels/"
-SCHEMA_ID = "https://cloacina.dev/schemas/cloacina-manifest-v1.schema.json"
+SCHEMA_ID = "https://cloacina.dev/schemas/cloacina-manifest-v2.schema.json"
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="Lower-case hex SHA-256 of the file.")]
 WheelFilename = Annotated[str, Field(pattern=r"^[^/\\]+\.whl$", max_length=255)]
@@ -102,6 +108,16 @@ class ManifestWorkflow(_Model):
         description="Workflow.fingerprint(): sha256 over canonical JSON of the structure and each task's code.",
     )
     tasks: tuple[ManifestTask, ...] = Field(min_length=1, description="In execution order.")
+    schedules: tuple[Schedule, ...] = Field(
+        default=(), max_length=100, description="Format 2: cron schedules the host runs while the version is active."
+    )
+
+    @model_validator(mode="after")
+    def _unique_schedule_names(self) -> ManifestWorkflow:
+        names = [s.name for s in self.schedules]
+        if None in names or len(set(names)) != len(names):
+            raise ValueError(f"workflow {self.key}: every schedule needs a name, unique within the workflow")
+        return self
 
     @property
     def key(self) -> str:
@@ -118,7 +134,7 @@ class Manifest(_Model):
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="Cloacina package manifest")
 
-    format_version: Literal[1] = Field(description="Manifest format; readers refuse versions they do not know.")
+    format_version: Literal[1, 2] = Field(description="Manifest format; readers refuse versions they do not know.")
     package: PackageInfo
     wheel: WheelInfo
     workflows: tuple[ManifestWorkflow, ...] = Field(min_length=1)
@@ -128,6 +144,12 @@ class Manifest(_Model):
     )
     builder: BuilderInfo
     created_at: datetime = Field(description="SOURCE_DATE_EPOCH when set, else 1980-01-01T00:00:00Z (reproducible).")
+
+    @model_validator(mode="after")
+    def _fields_of_its_version(self) -> Manifest:
+        if self.format_version == 1 and any(wf.schedules for wf in self.workflows):
+            raise ValueError("format_version 1 has no schedules; write format_version 2")
+        return self
 
     def to_json(self) -> str:
         """The exact text stored in archives: stable key order, 2-space indent, final newline."""
@@ -140,7 +162,7 @@ class Manifest(_Model):
 
 
 def manifest_json_schema() -> dict[str, Any]:
-    """The JSON Schema of ``manifest.json`` (format version 1), as published in ``schemas/``."""
+    """The JSON Schema of ``manifest.json`` (format versions 1 and 2), as published in ``schemas/``."""
     schema = Manifest.model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 

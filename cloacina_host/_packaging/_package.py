@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloacina_workflow import Schedule
+
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._builder import build_wheel, download_dependency_wheels
 from ._errors import ArchiveError, PackagingError
@@ -85,6 +87,7 @@ def _workflows(loaded: LoadedWorkflows, facts: WheelFacts) -> tuple[ManifestWork
             entry_point=EntryPointRef(name=wf["entry_point"], value=facts.entry_points[wf["entry_point"]]),
             fingerprint=wf["fingerprint"],
             tasks=tuple(ManifestTask.model_validate(t) for t in wf["tasks"]),
+            schedules=tuple(Schedule.model_validate(s) for s in wf.get("schedules", ())),
         )
         for wf in loaded.workflows
     )

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloacina_workflow import Schedule
+
 from .._sandbox import quote_output, run_sync
 from .._workers import Worker, WorkerLoadError
 from ._manifest import MANIFEST_NAME, Manifest, ManifestTask
@@ -98,6 +100,11 @@ def compare(loaded: Loaded, manifest: Manifest, *, fail: Fail) -> None:
         tasks = tuple(ManifestTask.model_validate(t) for t in got["tasks"])
         if tasks != wf.tasks:
             raise fail(f"{subject} workflow {key!r}: the tasks that load differ from the tasks in {MANIFEST_NAME}")
+        if tuple(Schedule.model_validate(s) for s in got.get("schedules", ())) != wf.schedules:
+            raise fail(
+                f"{subject} workflow {key!r}: the schedules that load differ from the schedules in {MANIFEST_NAME}; "
+                "repackage it"
+            )
         if got["fingerprint"] != wf.fingerprint:
             raise fail(
                 f"{subject} workflow {key!r} has fingerprint {got['fingerprint']} when loaded, but {MANIFEST_NAME} "

@@ -33,7 +33,7 @@ from cloacina_workflow.limits import LimitExceeded, check_task_count, check_work
 
 from ._errors import ArchiveError
 from ._graph import GraphProblem, check_graph
-from ._manifest import FORMAT_VERSION, MANIFEST_NAME, WHEELS_DIR, Manifest
+from ._manifest import FORMAT_VERSION, MANIFEST_NAME, READABLE_FORMAT_VERSIONS, WHEELS_DIR, Manifest
 from ._platform import host_description, supported_tags
 from ._source import MAX_ARCHIVE_SIZE, read_archive_file
 from ._text import safe_text
@@ -166,10 +166,11 @@ class _Reader:
         version = data.get("format_version")
         if version is None:
             raise self.fail(f"{MANIFEST_NAME} has no format_version", MANIFEST_NAME)
-        if version != FORMAT_VERSION or isinstance(version, bool):
+        if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
             raise self.fail(
                 f"{MANIFEST_NAME} has format_version {version!r}, which this host does not read (it reads "
-                f"{FORMAT_VERSION}); upgrade cloacina-host or repackage with this one",
+                f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))}; it writes {FORMAT_VERSION}); upgrade "
+                "cloacina-host or repackage with this one",
                 MANIFEST_NAME,
             )
         try:

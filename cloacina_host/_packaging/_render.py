@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
-from cloacina_workflow import RetryPolicy
+from cloacina_workflow import RetryPolicy, Schedule
 
 from ._graph import Graph, check_graph
 from ._manifest import Manifest, ManifestTask, ManifestWorkflow, WheelTag
@@ -172,9 +173,35 @@ def inspect_renderable(manifest: Manifest, *, archive_size: int | None = None) -
         graph = check_graph(wf.tasks)
         for path in graph.paths(MAX_FLOWS):
             info.add_row("  Flow", _flow_text(path))
+        for schedule in wf.schedules:
+            info.add_row("  Schedule", schedule_text(schedule))
         parts.append(info.text())
         parts.append(task_tree(wf, graph))
     return Group(*parts)
+
+
+def schedule_text(schedule: Schedule) -> str:
+    """``NAME: 'CRON' in TZ (in words), catchup skip, context {...}``: one line of ``inspect``."""
+    from cronsim import CronSim
+
+    try:
+        words = CronSim(schedule.cron, datetime(2000, 1, 1, tzinfo=timezone.utc)).explain()
+    except Exception:  # noqa: BLE001  # explain() is a nicety; the expression itself was checked
+        words = ""
+    catchup = "skip" if schedule.catchup == "skip" else f"all (at most {schedule.max_catchup})"
+    text = f"{schedule.name}: {schedule.cron!r} in {schedule.timezone}" + (f" ({words})" if words else "")
+    text += f", catchup {catchup}"
+    if schedule.context:
+        text += f", context {json.dumps(schedule.context, sort_keys=True)}"
+    return text
+
+
+def _graph_title(wf: ManifestWorkflow) -> str:
+    """The workflow's key, and its schedules when it has any (``--graph`` shows them in the title)."""
+    if not wf.schedules:
+        return wf.key
+    timed = "; ".join(f"{s.name}: {s.cron} {s.timezone}" for s in wf.schedules)
+    return f"{wf.key} (schedules {timed})"
 
 
 def _mermaid_label(text: str) -> str:
@@ -184,7 +211,7 @@ def _mermaid_label(text: str) -> str:
 def mermaid(manifest: Manifest) -> str:
     lines = ["flowchart LR"]
     for w, wf in enumerate(manifest.workflows):
-        lines.append(f'  subgraph w{w}["{_mermaid_label(wf.key)}"]')
+        lines.append(f'  subgraph w{w}["{_mermaid_label(_graph_title(wf))}"]')
         index = {t.id: f"w{w}t{i}" for i, t in enumerate(wf.tasks)}
         for t in wf.tasks:
             lines.append(f'    {index[t.id]}["{_mermaid_label(t.id)}"]')
@@ -203,7 +230,7 @@ def dot(manifest: Manifest) -> str:
     lines = [f"digraph {_dot_id(manifest.package.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
     for w, wf in enumerate(manifest.workflows):
         lines.append(f"  subgraph cluster_{w} {{")
-        lines.append(f"    label={_dot_id(wf.key)};")
+        lines.append(f"    label={_dot_id(_graph_title(wf))};")
         for t in wf.tasks:
             lines.append(f"    {_dot_id(wf.key + '::' + t.id)} [label={_dot_id(t.id)}];")
         for t in wf.tasks:

@@ -27,6 +27,7 @@ from .._errors import StorageError, WorkflowConflictError, WorkflowNotFoundError
 from .._packaging import DEFAULT_LOAD_TIMEOUT_S, Archive, Manifest, read_archive
 from .._storage import Database
 from .._storage import _queries as q
+from .._storage import _schedules as qs
 from .._storage._records import PackageRecord
 from ._catalog import LoopPools, build_entries
 from ._errors import PackageNotFoundError, RegistryError
@@ -78,6 +79,23 @@ def _workflows(manifest: Manifest) -> tuple[RegisteredWorkflow, ...]:
         )
         for wf in manifest.workflows
     )
+
+
+def _schedule_specs(manifest: Manifest, tenant: str) -> list[qs.ScheduleSpec]:
+    """The schedules a version declares, as the scheduler stores them (format 1 declares none)."""
+    return [
+        qs.ScheduleSpec(
+            namespace=f"{tenant}::{wf.package}::{wf.name}",
+            name=str(s.name),
+            cron=s.cron,
+            timezone=s.timezone,
+            context=s.context,
+            catchup=s.catchup,
+            max_catchup=s.max_catchup,
+        )
+        for wf in manifest.workflows
+        for s in wf.schedules
+    ]
 
 
 def _key(name: str) -> str:
@@ -272,6 +290,10 @@ class Registry:
                 make_active = True
             if make_active:
                 q.set_active_version(conn, name=name, version=version, now=now)
+                # its schedules go live with it, in this transaction: never the old and the new together
+                qs.replace_schedules(
+                    conn, source=name, package_version=version, specs=_schedule_specs(manifest, self.tenant), now=now
+                )
         status = "replaced" if current is not None else "registered"
         return status, bool(make_active), None if active_now is None else str(active_now)
 
@@ -305,16 +327,20 @@ class Registry:
         record = self._record(key, version)
         target, created = self._install(key, version)
         try:
+            manifest = Manifest.model_validate_json(record.manifest)
             check_loads(
                 target,
-                Manifest.model_validate_json(record.manifest),
+                manifest,
                 source=f"{key}=={version}",
                 timeout_s=self.load_timeout_s,
             )
             with self.database.write("activating a package version") as conn:
                 if q.get_package(conn, name=key, version=version) is None:
                     raise self._not_found(key)
-                previous = q.set_active_version(conn, name=key, version=version, now=time.time())
+                now = time.time()
+                previous = q.set_active_version(conn, name=key, version=version, now=now)
+                specs = _schedule_specs(manifest, self.tenant)
+                qs.replace_schedules(conn, source=key, package_version=version, specs=specs, now=now)
         except BaseException:
             if created:  # refused: leave this machine as it was
                 remove_install(target)
@@ -329,6 +355,7 @@ class Registry:
             if not versions:
                 raise self._not_found(key)
             previous = q.clear_active_version(conn, name=key)
+            qs.clear_schedules(conn, source=key)  # its schedules stop with it
         return ActivateResult(versions[0].display_name, self.tenant, None, previous)
 
     def remove(self, name: str, version: str, *, force: bool = False) -> RemoveResult:
@@ -347,6 +374,7 @@ class Registry:
             was_active = record.active
             if was_active:
                 q.clear_active_version(conn, name=key)
+                qs.clear_schedules(conn, source=key)
             q.delete_package(conn, name=key, version=version)
         return RemoveResult(record.display_name, self.tenant, version, was_active, running)
 

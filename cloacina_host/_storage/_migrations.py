@@ -182,10 +182,45 @@ def _v3_operating(conn: Connection) -> None:
     md.tables["execution_events"].create(conn)
 
 
+def _v4_schedules(conn: Connection) -> None:
+    """Cron schedules of the active versions, their claimed fire times, and what started each execution."""
+    _add_column(conn, "executions", Column("started_by", Text, nullable=True))
+    md = MetaData()
+    Table(
+        "schedules",
+        md,
+        Column("namespace", String(400), primary_key=True),
+        Column("name", String(100), primary_key=True),
+        Column("source", String(250), nullable=False),
+        Column("package_version", String(100), nullable=True),
+        Column("cron", String(200), nullable=False),
+        Column("timezone", String(100), nullable=False),
+        Column("context", Text, nullable=False),
+        Column("catchup", String(10), nullable=False),
+        Column("max_catchup", Integer, nullable=False),
+        Column("paused", Integer, nullable=False),
+        Column("since", Float, nullable=False),
+        Column("updated_at", Float, nullable=False),
+        Index("ix_schedules_source", "source"),
+    )
+    Table(
+        "schedule_fires",
+        md,
+        Column("namespace", String(400), primary_key=True),
+        Column("schedule", String(100), primary_key=True),
+        Column("fire_at", Float, primary_key=True, autoincrement=False),
+        Column("execution_id", String(36), nullable=True),
+        Column("claimed_at", Float, nullable=False),
+        Column("claimed_by", String(200), nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "executions, task executions, attempts", _v1_initial),
     Migration(2, "registry: tenants, packages, package workflows, active versions", _v2_registry),
     Migration(3, "task output per attempt, queued and cancelled executions, retries and reruns", _v3_operating),
+    Migration(4, "cron schedules, their claimed fire times, what started each execution", _v4_schedules),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -45,11 +45,13 @@ def execution_row(
     lease_expires_at: float | None = None,
     queued: bool = False,
     rerun_of: str | None = None,
+    started_by: str = "manual",
 ) -> dict[str, Any]:
     """The ``executions`` row of a new, running execution; ``context_in`` is its stored JSON.
 
     ``queued``: stored for another host to start (``started_at`` stays None until one does).
     ``rerun_of``: the execution whose input it reuses.
+    ``started_by``: what started it, ``manual`` or ``schedule NAME at TIME``.
     """
     return {
         "id": execution_id,
@@ -70,6 +72,7 @@ def execution_row(
         "started_at": None if queued else created_at,
         "cancel_requested_at": None,
         "rerun_of": rerun_of,
+        "started_by": started_by,
     }
 
 

@@ -248,6 +248,7 @@ def _execution(row: Row[Any], tasks: tuple[TaskRecord, ...] = ()) -> ExecutionRe
         started_at=m["started_at"],
         cancel_requested_at=m["cancel_requested_at"],
         rerun_of=m["rerun_of"],
+        started_by=m.get("started_by"),
     )
 
 

@@ -81,6 +81,8 @@ class ExecutionRecord:
     rerun_of: str | None = None
     #: what was asked of it after it was submitted (cancel, retry, rerun), oldest first
     events: tuple[EventRecord, ...] = ()
+    #: what started it: ``manual``, ``schedule NAME at TIME`` (None: stored before migration 4)
+    started_by: str | None = None
 
     @property
     def duration_s(self) -> float | None:

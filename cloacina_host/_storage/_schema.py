@@ -17,6 +17,11 @@ The registry (migration 2) keeps, per tenant: ``packages`` (one row per name and
 archive's bytes and manifest), ``package_workflows`` (the workflows each version offers, for lookups by
 ``package::workflow``) and ``active_packages`` (the version of each package that new executions use).
 ``tenants`` is read in the ``public`` tenant's database only: the tenants created there.
+
+Schedules (migration 4): ``schedules`` holds the cron schedules live in the tenant (those of each
+package's active version, swapped in the transaction that activates it, and those of installed
+plugins, written by ``serve``); ``schedule_fires`` one row per fire time claimed, whose primary key
+(namespace, schedule, fire_at) makes a fire time start at most one execution across any number of hosts.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ executions = Table(
     Column("started_at", Float, nullable=True),  # migration 3: None while queued
     Column("cancel_requested_at", Float, nullable=True),  # migration 3: hosts running it stop it
     Column("rerun_of", String(36), nullable=True),  # migration 3: the execution whose input it reused
+    Column("started_by", Text, nullable=True),  # migration 4: "manual", "schedule NAME at TIME"
     Index("ix_executions_tenant_status", "tenant", "status"),
     Index("ix_executions_tenant_created", "tenant", "created_at"),
 )
@@ -162,4 +168,35 @@ active_packages = Table(
     Column("version", String(100), nullable=False),
     Column("activated_at", Float, nullable=False),
     ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"]),
+)
+
+# -- schedules (migration 4) ----------------------------------------------------------------------
+
+schedules = Table(  # the cron schedules of the active versions and of installed plugins
+    "schedules",
+    metadata,
+    Column("namespace", String(400), primary_key=True),  # tenant::package::workflow
+    Column("name", String(100), primary_key=True),
+    Column("source", String(250), nullable=False),  # the registered package's name, or "plugin:DISTRIBUTION"
+    Column("package_version", String(100), nullable=True),  # the version that declared it
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(100), nullable=False),
+    Column("context", Text, nullable=False),  # JSON: each execution's initial context
+    Column("catchup", String(10), nullable=False),  # skip, all
+    Column("max_catchup", Integer, nullable=False),
+    Column("paused", Integer, nullable=False),  # 0 or 1
+    Column("since", Float, nullable=False),  # fire times after this only: never backfill before it appeared
+    Column("updated_at", Float, nullable=False),
+    Index("ix_schedules_source", "source"),
+)
+
+schedule_fires = Table(  # a fire time is claimed by inserting its row: the primary key decides who starts it
+    "schedule_fires",
+    metadata,
+    Column("namespace", String(400), primary_key=True),
+    Column("schedule", String(100), primary_key=True),
+    Column("fire_at", Float, primary_key=True, autoincrement=False),  # seconds since the epoch (UTC)
+    Column("execution_id", String(36), nullable=True),  # the execution it started
+    Column("claimed_at", Float, nullable=False),
+    Column("claimed_by", String(200), nullable=False),  # the host that claimed it
 )

@@ -50,6 +50,7 @@ COMMANDS = {
     "tenants": "._tenants:tenants_group",
     "serve": "._serve:serve_command",
     "worker": "._worker:worker_command",
+    "schedules": "._schedules:schedules_group",
 }
 
 

@@ -50,6 +50,7 @@ def _summary_json(r: ExecutionRecord) -> dict[str, Any]:
         "created_at": _when(r.created_at),
         "started_at": _when(r.started_at),
         "rerun_of": r.rerun_of,
+        "started_by": r.started_by,
         "finished_at": _when(r.finished_at),
         "duration_s": r.duration_s,
     }
@@ -181,6 +182,8 @@ def show_command(settings: Settings, execution_id: str) -> None:
     out.print(Text.assemble("  status    ", Text(record.shown_status, style=_STYLE.get(record.shown_status, ""))))
     if record.rerun_of is not None:
         out.print(f"  rerun of  {record.rerun_of}", markup=False)
+    if record.started_by is not None and record.started_by != "manual":
+        out.print(f"  by        {record.started_by}", markup=False)
     out.print(f"  started   {_local(record.created_at)}", markup=False)
     out.print(f"  finished  {_local(record.finished_at)}  ({format_duration(record.duration_s)})", markup=False)
     if record.error:

@@ -18,8 +18,9 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +28,10 @@ from .._defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_WORKER_CONCURRENCY
 from ._common import Settings, global_options, max_concurrent_tasks_option, pass_settings
 from ._reconcile import DEFAULT_FILE_TIMEOUT_S, DirectoryReconciler
 from ._streams import package_output_to_stderr
+
+if TYPE_CHECKING:
+    from .._discovery import WorkflowCatalog
+    from .._engine import DefaultRunner
 
 __all__ = ["DirectoryReconciler", "serve_command"]
 
@@ -66,6 +71,23 @@ log = logging.getLogger("cloacina_host.serve")
     help="With --watch: activate a file's version even when it is older than the active one [default: register "
     "it, leave the newer one active].",
 )
+@click.option(
+    "--schedule-tick",
+    "schedule_tick",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often the scheduler looks for due fire times of the tenant's cron schedules.",
+)
+@click.option(
+    "--clock-offset",
+    "clock_offset",
+    type=float,
+    default=0.0,
+    hidden=True,  # tests: the scheduler's clock runs this many seconds ahead, so a fire comes without waiting
+    envvar="CLOACINA_SCHEDULER_CLOCK_OFFSET_S",
+)
 @max_concurrent_tasks_option
 @click.option(
     "--worker-idle-timeout",
@@ -93,6 +115,8 @@ def serve_command(
     interval: float,
     watch_timeout: float,
     allow_downgrade: bool,
+    schedule_tick: float,
+    clock_offset: float,
     max_concurrent_tasks: int,
     idle_timeout: float,
     distributed: int | None,
@@ -103,8 +127,10 @@ def serve_command(
     `run --detach`), runs registered packages in worker processes (what tasks print goes to stderr),
     and with --watch DIR registers new .cloacina files, hot-swaps replaced ones (running executions
     finish on their version; an older version than the active one is registered but not activated,
-    unless --allow-downgrade) and deactivates the package of a removed file. Stop it with Ctrl-C or
-    SIGTERM: executions still running are left to resume later.
+    unless --allow-downgrade) and deactivates the package of a removed file. It fires the cron
+    schedules of active versions and installed plugins (each fire time once, however many hosts
+    serve the database). Stop it with Ctrl-C or SIGTERM: executions still running are left to
+    resume later.
     """
     if watch is not None and not watch.is_dir():
         raise click.BadParameter(f"{watch} is not a directory.", param_hint="--watch")
@@ -125,6 +151,8 @@ def serve_command(
                     idle_timeout,
                     distributed,
                     allow_downgrade=allow_downgrade,
+                    schedule_tick=schedule_tick,
+                    clock_offset=clock_offset,
                 )
             )
     finally:
@@ -141,6 +169,8 @@ async def _serve(
     distributed: int | None,
     *,
     allow_downgrade: bool = False,
+    schedule_tick: float = 1.0,
+    clock_offset: float = 0.0,
 ) -> None:
     from .._engine import DefaultRunner
     from .._engine._distributed import DistributedWorker, require_postgresql
@@ -192,6 +222,9 @@ async def _serve(
                 await asyncio.wait_for(stop.wait(), interval)
 
     await runner.start()
+    scheduling_task = asyncio.ensure_future(
+        _scheduling(runner, catalog, settings.tenant, schedule_tick, clock_offset, stop, note)
+    )
     worker: DistributedWorker | None = None
     worker_run: asyncio.Future[Any] | None = None
     if distributed:
@@ -222,7 +255,11 @@ async def _serve(
                 worker_run.result()  # the embedded worker died: report why, and stop
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
+            if scheduling_task.done():
+                scheduling_task.result()  # the scheduler died: report why, and stop
     finally:
+        scheduling_task.cancel()
+        await asyncio.gather(scheduling_task, return_exceptions=True)
         if watching_task is not None and reconciler is not None:
             watching_task.cancel()
             await asyncio.gather(watching_task, return_exceptions=True)
@@ -234,3 +271,47 @@ async def _serve(
         note(f"stopping; {len(runner.active_execution_ids)} execution(s) still running are left to resume later")
         await runner.aclose(cancel=True)
         await registry.aclose()
+
+
+async def _scheduling(
+    runner: DefaultRunner,
+    catalog: WorkflowCatalog,
+    tenant: str,
+    tick: float,
+    clock_offset: float,
+    stop: asyncio.Event,
+    note: Callable[[str], None],
+) -> None:
+    """Every ``tick``: claim due fire times and start their executions here at once (see ``_engine._schedules``).
+
+    A failing pass (the database away for a moment) is reported and the next pass tries again.
+    """
+    from .._engine._schedules import Scheduler, sync_installed_schedules
+
+    def clock() -> float:
+        return time.time() + clock_offset
+
+    scheduler = Scheduler(runner.database, catalog, tenant=tenant, owner=runner.owner, now=clock)
+    synced = passed = False
+    while not stop.is_set():
+        try:
+            if not synced:  # installed plugins' schedules: written once, by each serve that has them
+                live = await asyncio.to_thread(
+                    sync_installed_schedules, runner.database, catalog, tenant=tenant, now=clock()
+                )
+                synced = True
+                if live:
+                    note(f"{live} schedule(s) of installed plugins are live")
+            fired = await asyncio.to_thread(scheduler.tick)
+            if not passed:
+                passed = True
+                live, paused = scheduler.seen
+                note(f"scheduler: {live} live schedule(s) ({paused} paused), looking every {tick:g} s")
+            for f in fired:
+                note(f.describe())
+            if fired:
+                await runner.recover()  # start them here now, rather than at the next pass
+        except Exception as exc:  # noqa: BLE001  # reported; the next pass tries again
+            note(f"the scheduler's pass failed: {type(exc).__name__}: {exc}")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), tick)

@@ -87,7 +87,7 @@ def test_inspect_json_is_the_manifest(demo_archive: Path, capsys: pytest.Capture
     assert main(["inspect", str(demo_archive), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == read_archive(demo_archive).manifest.model_dump(mode="json")
-    assert printed["format_version"] == 1
+    assert printed["format_version"] == 2
 
 
 def test_inspect_graphs(demo_archive: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,7 +45,7 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> PackageResult:
 def test_manifest_describes_the_package(flows: PackageResult) -> None:
     m = read_archive(flows.path).manifest
     assert m == flows.manifest
-    assert m.format_version == 1
+    assert m.format_version == 2
     assert (m.package.name, m.package.version) == ("pkg-flows", "2.1.0")
     assert m.package.summary == "Two workflows, one a diamond: a sample project the packaging tests build"
     assert m.package.author == "Packaging Tests"

@@ -12,6 +12,7 @@ builds each at most once (and a later session not at all). Loaded by path (``tes
 - ``shadow``: reg-shadow, whose wheel installs a top-level ``json`` (packaged with the packager's own
   shadow check switched off, so that the registry's check is what refuses it)
 - ``demo``: the tutorial's simple-packaged-demo
+- ``sched-1``, ``sched-2``: sched-flow at 1.0.0 and 2.0.0 (different schedules)
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def build_archives(cache: Path) -> dict[str, Path]:
         "hang": lambda: archive(cache, "reg-hang", PACKAGES / "reg-hang"),
         "logs": lambda: archive(cache, "reg-logs", PACKAGES / "reg-logs"),
         "demo": lambda: archive(cache, "demo", ROOT / "plugins" / "simple-packaged-demo"),
+        "sched-1": lambda: archive(cache, "sched-flow-1", PACKAGES / "sched-flow"),
+        "sched-2": lambda: archive(cache, "sched-flow-2", PACKAGES / "sched-flow", version="2.0.0"),
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}

@@ -14,14 +14,14 @@ from cloacina_host.cli import main
 
 from .conftest import make_wheel, manifest_dict
 
-SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schemas" / "cloacina-manifest-v1.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schemas" / "cloacina-manifest-v2.schema.json"
 
 
 def test_published_schema_is_the_models_schema() -> None:
     published = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     assert published == manifest_json_schema(), (
-        "schemas/cloacina-manifest-v1.schema.json is stale: regenerate it with "
-        "`cloacina-ctl manifest-schema > schemas/cloacina-manifest-v1.schema.json`"
+        "schemas/cloacina-manifest-v2.schema.json is stale: regenerate it with "
+        "`cloacina-ctl manifest-schema > schemas/cloacina-manifest-v2.schema.json`"
     )
     assert SCHEMA_FILE.read_text(encoding="utf-8") == manifest_schema_text()
 
@@ -29,8 +29,8 @@ def test_published_schema_is_the_models_schema() -> None:
 def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["manifest-schema"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["$id"].endswith("cloacina-manifest-v1.schema.json")
-    assert printed["properties"]["format_version"]["const"] == FORMAT_VERSION
+    assert printed["$id"].endswith("cloacina-manifest-v2.schema.json")
+    assert printed["properties"]["format_version"]["enum"] == [1, FORMAT_VERSION]
     assert set(printed["required"]) >= {"format_version", "package", "wheel", "workflows", "builder"}
 
 
@@ -48,7 +48,7 @@ def test_manifest_round_trips_through_its_json() -> None:
 @pytest.mark.parametrize(
     ("change", "where"),
     [
-        ({"format_version": 2}, "format_version"),
+        ({"format_version": 3}, "format_version"),
         ({"surprise": 1}, "surprise"),
         ({"workflows": []}, "workflows"),
         ({"created_at": "yesterday"}, "created_at"),

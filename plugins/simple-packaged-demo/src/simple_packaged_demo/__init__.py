@@ -8,6 +8,9 @@ This example demonstrates the complete end-to-end lifecycle of packaged workflow
 3. **Package** - Create .cloacina archive (``cloacina-ctl package . -o simple-demo.cloacina``)
 4. **Load** - Dynamically load via registry (or ``pip install`` it next to the host)
 5. **Execute** - Run tasks through scheduler (``cloacina-ctl run data_processing``)
+
+While the package is active (registered, or pip-installed beside the host), ``cloacina-ctl serve``
+also runs the workflow on its schedule: every Monday at 06:00, London time.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-from cloacina_workflow import Context, TaskError, task, workflow
+from cloacina_workflow import Context, Schedule, TaskError, task, workflow
 
 __all__ = ["data_processing"]
 
@@ -25,6 +28,7 @@ __all__ = ["data_processing"]
     package="simple_demo",
     description="Simple data processing workflow for demonstration",
     author="Cloacina Demo Team",
+    schedules=[Schedule("0 6 * * 1", timezone="Europe/London", name="weekly")],
 )
 class data_processing:
     """Simple Data Processing Workflow
