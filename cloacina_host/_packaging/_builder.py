@@ -25,14 +25,15 @@ KIT_DISTRIBUTION = "cloacina-workflow"
 class _CapturingRunner:
     """A ``pyproject_hooks`` subprocess runner that captures output and pins ``SOURCE_DATE_EPOCH``.
 
-    ``meanwhile`` runs once, in this thread, while the first hook's process runs: the caller's own
-    preparation (imports) overlaps the backend's start instead of following the build.
+    ``meanwhile``: callables run in turn, one in this thread while each hook's process runs (the
+    first with the first hook...): the caller's own preparation (imports) overlaps the backend's
+    work instead of following the build.
     """
 
-    def __init__(self, source_date_epoch: int, meanwhile: Callable[[], object] | None = None) -> None:
+    def __init__(self, source_date_epoch: int, meanwhile: Sequence[Callable[[], object]] = ()) -> None:
         self.source_date_epoch = source_date_epoch
         self.output: list[str] = []
-        self._meanwhile = meanwhile
+        self._meanwhile = list(meanwhile)
 
     def __call__(
         self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
@@ -41,10 +42,9 @@ class _CapturingRunner:
         with subprocess.Popen(
             list(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as proc:
-            meanwhile, self._meanwhile = self._meanwhile, None
             try:
-                if meanwhile is not None:
-                    meanwhile()  # the hook's output waits in its pipe meanwhile
+                if self._meanwhile:
+                    self._meanwhile.pop(0)()  # the hook's output waits in its pipe meanwhile
             finally:
                 stdout, _ = proc.communicate()
         self.output.append(stdout)
@@ -70,11 +70,11 @@ def build_wheel(
     *,
     isolation: bool,
     source_date_epoch: int,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Sequence[Callable[[], object]] = (),
 ) -> Path:
     """Build ``project``'s wheel into ``out_dir`` with pypa ``build``; return its path.
 
-    ``meanwhile`` is called once while the backend's first hook runs in its process (see ``_CapturingRunner``).
+    ``meanwhile``: called in turn while the backend's hooks run in their processes (``_CapturingRunner``).
     """
     import build  # imported here: only packaging needs it, and it is not free to import
     import build.env

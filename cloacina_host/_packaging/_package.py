@@ -35,12 +35,22 @@ class PackageResult:
     total_seconds: float
 
 
-def _import_later_steps() -> None:
-    """Import what the steps after the build use (pydantic and the manifest, installer, the worker
-    machinery), called while the build backend's first hook runs in its own process: this process
-    would only wait for it, and on a second core the imports cost no time."""
+def _import_manifest() -> None:
+    """pydantic, the kit's task models and the manifest's: what ``build_manifest`` needs."""
+    from . import _assemble  # noqa: F401
 
-    from . import _assemble, _probe, _reader  # noqa: F401
+
+def _import_loader() -> None:
+    """installer, the worker machinery and the reader: what loading the wheel and reading back need."""
+    import installer.destinations
+    import installer.sources  # noqa: F401
+
+    from . import _probe, _reader  # noqa: F401
+
+
+#: Imports for the steps after the build, one while each of the backend's hooks (get_requires_for_build_wheel,
+#: build_wheel) runs in its own process: this process would only wait, and on a second core they cost no time.
+_DURING_BUILD = (_import_manifest, _import_loader)
 
 
 def _check_project(project: Path) -> Path:
@@ -90,7 +100,7 @@ def package_workflow(
         say(f"Building the wheel with pypa build ({'isolated environment' if isolation else 'no isolation'})")
         build_started = time.perf_counter()
         wheel = build_wheel(
-            project, tmp / "dist", isolation=isolation, source_date_epoch=epoch, meanwhile=_import_later_steps
+            project, tmp / "dist", isolation=isolation, source_date_epoch=epoch, meanwhile=_DURING_BUILD
         )
         build_seconds = time.perf_counter() - build_started
         say(f"Built {wheel.name} ({wheel.stat().st_size:,} bytes) in {build_seconds:.1f} s")
@@ -127,7 +137,7 @@ def package_workflow(
             )
             say(f"Bundled {len(bundled)} dependency wheel(s): {', '.join(w.name for w in bundled) or 'none needed'}")
 
-        from ._assemble import build_manifest  # loaded during the build (``_import_later_steps``)
+        from ._assemble import build_manifest  # loaded during the build (``_DURING_BUILD``)
         from ._reader import read_archive
 
         say("Reading the task graph by loading the wheel in a separate process")
