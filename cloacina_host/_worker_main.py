@@ -200,6 +200,7 @@ def main(argv: list[str]) -> int:
     from cloacina_host._defaults import OUTPUT_FLUSH_S
     from cloacina_workflow import Context, ContextError, RetryPolicy, TaskError
     from cloacina_workflow import _machine as m
+    from cloacina_workflow import _workflow as _kit  # noqa: F401  # the rest of the kit (pluggy with it), from the host
     from cloacina_workflow.limits import (
         MAX_CONTEXT_BYTES,
         MAX_JSON_DEPTH,

@@ -1,36 +1,80 @@
-"""Cloacina's authoring kit: define tasks and workflows, pass a JSON context, test in memory."""
+"""Cloacina's authoring kit: define tasks and workflows, pass a JSON context, test in memory.
+
+Each name is imported on first use (PEP 562), so that importing one light name (``CloacinaError``,
+``DEFAULT_TENANT``) does not load pydantic, pluggy and the task machinery: the host's command line
+starts without them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._context import Context, JSONValue
-from ._errors import (
-    CloacinaError,
-    ContextError,
-    TaskError,
-    WorkflowDefinitionError,
-)
-from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
-from ._schedule import Schedule
-from ._task import RetryPolicy, Task, TaskSpec, task
-from ._workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, ContextConflict, Workflow, workflow
-from .hookspecs import hookimpl, hookspec
-from .limits import LimitExceeded
+if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
+    __version__: str
+    from ._context import Context, JSONValue
+    from ._errors import CloacinaError, ContextError, TaskError, WorkflowDefinitionError
+    from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
+    from ._names import DEFAULT_TENANT, EMBEDDED_PACKAGE
+    from ._schedule import Schedule
+    from ._task import RetryPolicy, Task, TaskSpec, task
+    from ._workflow import ContextConflict, Workflow, workflow
+    from .hookspecs import hookimpl, hookspec
+    from .limits import LimitExceeded
+
+#: public name -> the module that defines it
+_LAZY = {
+    "Context": "._context",
+    "JSONValue": "._context",
+    "CloacinaError": "._errors",
+    "ContextError": "._errors",
+    "TaskError": "._errors",
+    "WorkflowDefinitionError": "._errors",
+    "ExecutionStatus": "._machine",
+    "TaskOutcome": "._machine",
+    "TaskStatus": "._machine",
+    "DEFAULT_TENANT": "._names",
+    "EMBEDDED_PACKAGE": "._names",
+    "Schedule": "._schedule",
+    "RetryPolicy": "._task",
+    "Task": "._task",
+    "TaskSpec": "._task",
+    "task": "._task",
+    "ContextConflict": "._workflow",
+    "Workflow": "._workflow",
+    "workflow": "._workflow",
+    "hookimpl": ".hookspecs",
+    "hookspec": ".hookspecs",
+    "LimitExceeded": ".limits",
+}
+#: public submodules that ``import cloacina_workflow`` used to load, still reachable as attributes
+_SUBMODULES = ("hookspecs", "limits")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # slow to import: only when asked
+
+    try:
+        return version("cloacina-workflow")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "0.0.0+unknown"
 
 
 def __getattr__(name: str) -> Any:
-    """``__version__`` is read from the installed metadata on first use (importlib.metadata is slow to import)."""
-    if name != "__version__":
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
         raise AttributeError(f"module 'cloacina_workflow' has no attribute {name!r}")
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        value = version("cloacina-workflow")
-    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
-        value = "0.0.0+unknown"
-    globals()["__version__"] = value
+    globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

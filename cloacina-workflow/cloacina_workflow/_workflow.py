@@ -16,13 +16,12 @@ from typing import Any
 from ._context import Context, JSONValue
 from ._errors import WorkflowDefinitionError
 from ._machine import final_context
+from ._names import DEFAULT_TENANT, EMBEDDED_PACKAGE
 from ._schedule import Schedule, resolve_names
 from ._task import Task
 from .hookspecs import hookimpl
 from .limits import check_task_count
 
-DEFAULT_TENANT = "public"
-EMBEDDED_PACKAGE = "embedded"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]*")
 
 

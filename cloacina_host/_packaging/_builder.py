@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -23,22 +23,33 @@ KIT_DISTRIBUTION = "cloacina-workflow"
 
 
 class _CapturingRunner:
-    """A ``pyproject_hooks`` subprocess runner that captures output and pins ``SOURCE_DATE_EPOCH``."""
+    """A ``pyproject_hooks`` subprocess runner that captures output and pins ``SOURCE_DATE_EPOCH``.
 
-    def __init__(self, source_date_epoch: int) -> None:
+    ``meanwhile``: callables run in turn, one in this thread while each hook's process runs (the
+    first with the first hook...): the caller's own preparation (imports) overlaps the backend's
+    work instead of following the build.
+    """
+
+    def __init__(self, source_date_epoch: int, meanwhile: Sequence[Callable[[], object]] = ()) -> None:
         self.source_date_epoch = source_date_epoch
         self.output: list[str] = []
+        self._meanwhile = list(meanwhile)
 
     def __call__(
         self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
     ) -> None:
         env = {**os.environ, **(extra_environ or {}), "SOURCE_DATE_EPOCH": str(self.source_date_epoch)}
-        proc = subprocess.run(
-            list(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
-        )
-        self.output.append(proc.stdout)
+        with subprocess.Popen(
+            list(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
+            try:
+                if self._meanwhile:
+                    self._meanwhile.pop(0)()  # the hook's output waits in its pipe meanwhile
+            finally:
+                stdout, _ = proc.communicate()
+        self.output.append(stdout)
         if proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, list(cmd), output=proc.stdout)
+            raise subprocess.CalledProcessError(proc.returncode, list(cmd), output=stdout)
 
 
 def _failure_output(exc: BaseException, runner: _CapturingRunner) -> str:
@@ -53,12 +64,22 @@ def _failure_output(exc: BaseException, runner: _CapturingRunner) -> str:
     return "\n".join(parts).strip()
 
 
-def build_wheel(project: Path, out_dir: Path, *, isolation: bool, source_date_epoch: int) -> Path:
-    """Build ``project``'s wheel into ``out_dir`` with pypa ``build``; return its path."""
+def build_wheel(
+    project: Path,
+    out_dir: Path,
+    *,
+    isolation: bool,
+    source_date_epoch: int,
+    meanwhile: Sequence[Callable[[], object]] = (),
+) -> Path:
+    """Build ``project``'s wheel into ``out_dir`` with pypa ``build``; return its path.
+
+    ``meanwhile``: called in turn while the backend's hooks run in their processes (``_CapturingRunner``).
+    """
     import build  # imported here: only packaging needs it, and it is not free to import
     import build.env
 
-    runner = _CapturingRunner(source_date_epoch)
+    runner = _CapturingRunner(source_date_epoch, meanwhile)
     how = "in an isolated environment" if isolation else "without isolation"
     try:
         if isolation:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -11,30 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloacina_workflow import Schedule
-
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._builder import build_wheel, download_dependency_wheels
 from ._errors import ArchiveError, PackagingError
-from ._extract import LoadedWorkflows, load_workflows
-from ._manifest import (
-    FORMAT_VERSION,
-    BuilderInfo,
-    BundledWheel,
-    EntryPointRef,
-    Manifest,
-    ManifestTask,
-    ManifestWorkflow,
-    PackageInfo,
-    WheelInfo,
-    WheelTag,
-)
-from ._reader import read_archive
-from ._wheel import WheelFacts, read_wheel, stdlib_shadows
-from ._writer import created_at, source_date_epoch, write_archive
+from ._extract import load_workflows
+from ._wheel import read_wheel, stdlib_shadows
+from ._writer import source_date_epoch, write_archive
 
 if TYPE_CHECKING:
-    from packaging.tags import Tag
+    from ._manifest import Manifest
 
 Progress = Callable[[str], None]
 
@@ -51,46 +35,22 @@ class PackageResult:
     total_seconds: float
 
 
-def _host_version() -> str:
-    from .._version import host_version
-
-    return host_version()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _import_manifest() -> None:
+    """pydantic, the kit's task models and the manifest's: what ``build_manifest`` needs."""
+    from . import _assemble  # noqa: F401
 
 
-def _tag(tag: Tag) -> WheelTag:
-    return WheelTag(python=tag.interpreter, abi=tag.abi, platform=tag.platform)
+def _import_loader() -> None:
+    """installer, the worker machinery and the reader: what loading the wheel and reading back need."""
+    import installer.destinations
+    import installer.sources  # noqa: F401
+
+    from . import _probe, _reader  # noqa: F401
 
 
-def _package_info(facts: WheelFacts) -> PackageInfo:
-    return PackageInfo(
-        name=facts.name,
-        version=facts.version,
-        summary=facts.first("Summary"),
-        author=facts.first("Author") or facts.first("Author-email"),
-        license=facts.first("License-Expression") or facts.first("License"),
-        requires_python=facts.first("Requires-Python"),
-        requirements=tuple(facts.metadata.get("requires-dist", [])),
-    )
-
-
-def _workflows(loaded: LoadedWorkflows, facts: WheelFacts) -> tuple[ManifestWorkflow, ...]:
-    return tuple(
-        ManifestWorkflow(
-            name=wf["name"],
-            package=wf["package"],
-            description=wf["description"] or "",
-            author=wf["author"],
-            entry_point=EntryPointRef(name=wf["entry_point"], value=facts.entry_points[wf["entry_point"]]),
-            fingerprint=wf["fingerprint"],
-            tasks=tuple(ManifestTask.model_validate(t) for t in wf["tasks"]),
-            schedules=tuple(Schedule.model_validate(s) for s in wf.get("schedules", ())),
-        )
-        for wf in loaded.workflows
-    )
+#: Imports for the steps after the build, one while each of the backend's hooks (get_requires_for_build_wheel,
+#: build_wheel) runs in its own process: this process would only wait, and on a second core they cost no time.
+_DURING_BUILD = (_import_manifest, _import_loader)
 
 
 def _check_project(project: Path) -> Path:
@@ -139,7 +99,9 @@ def package_workflow(
         tmp = Path(tmp_name)
         say(f"Building the wheel with pypa build ({'isolated environment' if isolation else 'no isolation'})")
         build_started = time.perf_counter()
-        wheel = build_wheel(project, tmp / "dist", isolation=isolation, source_date_epoch=epoch)
+        wheel = build_wheel(
+            project, tmp / "dist", isolation=isolation, source_date_epoch=epoch, meanwhile=_DURING_BUILD
+        )
         build_seconds = time.perf_counter() - build_started
         say(f"Built {wheel.name} ({wheel.stat().st_size:,} bytes) in {build_seconds:.1f} s")
 
@@ -175,29 +137,13 @@ def package_workflow(
             )
             say(f"Bundled {len(bundled)} dependency wheel(s): {', '.join(w.name for w in bundled) or 'none needed'}")
 
+        from ._assemble import build_manifest  # loaded during the build (``_DURING_BUILD``)
+        from ._reader import read_archive
+
         say("Reading the task graph by loading the wheel in a separate process")
         loaded = load_workflows([wheel, *bundled], facts.name, fail, timeout_s=load_timeout_s)
-        workflows = _workflows(loaded, facts)
-        say(f"Found {len(workflows)} workflow(s): {', '.join(w.key for w in workflows)}")
-
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            package=_package_info(facts),
-            wheel=WheelInfo(
-                filename=wheel.name,
-                sha256=_sha256(wheel),
-                size=wheel.stat().st_size,
-                tags=tuple(_tag(t) for t in facts.tags),
-                pure=facts.pure,
-            ),
-            workflows=workflows,
-            bundled_wheels=tuple(
-                BundledWheel(filename=w.name, sha256=_sha256(w), size=w.stat().st_size) for w in bundled
-            ),
-            cloacina_workflow_version=loaded.kit_version,
-            builder=BuilderInfo(version=_host_version()),
-            created_at=created_at(epoch),
-        )
+        manifest = build_manifest(wheel, facts, bundled, loaded, epoch)
+        say(f"Found {len(manifest.workflows)} workflow(s): {', '.join(w.key for w in manifest.workflows)}")
         size = write_archive(out, manifest, {w.name: w for w in [wheel, *bundled]}, epoch)
     try:
         archive = read_archive(out, require_compatible=False)

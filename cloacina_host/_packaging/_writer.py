@@ -15,9 +15,12 @@ import zipfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import PackagingError
-from ._manifest import MANIFEST_NAME, WHEELS_DIR, Manifest
+
+if TYPE_CHECKING:
+    from ._manifest import Manifest
 
 SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"
 #: The earliest time a zip can record: used when SOURCE_DATE_EPOCH is not set.
@@ -55,6 +58,8 @@ def _info(name: str, epoch: int) -> zipfile.ZipInfo:
 
 def write_archive(output: Path, manifest: Manifest, wheels: Mapping[str, Path], epoch: int) -> int:
     """Write ``manifest`` and ``wheels`` (file name -> path) to ``output``; return its size in bytes."""
+    from ._manifest import MANIFEST_NAME, WHEELS_DIR  # here: ``package`` reads the epoch before pydantic is loaded
+
     expected = manifest.wheel_members()
     given = sorted(WHEELS_DIR + name for name in wheels)
     if given != expected:

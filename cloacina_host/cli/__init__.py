@@ -13,6 +13,7 @@ when it ends; commands that only read open it read-only and never create or migr
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import sys
@@ -141,4 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_main() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    status = main()
+    # The process ends now: what is still allocated is the OS's to reclaim. Frozen objects are left
+    # out of the collections the interpreter runs while it shuts down, which otherwise walk every
+    # object pydantic, rich and click built (a few hundred ms of an `inspect`); atexit handlers,
+    # flushing and module teardown still happen as usual.
+    gc.freeze()
+    sys.exit(status)

@@ -12,12 +12,13 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
 
 from .._defaults import DEFAULT_MAX_CONCURRENT_TASKS, DEFAULT_TENANT
 from ._streams import closed_pipe, package_output_to_stderr, real_stdout, silence_closed_streams, was_a_terminal
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .._discovery import WorkflowCatalog
     from .._host import Database, Host
 
@@ -125,6 +126,8 @@ def _console(*, stderr: bool) -> Console:
 
     stderr's never fails on a closed pipe (progress is not worth failing for).
     """
+    from rich.console import Console  # on first output: a command that prints nothing does not load rich
+
     stream = cast("IO[str]", ForgivingStream(sys.stderr)) if stderr else real_stdout()
     tty = was_a_terminal(stream)  # as it was before package code's output was put under it
     return Console(
