@@ -155,6 +155,7 @@ class ExecutionRun:
         self._remaining = sum(1 for s in states.values() if s.status not in m.TERMINAL)
         self._running: set[asyncio.Task[None]] = set()
         self._starts: dict[str, HeldWrite] = {}  # attempts' start records not submitted yet
+        self._written: dict[str, AttemptOutput] = {}  # each task's latest attempt's output (kept if cancelled)
         self._done: asyncio.Future[None] | None = None
         self._final: ExecutionResult | None = None
         self._finished_at: float | None = None
@@ -375,7 +376,7 @@ class ExecutionRun:
             error: Exception | None = None
             output: dict[str, JSONValue] = {}
             output_text = ""
-            written = AttemptOutput(tid)
+            written = self._written[tid] = AttemptOutput(tid)
             services.live.watch(written, eid, tid, attempt)
             try:
                 context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
@@ -390,6 +391,7 @@ class ExecutionRun:
                 written.finish()
         ended = time.time()
         logs, logs_cut = written.stored()
+        self._written.pop(tid, None)
         if error is None:
             state.status, state.finished_at, state.error = TaskStatus.COMPLETED, ended, None
             self.outputs[tid] = output
@@ -502,9 +504,18 @@ class ExecutionRun:
         for tid in cancelled:
             state = self.states[tid]
             if state.status == TaskStatus.RUNNING:
+                written = self._written.get(tid)
+                logs, logs_cut = written.stored() if written is not None else (None, None)
                 ops.append(
                     ops_.finish_attempt(
-                        self.execution_id, tid, state.attempt, status="cancelled", finished_at=now, error=reason
+                        self.execution_id,
+                        tid,
+                        state.attempt,
+                        status="cancelled",
+                        finished_at=now,
+                        error=reason,
+                        output=logs,
+                        output_cut=logs_cut,
                     )
                 )
             state.status, state.finished_at, state.error = TaskStatus.CANCELLED, now, reason

@@ -17,6 +17,7 @@ class api_slow:
     @task
     async def hold(ctx: Context) -> None:
         ctx.set("started", True)
+        print("holding until cancelled")
         await asyncio.wait_for(GATE.wait(), 60)
 
     @task(dependencies=["hold"])
@@ -63,6 +64,10 @@ async def test_the_runner_cancels_its_own_execution_at_once_and_retries_and_reru
         )
         stored = await runner.get_execution(execution_id)
         assert [(e.kind, e.actor) for e in stored.events] == [("cancel", "tester@here")]
+        (held,) = [t for t in stored.tasks if t.task_id == "hold"]
+        (attempt,) = held.attempts
+        assert attempt.status == "cancelled"
+        assert [line.text for line in attempt.output] == ["holding until cancelled"]  # kept though it never ended
 
         failed = await runner.execute("api_flaky", {})
         assert failed.status == "failed"
