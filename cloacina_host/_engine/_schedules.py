@@ -69,18 +69,7 @@ class Fired:
 
 
 def _specs(entry: CatalogEntry, tenant: str) -> list[qs.ScheduleSpec]:
-    return [
-        qs.ScheduleSpec(
-            namespace=entry.namespace(tenant),
-            name=str(s.name),
-            cron=s.cron,
-            timezone=s.timezone,
-            context=s.context,
-            catchup=s.catchup,
-            max_catchup=s.max_catchup,
-        )
-        for s in entry.workflow.schedules
-    ]
+    return [qs.ScheduleSpec.of(entry.namespace(tenant), s) for s in entry.workflow.schedules]
 
 
 def sync_installed_schedules(database: Database, catalog: WorkflowCatalog, *, tenant: str, now: float) -> int:

@@ -84,17 +84,7 @@ def _workflows(manifest: Manifest) -> tuple[RegisteredWorkflow, ...]:
 def _schedule_specs(manifest: Manifest, tenant: str) -> list[qs.ScheduleSpec]:
     """The schedules a version declares, as the scheduler stores them (format 1 declares none)."""
     return [
-        qs.ScheduleSpec(
-            namespace=f"{tenant}::{wf.package}::{wf.name}",
-            name=str(s.name),
-            cron=s.cron,
-            timezone=s.timezone,
-            context=s.context,
-            catchup=s.catchup,
-            max_catchup=s.max_catchup,
-        )
-        for wf in manifest.workflows
-        for s in wf.schedules
+        qs.ScheduleSpec.of(f"{tenant}::{wf.package}::{wf.name}", s) for wf in manifest.workflows for s in wf.schedules
     ]
 
 

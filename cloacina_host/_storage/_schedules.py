@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from ._schema import executions, schedule_fires, schedules, task_executions
+
+if TYPE_CHECKING:
+    from cloacina_workflow import Schedule
 
 __all__ = [
     "ScheduleRow",
@@ -43,6 +46,19 @@ class ScheduleSpec:
     context: Mapping[str, Any] = field(default_factory=dict)
     catchup: str = "skip"
     max_catchup: int = 100
+
+    @classmethod
+    def of(cls, namespace: str, schedule: Schedule) -> ScheduleSpec:
+        """What is stored of ``schedule``, a schedule of the workflow ``namespace``."""
+        return cls(
+            namespace=namespace,
+            name=str(schedule.name),
+            cron=schedule.cron,
+            timezone=schedule.timezone,
+            context=schedule.context,
+            catchup=schedule.catchup,
+            max_catchup=schedule.max_catchup,
+        )
 
 
 @dataclass(frozen=True)
