@@ -14,6 +14,7 @@ from ._errors import (
 from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
 from ._schedule import Schedule
 from ._task import RetryPolicy, Task, TaskSpec, task
+from ._trigger import Fire, PollInfo, Skip, Trigger, TriggerSpec, trigger
 from ._workflow import DEFAULT_TENANT, EMBEDDED_PACKAGE, ContextConflict, Workflow, workflow
 from .hookspecs import hookimpl, hookspec
 from .limits import LimitExceeded
@@ -41,20 +42,26 @@ __all__ = [
     "ContextConflict",
     "ContextError",
     "ExecutionStatus",
+    "Fire",
     "JSONValue",
     "LimitExceeded",
+    "PollInfo",
     "RetryPolicy",
     "Schedule",
+    "Skip",
     "Task",
     "TaskError",
     "TaskOutcome",
     "TaskSpec",
     "TaskStatus",
+    "Trigger",
+    "TriggerSpec",
     "Workflow",
     "WorkflowDefinitionError",
     "__version__",
     "hookimpl",
     "hookspec",
     "task",
+    "trigger",
     "workflow",
 ]
