@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloacina_workflow import Schedule
+from cloacina_workflow import Schedule, TriggerSpec
 
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from ._builder import build_wheel, download_dependency_wheels
@@ -88,6 +88,7 @@ def _workflows(loaded: LoadedWorkflows, facts: WheelFacts) -> tuple[ManifestWork
             fingerprint=wf["fingerprint"],
             tasks=tuple(ManifestTask.model_validate(t) for t in wf["tasks"]),
             schedules=tuple(Schedule.model_validate(s) for s in wf.get("schedules", ())),
+            triggers=tuple(TriggerSpec.model_validate(t) for t in wf.get("triggers", ())),
         )
         for wf in loaded.workflows
     )
