@@ -142,9 +142,8 @@ def fire_command(settings: Settings, name: str, context_arg: str | None) -> None
     row, ids = fire_trigger(database, catalog, tenant=settings.tenant, name=name, context=context, now=time.time())
     workflows = [w.split("::", 1)[1] for w in row.workflows]
     if settings.json:
-        print_json(
-            {"trigger": row.key, "executions": [{"workflow": w, "execution_id": i} for w, i in zip(workflows, ids, strict=True)]}
-        )
+        started = [{"workflow": w, "execution_id": i} for w, i in zip(workflows, ids, strict=True)]
+        print_json({"trigger": row.key, "executions": started})
         return
     for w, i in zip(workflows, ids, strict=True):
         settings.err.print(f"execution {i} of {w} stored; a `cloacina-ctl serve` runs it", markup=False)
