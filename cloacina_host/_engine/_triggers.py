@@ -278,6 +278,8 @@ class TriggerPoller:
             outcome = await self._failed(row, f"the poll did not finish within its timeout of {row.timeout_s:g} s")
         except asyncio.CancelledError:
             raise
+        except HostError as exc:  # the worker's account already names the error's type
+            outcome = await self._failed(row, str(exc).strip())
         except Exception as exc:  # noqa: BLE001  # reported and stored; the next interval polls again
             outcome = await self._failed(row, f"{type(exc).__name__}: {str(exc).strip()}")
         if self.report is not None:
@@ -285,7 +287,8 @@ class TriggerPoller:
         return outcome
 
     async def _failed(self, row: qt.TriggerRow, error: str) -> PollOutcome:
-        log.warning("trigger %s of %s failed: %s", row.name, row.package, error)
+        if self.report is None:  # a reporter (serve) says it itself
+            log.warning("trigger %s of %s failed: %s", row.name, row.package, error)
 
         def store() -> None:
             with self.database.write("recording a trigger's failure") as conn:

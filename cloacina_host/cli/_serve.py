@@ -344,11 +344,19 @@ async def _triggering(
         return time.time() + clock_offset
 
     fired = asyncio.Event()
+    failing: dict[tuple[str, str], str] = {}  # each trigger's failure is noted when it changes, not every poll
 
     def report(outcome: PollOutcome) -> None:
-        if outcome.error is not None or outcome.execution_ids:
-            note(outcome.describe())
+        key = (outcome.package, outcome.trigger)
+        if outcome.error is not None:
+            if failing.get(key) != outcome.error:
+                note(outcome.describe() + " (noted once; `cloacina-ctl triggers list` shows the latest)")
+            failing[key] = outcome.error
+            return
+        if failing.pop(key, None) is not None:
+            note(f"trigger {outcome.trigger} of {outcome.package} polls again without error")
         if outcome.execution_ids:
+            note(outcome.describe())
             fired.set()
 
     poller = TriggerPoller(runner.database, catalog, tenant=tenant, owner=runner.owner, now=clock, report=report)
