@@ -124,7 +124,8 @@ def test_a_firing_starts_each_subscribed_workflow_once_and_failures_are_reported
     assert len(outcomes) == 3
     assert "OSError: the inbox is not mounted" in str(_row(db, "broken").last_error)
     assert "timeout of 0.2 s" in str(_row(db, "stuck").last_error)
-    assert _row(db, "ready").last_error is None and len(_row(db, "ready").last_executions) == 2
+    assert _row(db, "ready").last_error is None
+    assert len(_row(db, "ready").last_executions) == 2
 
     # within the interval nothing is polled again
     clock.at = T0 + 5
@@ -159,15 +160,18 @@ def test_a_paused_trigger_is_not_polled_until_resumed(db: Database) -> None:
     set_trigger_paused(db, tenant="public", name="trig_pkg::ready", paused=True, now=T0)
     poller = TriggerPoller(db, _catalog(), tenant="public", owner="host-a", now=clock)
     asyncio.run(_pass(poller))
-    assert polled["ready"] == 0 and _started(db) == []
+    assert polled["ready"] == 0
+    assert _started(db) == []
     set_trigger_paused(db, tenant="public", name="ready", paused=False, now=T0)
     asyncio.run(_pass(poller))
-    assert polled["ready"] == 1 and len(_started(db)) == 2
+    assert polled["ready"] == 1
+    assert len(_started(db)) == 2
 
 
 def test_firing_by_hand_starts_each_workflow_with_the_context(db: Database) -> None:
     row, ids = fire_trigger(db, _catalog(), tenant="public", name="ready", context={"n": 7}, now=T0)
-    assert row.key == "trig_pkg::ready" and len(ids) == 2
+    assert row.key == "trig_pkg::ready"
+    assert len(ids) == 2
     with db.read("reading") as conn:
         contexts = [q.get_execution(conn, i) for i in ids]
     assert all(c is not None and c.started_by == "trigger ready" for c in contexts)
