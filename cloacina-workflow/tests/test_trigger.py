@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_poll_returns_fire_or_none() -> None:
     def wrong(info: PollInfo) -> object:
         return {"not": "a Fire"}
 
-    with pytest.raises(TypeError, match="return Fire\\(\\{...\\}\\) to fire, or None / Skip\\(\\) for not now"):
+    with pytest.raises(TypeError, match=re.escape("return Fire({...}) to fire, or None / Skip() for not now")):
         asyncio.run(wrong.poll(PollInfo("kit_wrong")))
 
     @trigger(name="kit_not_json", poll_interval_s=1)
