@@ -13,7 +13,10 @@ records is ``TriggerSpec`` (name, interval, timeout): data, not code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -85,6 +88,7 @@ class Trigger:
     def __init__(self, spec: TriggerSpec, function: Callable[[PollInfo], Any]) -> None:
         self.spec = spec
         self.function = function
+        self._thread: threading.Thread | None = None  # a plain poll still running (one that timed out)
 
     @property
     def name(self) -> str:
@@ -98,10 +102,41 @@ class Trigger:
         if inspect.iscoroutinefunction(self.function):
             result = await self.function(info)
         else:
-            result = await asyncio.to_thread(self.function, info)
+            result = await self._in_thread(info)
             if inspect.isawaitable(result):
                 result = await result
         return check_result(self.name, result)
+
+    async def _in_thread(self, info: PollInfo) -> object:
+        """Run a plain poll in a thread of its own: one that hangs holds no shared pool's thread.
+
+        While a poll that timed out still runs, the next poll raises instead of starting another
+        thread, so a hanging trigger holds one thread, not one per interval.
+        """
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"trigger {self.name!r}: its previous poll is still running (it hangs?)")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        call = contextvars.copy_context().run
+
+        def settle(outcome: tuple[bool, object]) -> None:
+            if not future.done():
+                if outcome[0]:
+                    future.set_result(outcome[1])
+                else:
+                    future.set_exception(outcome[1])  # type: ignore[arg-type]
+
+        def run() -> None:
+            try:
+                outcome: tuple[bool, object] = (True, call(self.function, info))
+            except BaseException as exc:  # noqa: BLE001  # handed to the awaiting poll
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(settle, outcome)
+
+        self._thread = threading.Thread(target=run, name=f"cloacina-trigger-{self.name}", daemon=True)
+        self._thread.start()
+        return await future
 
     def __repr__(self) -> str:
         return f"Trigger({self.name!r}, poll_interval_s={self.spec.poll_interval_s:g})"

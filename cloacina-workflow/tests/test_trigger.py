@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 
 import pytest
 
@@ -92,3 +93,24 @@ def test_poll_returns_fire_or_none() -> None:
 
     with pytest.raises(TypeError, match="fired with a context that is not JSON"):
         asyncio.run(not_json.poll(PollInfo("kit_not_json")))
+
+
+def test_a_hanging_plain_poll_holds_one_thread_until_it_ends() -> None:
+    release = threading.Event()
+
+    @trigger(name="kit_hangs", poll_interval_s=1)
+    def hangs(info: PollInfo) -> Fire:
+        release.wait(30)
+        return Fire({"late": True})
+
+    async def timed_out() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(hangs.poll(PollInfo("kit_hangs")), 0.05)
+
+    asyncio.run(timed_out())
+    with pytest.raises(RuntimeError, match="its previous poll is still running"):
+        asyncio.run(hangs.poll(PollInfo("kit_hangs")))
+    release.set()
+    assert hangs._thread is not None
+    hangs._thread.join(30)
+    assert asyncio.run(hangs.poll(PollInfo("kit_hangs"))) == Fire({"late": True})
