@@ -333,6 +333,30 @@ def main(argv: list[str]) -> int:
             written_by.pop(rid, None)
             cancel_asked.discard(rid)
 
+    async def poll_one(request: dict[str, Any]) -> None:
+        """Poll a trigger of a loaded workflow once: reply whether it fires, and with what context."""
+        from cloacina_workflow import PollInfo
+
+        rid = request["id"]
+        name = str(request["trigger"])
+        stoppable = True
+        try:
+            found = [t for t in workflows[str(request["workflow"])].triggers if t.name == name]
+            if not found:
+                raise LookupError(f"workflow {request['workflow']} has no trigger {name!r}")
+            stoppable = asyncio.iscoroutinefunction(found[0].function)
+            fired = await found[0].poll(PollInfo(name, request.get("last_fire_at")))
+            body = json.dumps(None if fired is None else fired.context, separators=(",", ":"))
+            if len(body) > MAX_CONTEXT_BYTES:
+                raise context_too_large(f"the context trigger {name!r} fired with", len(body))
+            send(f'{{"id":{json.dumps(rid)},"ok":true,"fire":{body}}}')
+        except asyncio.CancelledError:
+            # a plain poll keeps running in its thread: the host retires this worker
+            cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": stoppable, "message": "cancelled"}
+            send(json.dumps(cancelled))
+        except Exception as exc:  # noqa: BLE001  # every poll failure goes back to the host
+            send(json.dumps(failure(rid, exc)))
+
     cancel_asked: set[object] = set()  # requests the host cancelled (a task's own CancelledError fails it)
     max_request = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
 
@@ -370,7 +394,7 @@ def main(argv: list[str]) -> int:
                     cancel_asked.add(request["id"])
                     pending.cancel()
                 continue
-            job = asyncio.ensure_future(run_one(request))
+            job = asyncio.ensure_future(poll_one(request) if request.get("op") == "poll" else run_one(request))
             running[request["id"]] = job
             job.add_done_callback(functools.partial(_forget, running, request["id"]))
         for rid, job in list(running.items()):

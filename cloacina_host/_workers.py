@@ -28,7 +28,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from cloacina_workflow import Context, ContextError, Task, TaskError, TaskSpec, Workflow
+from cloacina_workflow import (
+    Context,
+    ContextError,
+    Fire,
+    PollInfo,
+    Task,
+    TaskError,
+    TaskSpec,
+    Trigger,
+    TriggerSpec,
+    Workflow,
+)
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, context_too_large, loads_limited
 
@@ -110,6 +121,10 @@ def task_failure(reply: Mapping[str, Any], task_id: str, where: str) -> TaskErro
         transient=bool(reply.get("transient")),
         task=task if task is not None else task_id,
     )
+
+
+class TriggerPollFailed(HostError):
+    """A trigger's poll raised (or returned something else than Fire or None) in its worker."""
 
 
 class WorkerCrashed(TaskError):
@@ -327,6 +342,37 @@ class Worker:
             return reply["context"]  # type: ignore[no-any-return]
         raise task_failure(reply, task_id, f"raised in worker process {self.pid} for {self.package_dir}")
 
+    async def poll_trigger(self, workflow_key: str, trigger: str, last_fire_at: float | None) -> dict[str, Any] | None:
+        """Poll ``trigger`` of a loaded workflow in this worker: the context it fires with, or None (not now).
+
+        Cancelling the call (a poll's timeout) cancels the poll in the worker, as for a task.
+        """
+        what = f"trigger {trigger!r}"
+        if self.child is None or not self.child.alive:
+            raise WorkerCrashed(f"worker for {self.package_dir.name} is not running", task=what)
+        rid = next(self._ids)
+        request = {"op": "poll", "id": rid, "workflow": workflow_key, "trigger": trigger, "last_fire_at": last_fire_at}
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        self.last_used = time.monotonic()
+        try:
+            self.child.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
+            await self.child.drain()
+            reply = await future
+        except asyncio.CancelledError:
+            self._cancel(rid, what)
+            raise
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self._pending.pop(rid, None)
+            raise WorkerCrashed(f"worker for {self.package_dir.name} is gone: {exc}", task=what) from exc
+        finally:
+            self.last_used = time.monotonic()
+            self._stop_when_idle()
+        if reply["ok"]:
+            fired = reply.get("fire")
+            return dict(fired) if isinstance(fired, dict) else None
+        raise TriggerPollFailed(f"{reply.get('described') or reply.get('message')} (in worker process {self.pid})")
+
     def _cancel(self, rid: int, task_id: str) -> None:
         """Ask the worker to cancel request ``rid``, and watch that it does (never blocks)."""
         future = self._pending.get(rid)
@@ -481,6 +527,15 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
         run_remotely.__name__ = run_remotely.__qualname__ = spec.id.replace("-", "_").replace(".", "_")
         return Task(spec, run_remotely)
 
+    def make_trigger(spec: TriggerSpec) -> Trigger:
+        async def poll_remotely(info: PollInfo) -> Fire | None:
+            with _output.outside():
+                worker = await pool.get(package_dir)
+            fired = await worker.poll_trigger(key, spec.name, info.last_fire_at)
+            return None if fired is None else Fire(fired)
+
+        return Trigger(spec, poll_remotely)
+
     fields = set(TaskSpec.model_fields)
     tasks = [make_task(TaskSpec(**{k: v for k, v in t.items() if k in fields})) for t in described["tasks"]]
     return Workflow(
@@ -489,4 +544,5 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
         package=described.get("package") or key.split("::")[0],
         description=described.get("description"),
         author=described.get("author"),
+        triggers=[make_trigger(TriggerSpec.model_validate(t)) for t in described.get("triggers", ())],
     )

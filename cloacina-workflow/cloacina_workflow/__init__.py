@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
     from ._names import DEFAULT_TENANT, EMBEDDED_PACKAGE
     from ._schedule import Schedule
     from ._task import RetryPolicy, Task, TaskSpec, task
+    from ._trigger import Fire, PollInfo, Skip, Trigger, TriggerSpec, trigger
     from ._workflow import ContextConflict, Workflow, workflow
     from .hookspecs import hookimpl, hookspec
     from .limits import LimitExceeded
@@ -40,6 +41,12 @@ _LAZY = {
     "Task": "._task",
     "TaskSpec": "._task",
     "task": "._task",
+    "Fire": "._trigger",
+    "PollInfo": "._trigger",
+    "Skip": "._trigger",
+    "Trigger": "._trigger",
+    "TriggerSpec": "._trigger",
+    "trigger": "._trigger",
     "ContextConflict": "._workflow",
     "Workflow": "._workflow",
     "workflow": "._workflow",
@@ -85,20 +92,26 @@ __all__ = [
     "ContextConflict",
     "ContextError",
     "ExecutionStatus",
+    "Fire",
     "JSONValue",
     "LimitExceeded",
+    "PollInfo",
     "RetryPolicy",
     "Schedule",
+    "Skip",
     "Task",
     "TaskError",
     "TaskOutcome",
     "TaskSpec",
     "TaskStatus",
+    "Trigger",
+    "TriggerSpec",
     "Workflow",
     "WorkflowDefinitionError",
     "__version__",
     "hookimpl",
     "hookspec",
     "task",
+    "trigger",
     "workflow",
 ]

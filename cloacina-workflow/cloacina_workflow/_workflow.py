@@ -19,6 +19,7 @@ from ._machine import final_context
 from ._names import DEFAULT_TENANT, EMBEDDED_PACKAGE
 from ._schedule import Schedule, resolve_names
 from ._task import Task
+from ._trigger import Trigger, resolve_triggers
 from .hookspecs import hookimpl
 from .limits import check_task_count
 
@@ -48,6 +49,7 @@ class Workflow:
         author: str | None = None,
         attributes: Mapping[str, Task] | None = None,
         schedules: Iterable[Schedule] = (),
+        triggers: Iterable[Trigger | str] = (),
     ) -> None:
         self.name = name
         self.package = package
@@ -68,6 +70,8 @@ class Workflow:
         self.dependents: Mapping[str, tuple[str, ...]] = MappingProxyType({k: tuple(v) for k, v in dependents.items()})
         #: cron schedules the host runs while this workflow's package is active (names resolved)
         self.schedules: tuple[Schedule, ...] = resolve_names(tuple(schedules), name)
+        #: poll triggers whose firings start this workflow (while its package is active)
+        self.triggers: tuple[Trigger, ...] = resolve_triggers(triggers, name)
 
     # -- definition checks -------------------------------------------------------------------
 
@@ -191,6 +195,8 @@ class Workflow:
         }
         if self.schedules:  # only when declared: workflows without schedules describe as before
             described["schedules"] = [s.model_dump(mode="json") for s in self.schedules]
+        if self.triggers:
+            described["triggers"] = [t.describe() for t in self.triggers]
         return described
 
     def fingerprint(self) -> str:
@@ -200,6 +206,7 @@ class Workflow:
         fingerprint changes when a task's behaviour or the graph changes, and not otherwise.
         """
         body = self.describe()
+        body.pop("triggers", None)
         body.pop("schedules", None)  # when it runs is not what it does: a new schedule keeps the fingerprint
         for entry in body["tasks"]:
             entry["code"] = _code_digest(self.tasks[entry["id"]].function)
@@ -327,12 +334,14 @@ def workflow(
     description: str | None = None,
     author: str | None = None,
     schedules: Iterable[Schedule] = (),
+    triggers: Iterable[Trigger | str] = (),
 ) -> Callable[[type[Any]], Workflow]:
     """Turn a class whose body holds ``@task`` functions into a ``Workflow``; validate its DAG now.
 
     ``name`` defaults to the class name, ``description`` to the first paragraph of its docstring.
     ``schedules``: ``Schedule(...)`` objects; the host starts an execution at each fire time while
     the workflow's package is active (one unnamed schedule is named ``default``).
+    ``triggers``: ``@trigger`` functions (or their names); each firing starts this workflow once.
     """
 
     def decorate(cls: type[Any]) -> Workflow:
@@ -351,6 +360,7 @@ def workflow(
             author=author,
             attributes=attributes,
             schedules=schedules,
+            triggers=triggers,
         )
 
     return decorate

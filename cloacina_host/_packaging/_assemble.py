@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloacina_workflow import Schedule
+from cloacina_workflow import Schedule, TriggerSpec
 
 from ._extract import LoadedWorkflows
 from ._manifest import (
@@ -66,6 +66,7 @@ def _workflows(loaded: LoadedWorkflows, facts: WheelFacts) -> tuple[ManifestWork
             fingerprint=wf["fingerprint"],
             tasks=tuple(ManifestTask.model_validate(t) for t in wf["tasks"]),
             schedules=tuple(Schedule.model_validate(s) for s in wf.get("schedules", ())),
+            triggers=tuple(TriggerSpec.model_validate(t) for t in wf.get("triggers", ())),
         )
         for wf in loaded.workflows
     )

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cloacina_workflow import Schedule, TaskSpec
+from cloacina_workflow import Schedule, TaskSpec, TriggerSpec
 
 #: The ``format_version`` this host writes.
 FORMAT_VERSION: Literal[2] = 2
@@ -111,6 +111,9 @@ class ManifestWorkflow(_Model):
     schedules: tuple[Schedule, ...] = Field(
         default=(), max_length=100, description="Format 2: cron schedules the host runs while the version is active."
     )
+    triggers: tuple[TriggerSpec, ...] = Field(
+        default=(), max_length=100, description="Format 2: poll triggers whose firings start this workflow."
+    )
 
     @model_validator(mode="after")
     def _unique_schedule_names(self) -> ManifestWorkflow:
@@ -149,7 +152,23 @@ class Manifest(_Model):
     def _fields_of_its_version(self) -> Manifest:
         if self.format_version == 1 and any(wf.schedules for wf in self.workflows):
             raise ValueError("format_version 1 has no schedules; write format_version 2")
+        if self.format_version == 1 and any(wf.triggers for wf in self.workflows):
+            raise ValueError("format_version 1 has no triggers; write format_version 2")
+        seen: dict[str, TriggerSpec] = {}
+        for wf in self.workflows:
+            for t in wf.triggers:
+                if seen.setdefault(t.name, t) != t:
+                    raise ValueError(f"trigger {t.name!r} is declared twice with different settings; name each once")
         return self
+
+    def trigger_subscribers(self) -> dict[str, tuple[TriggerSpec, tuple[str, ...]]]:
+        """Each trigger of the package, with the keys (``package::workflow``) of the workflows it starts."""
+        found: dict[str, tuple[TriggerSpec, tuple[str, ...]]] = {}
+        for wf in self.workflows:
+            for t in wf.triggers:
+                spec, keys = found.get(t.name, (t, ()))
+                found[t.name] = (spec, (*keys, wf.key))
+        return found
 
     def to_json(self) -> str:
         """The exact text stored in archives: stable key order, 2-space indent, final newline."""

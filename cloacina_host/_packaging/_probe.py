@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloacina_workflow import Schedule
+from cloacina_workflow import Schedule, TriggerSpec
 
 from .._sandbox import quote_output, run_sync
 from .._workers import Worker, WorkerLoadError
@@ -103,6 +103,11 @@ def compare(loaded: Loaded, manifest: Manifest, *, fail: Fail) -> None:
         if tuple(Schedule.model_validate(s) for s in got.get("schedules", ())) != wf.schedules:
             raise fail(
                 f"{subject} workflow {key!r}: the schedules that load differ from the schedules in {MANIFEST_NAME}; "
+                "repackage it"
+            )
+        if tuple(TriggerSpec.model_validate(t) for t in got.get("triggers", ())) != wf.triggers:
+            raise fail(
+                f"{subject} workflow {key!r}: the triggers that load differ from the triggers in {MANIFEST_NAME}; "
                 "repackage it"
             )
         if got["fingerprint"] != wf.fingerprint:

@@ -175,6 +175,8 @@ def inspect_renderable(manifest: Manifest, *, archive_size: int | None = None) -
             info.add_row("  Flow", _flow_text(path))
         for schedule in wf.schedules:
             info.add_row("  Schedule", schedule_text(schedule))
+        for t in wf.triggers:
+            info.add_row("  Trigger", f"{t.name}: polled every {t.poll_interval_s:g} s (timeout {t.timeout_s:g} s)")
         parts.append(info.text())
         parts.append(task_tree(wf, graph))
     return Group(*parts)
@@ -198,10 +200,12 @@ def schedule_text(schedule: Schedule) -> str:
 
 def _graph_title(wf: ManifestWorkflow) -> str:
     """The workflow's key, and its schedules when it has any (``--graph`` shows them in the title)."""
-    if not wf.schedules:
-        return wf.key
-    timed = "; ".join(f"{s.name}: {s.cron} {s.timezone}" for s in wf.schedules)
-    return f"{wf.key} (schedules {timed})"
+    parts = []
+    if wf.schedules:
+        parts.append("schedules " + "; ".join(f"{s.name}: {s.cron} {s.timezone}" for s in wf.schedules))
+    if wf.triggers:
+        parts.append("triggers " + ", ".join(t.name for t in wf.triggers))
+    return f"{wf.key} ({'; '.join(parts)})" if parts else wf.key
 
 
 def _mermaid_label(text: str) -> str:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cloacina_workflow import DEFAULT_TENANT
 
@@ -28,6 +29,7 @@ from .._packaging import DEFAULT_LOAD_TIMEOUT_S, Archive, Manifest, read_archive
 from .._storage import Database
 from .._storage import _queries as q
 from .._storage import _schedules as qs
+from .._storage import _triggers as qt
 from .._storage._records import PackageRecord
 from ._catalog import LoopPools, build_entries
 from ._errors import PackageNotFoundError, RegistryError
@@ -86,6 +88,25 @@ def _schedule_specs(manifest: Manifest, tenant: str) -> list[qs.ScheduleSpec]:
     return [
         qs.ScheduleSpec.of(f"{tenant}::{wf.package}::{wf.name}", s) for wf in manifest.workflows for s in wf.schedules
     ]
+
+
+def _trigger_specs(manifest: Manifest, tenant: str) -> list[qt.TriggerSpecRow]:
+    """The triggers a version declares, with the workflows each starts (format 1 declares none)."""
+    return [
+        qt.TriggerSpecRow(
+            package=keys[0].split("::")[0],
+            name=name,
+            poll_interval_s=spec.poll_interval_s,
+            timeout_s=spec.timeout_s,
+            workflows=tuple(f"{tenant}::{k}" for k in keys),
+        )
+        for name, (spec, keys) in sorted(manifest.trigger_subscribers().items())
+    ]
+
+
+def _swap_triggers(conn: Any, manifest: Manifest, *, source: str, version: str, tenant: str, now: float) -> None:
+    specs = _trigger_specs(manifest, tenant)
+    qt.replace_triggers(conn, source=source, package_version=version, specs=specs, now=now)
 
 
 def _key(name: str) -> str:
@@ -284,6 +305,7 @@ class Registry:
                 qs.replace_schedules(
                     conn, source=name, package_version=version, specs=_schedule_specs(manifest, self.tenant), now=now
                 )
+                _swap_triggers(conn, manifest, source=name, version=version, tenant=self.tenant, now=now)
         status = "replaced" if current is not None else "registered"
         return status, bool(make_active), None if active_now is None else str(active_now)
 
@@ -331,6 +353,7 @@ class Registry:
                 previous = q.set_active_version(conn, name=key, version=version, now=now)
                 specs = _schedule_specs(manifest, self.tenant)
                 qs.replace_schedules(conn, source=key, package_version=version, specs=specs, now=now)
+                _swap_triggers(conn, manifest, source=key, version=version, tenant=self.tenant, now=now)
         except BaseException:
             if created:  # refused: leave this machine as it was
                 remove_install(target)
@@ -346,6 +369,7 @@ class Registry:
                 raise self._not_found(key)
             previous = q.clear_active_version(conn, name=key)
             qs.clear_schedules(conn, source=key)  # its schedules stop with it
+            qt.clear_triggers(conn, source=key)  # and its triggers
         return ActivateResult(versions[0].display_name, self.tenant, None, previous)
 
     def remove(self, name: str, version: str, *, force: bool = False) -> RemoveResult:
@@ -365,6 +389,7 @@ class Registry:
             if was_active:
                 q.clear_active_version(conn, name=key)
                 qs.clear_schedules(conn, source=key)
+                qt.clear_triggers(conn, source=key)
             q.delete_package(conn, name=key, version=version)
         return RemoveResult(record.display_name, self.tenant, version, was_active, running)
 

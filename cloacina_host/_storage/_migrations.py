@@ -216,11 +216,38 @@ def _v4_schedules(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v5_triggers(conn: Connection) -> None:
+    """Poll triggers of the active versions and installed plugins: when each was last polled, failed, fired."""
+    md = MetaData()
+    Table(
+        "triggers",
+        md,
+        Column("package", String(250), primary_key=True),
+        Column("name", String(100), primary_key=True),
+        Column("source", String(250), nullable=False),
+        Column("package_version", String(100), nullable=True),
+        Column("poll_interval_s", Float, nullable=False),
+        Column("timeout_s", Float, nullable=False),
+        Column("workflows", Text, nullable=False),
+        Column("paused", Integer, nullable=False),
+        Column("last_poll_at", Float, nullable=True),
+        Column("polled_by", String(200), nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("last_error_at", Float, nullable=True),
+        Column("last_fire_at", Float, nullable=True),
+        Column("last_executions", Text, nullable=True),
+        Column("updated_at", Float, nullable=False),
+        Index("ix_triggers_source", "source"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "executions, task executions, attempts", _v1_initial),
     Migration(2, "registry: tenants, packages, package workflows, active versions", _v2_registry),
     Migration(3, "task output per attempt, queued and cancelled executions, retries and reruns", _v3_operating),
     Migration(4, "cron schedules, their claimed fire times, what started each execution", _v4_schedules),
+    Migration(5, "poll triggers: last poll, last error, last fire", _v5_triggers),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -22,6 +22,10 @@ Schedules (migration 4): ``schedules`` holds the cron schedules live in the tena
 package's active version, swapped in the transaction that activates it, and those of installed
 plugins, written by ``serve``); ``schedule_fires`` one row per fire time claimed, whose primary key
 (namespace, schedule, fire_at) makes a fire time start at most one execution across any number of hosts.
+
+Triggers (migration 5): ``triggers`` holds the poll triggers live in the tenant, by package and name,
+with the workflows each firing starts; a host claims a poll by moving ``last_poll_at`` forward only
+where it is at least one interval old, so one host polls each interval.
 """
 
 from __future__ import annotations
@@ -199,4 +203,27 @@ schedule_fires = Table(  # a fire time is claimed by inserting its row: the prim
     Column("execution_id", String(36), nullable=True),  # the execution it started
     Column("claimed_at", Float, nullable=False),
     Column("claimed_by", String(200), nullable=False),  # the host that claimed it
+)
+
+# -- triggers (migration 5) -----------------------------------------------------------------------
+
+triggers = Table(  # the poll triggers of the active versions and of installed plugins
+    "triggers",
+    metadata,
+    Column("package", String(250), primary_key=True),  # the package of the workflows it starts
+    Column("name", String(100), primary_key=True),
+    Column("source", String(250), nullable=False),  # the registered package's name, or "plugin:DISTRIBUTION"
+    Column("package_version", String(100), nullable=True),
+    Column("poll_interval_s", Float, nullable=False),
+    Column("timeout_s", Float, nullable=False),
+    Column("workflows", Text, nullable=False),  # JSON list of the namespaces each firing starts
+    Column("paused", Integer, nullable=False),  # 0 or 1
+    Column("last_poll_at", Float, nullable=True),  # claimed by the host that polls: one per interval
+    Column("polled_by", String(200), nullable=True),
+    Column("last_error", Text, nullable=True),  # the latest poll's failure (None once one succeeds)
+    Column("last_error_at", Float, nullable=True),
+    Column("last_fire_at", Float, nullable=True),
+    Column("last_executions", Text, nullable=True),  # JSON list of the executions the last firing started
+    Column("updated_at", Float, nullable=False),
+    Index("ix_triggers_source", "source"),
 )

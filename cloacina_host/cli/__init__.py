@@ -52,6 +52,7 @@ COMMANDS = {
     "serve": "._serve:serve_command",
     "worker": "._worker:worker_command",
     "schedules": "._schedules:schedules_group",
+    "triggers": "._triggers:triggers_group",
 }
 
 

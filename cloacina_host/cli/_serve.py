@@ -225,6 +225,7 @@ async def _serve(
     scheduling_task = asyncio.ensure_future(
         _scheduling(runner, catalog, settings.tenant, schedule_tick, clock_offset, stop, note)
     )
+    triggering_task = asyncio.ensure_future(_triggering(runner, catalog, settings.tenant, clock_offset, stop, note))
     worker: DistributedWorker | None = None
     worker_run: asyncio.Future[Any] | None = None
     if distributed:
@@ -257,9 +258,12 @@ async def _serve(
                 await asyncio.wait_for(stop.wait(), interval)
             if scheduling_task.done():
                 scheduling_task.result()  # the scheduler died: report why, and stop
+            if triggering_task.done():
+                triggering_task.result()  # the trigger poller died: report why, and stop
     finally:
         scheduling_task.cancel()
-        await asyncio.gather(scheduling_task, return_exceptions=True)
+        triggering_task.cancel()
+        await asyncio.gather(scheduling_task, triggering_task, return_exceptions=True)
         if watching_task is not None and reconciler is not None:
             watching_task.cancel()
             await asyncio.gather(watching_task, return_exceptions=True)
@@ -315,3 +319,69 @@ async def _scheduling(
             note(f"the scheduler's pass failed: {type(exc).__name__}: {exc}")
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), tick)
+
+
+#: How often ``serve`` looks for triggers due a poll (each is polled at its own interval).
+TRIGGER_TICK_S = 0.25
+
+
+async def _triggering(
+    runner: DefaultRunner,
+    catalog: WorkflowCatalog,
+    tenant: str,
+    clock_offset: float,
+    stop: asyncio.Event,
+    note: Callable[[str], None],
+) -> None:
+    """Poll the live triggers that are due, each in a task of its own (see ``_engine._triggers``).
+
+    A failing pass (the database away for a moment) is reported and the next pass tries again; a
+    failing poll is reported by the poller and never stops the others.
+    """
+    from .._engine._triggers import PollOutcome, TriggerPoller, sync_installed_triggers
+
+    def clock() -> float:
+        return time.time() + clock_offset
+
+    fired = asyncio.Event()
+    failing: dict[tuple[str, str], str] = {}  # each trigger's failure is noted when it changes, not every poll
+
+    def report(outcome: PollOutcome) -> None:
+        key = (outcome.package, outcome.trigger)
+        if outcome.error is not None:
+            if failing.get(key) != outcome.error:
+                note(outcome.describe() + " (noted once; `cloacina-ctl triggers list` shows the latest)")
+            failing[key] = outcome.error
+            return
+        if failing.pop(key, None) is not None:
+            note(f"trigger {outcome.trigger} of {outcome.package} polls again without error")
+        if outcome.execution_ids:
+            note(outcome.describe())
+            fired.set()
+
+    poller = TriggerPoller(runner.database, catalog, tenant=tenant, owner=runner.owner, now=clock, report=report)
+    synced = passed = False
+    try:
+        while not stop.is_set():
+            try:
+                if not synced:  # installed plugins' triggers: written once, by each serve that has them
+                    live = await asyncio.to_thread(
+                        sync_installed_triggers, runner.database, catalog, tenant=tenant, now=clock()
+                    )
+                    synced = True
+                    if live:
+                        note(f"{live} trigger(s) of installed plugins are live")
+                await poller.tick()
+                if not passed:
+                    passed = True
+                    live, paused = poller.seen
+                    note(f"triggers: {live} live trigger(s) ({paused} paused)")
+                if fired.is_set():
+                    fired.clear()
+                    await runner.recover()  # start them here now, rather than at the next pass
+            except Exception as exc:  # noqa: BLE001  # reported; the next pass tries again
+                note(f"the trigger poller's pass failed: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), TRIGGER_TICK_S)
+    finally:
+        await poller.aclose()

@@ -65,3 +65,39 @@ def test_task_fields_follow_the_kit() -> None:
     data["workflows"][0]["tasks"][0]["retry"] = {"attempts": 2, "backoff": "sometimes"}
     with pytest.raises(ValidationError, match="backoff"):
         Manifest.model_validate(data)
+
+
+def _with_triggers(*per_workflow: list[dict[str, object]], version: int = 2) -> dict[str, object]:
+    data = manifest_dict(make_wheel())
+    data["format_version"] = version
+    first = data["workflows"][0]
+    data["workflows"] = [{**first, "name": f"flow{i}", "triggers": t} for i, t in enumerate(per_workflow)]
+    return data
+
+
+def test_the_manifest_records_each_trigger_with_the_workflows_it_starts() -> None:
+    spec = {"name": "inbox", "poll_interval_s": 5, "timeout_s": 2}
+    manifest = Manifest.model_validate(_with_triggers([spec], [spec], []))
+    assert {name: keys for name, (_s, keys) in manifest.trigger_subscribers().items()} == {
+        "inbox": ("demo_pkg::flow0", "demo_pkg::flow1")
+    }
+    assert Manifest.model_validate_json(manifest.to_json()) == manifest
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (lambda: _with_triggers([{"name": "inbox", "poll_interval_s": 5, "timeout_s": 2}], version=1), "no triggers"),
+        (
+            lambda: _with_triggers(
+                [{"name": "inbox", "poll_interval_s": 5, "timeout_s": 2}],
+                [{"name": "inbox", "poll_interval_s": 9, "timeout_s": 2}],
+            ),
+            "trigger 'inbox' is declared twice with different settings",
+        ),
+        (lambda: _with_triggers([{"name": "inbox", "poll_interval_s": 0, "timeout_s": 2}]), "poll_interval_s"),
+    ],
+)
+def test_the_manifest_refuses_bad_triggers(data: object, expected: str) -> None:
+    with pytest.raises(ValidationError, match=expected):
+        Manifest.model_validate(data())  # type: ignore[operator]

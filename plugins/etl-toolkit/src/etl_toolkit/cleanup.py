@@ -8,6 +8,8 @@ from typing import Any
 
 from cloacina_workflow import Context, TaskError, task, workflow
 
+from .inbox import new_csv_files
+
 REQUIRED_COLUMNS = ("name", "email", "age")
 
 
@@ -16,6 +18,7 @@ REQUIRED_COLUMNS = ("name", "email", "age")
     package="etl_toolkit",
     description="Parse CSV text, drop invalid rows and normalise the rest",
     author="Cloacina developers",
+    triggers=[new_csv_files],
 )
 class csv_cleanup:
     @task(id="parse_rows")
