@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._conditions import Condition, Ctx
 from ._context import Context, JSONValue
 from ._errors import (
     CloacinaError,
     ContextError,
+    InputError,
     TaskError,
     WorkflowDefinitionError,
 )
@@ -37,10 +39,13 @@ __all__ = [
     "DEFAULT_TENANT",
     "EMBEDDED_PACKAGE",
     "CloacinaError",
+    "Condition",
     "Context",
     "ContextConflict",
     "ContextError",
+    "Ctx",
     "ExecutionStatus",
+    "InputError",
     "JSONValue",
     "LimitExceeded",
     "RetryPolicy",

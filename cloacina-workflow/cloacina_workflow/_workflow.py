@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from types import CodeType, MappingProxyType
 from typing import Any
 
+from . import _inputs
 from ._context import Context, JSONValue
-from ._errors import WorkflowDefinitionError
+from ._errors import InputError, WorkflowDefinitionError
 from ._machine import final_context
 from ._schedule import Schedule, resolve_names
 from ._task import Task
@@ -24,6 +25,7 @@ from .limits import check_task_count
 DEFAULT_TENANT = "public"
 EMBEDDED_PACKAGE = "embedded"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]*")
+_NOTHING: Mapping[str, JSONValue] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Workflow:
         author: str | None = None,
         attributes: Mapping[str, Task] | None = None,
         schedules: Iterable[Schedule] = (),
+        input: type[Any] | None = None,  # noqa: A002  # the name the decorator takes
+        input_schema: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.package = package
@@ -62,6 +66,8 @@ class Workflow:
         self.tasks: Mapping[str, Task] = MappingProxyType(self._index(task_list))
         self._attributes = dict(attributes or {t.function.__name__: t for t in task_list})
         self.order: tuple[str, ...] = self._validate()
+        #: each task's index in ``order``
+        self.position: Mapping[str, int] = MappingProxyType({tid: i for i, tid in enumerate(self.order)})
         dependents: dict[str, list[str]] = {tid: [] for tid in self.tasks}
         for t in task_list:
             for dep in t.dependencies:
@@ -69,6 +75,30 @@ class Workflow:
         self.dependents: Mapping[str, tuple[str, ...]] = MappingProxyType({k: tuple(v) for k, v in dependents.items()})
         #: cron schedules the host runs while this workflow's package is active (names resolved)
         self.schedules: tuple[Schedule, ...] = resolve_names(tuple(schedules), name)
+        #: the pydantic model of the initial context (None: any JSON object); its JSON Schema below
+        self.input_model: type[Any] | None = input
+        self.input_schema: dict[str, Any] | None = (
+            _inputs.input_schema(input, name) if input is not None else (dict(input_schema) if input_schema else None)
+        )
+        if input is not None:
+            for s in self.schedules:  # a schedule's context is data of the package: checked now, once
+                try:
+                    _inputs.check_input(input, name, s.context)
+                except InputError as exc:
+                    raise WorkflowDefinitionError(
+                        f"Workflow {name!r}: the context of schedule {s.name!r} does not fit its input: "
+                        + str(exc).removeprefix(f"input of {name}: "),
+                        workflow=name,
+                    ) from None
+
+    def check_input(self, context: Mapping[str, Any]) -> None:
+        """Raise ``InputError`` (naming each field and rule) unless ``context`` fits the declared input model.
+
+        A workflow without an input model takes any context; one known only by its schema (a registered
+        package's, in the host) is checked where its model lives (``cloacina_host`` asks its worker).
+        """
+        if self.input_model is not None:
+            _inputs.check_input(self.input_model, self.name, context)
 
     # -- definition checks -------------------------------------------------------------------
 
@@ -159,12 +189,14 @@ class Workflow:
         """The context task ``task_id`` starts with: ``initial`` overlaid by each dependency's output.
 
         Dependencies are applied in their declared order, so where two wrote the same key, the one
-        declared later wins (Cloacina's rule). ``on_conflict`` hears of each differing value.
+        declared later wins (Cloacina's rule). ``on_conflict`` hears of each differing value. A
+        dependency with no output (it failed or was skipped: a task whose trigger rule runs it anyway)
+        adds nothing.
         """
         merged: dict[str, JSONValue] = dict(initial)
         writer: dict[str, str] = {}
         for dep in self.tasks[task_id].dependencies:
-            for key, value in outputs[dep].items():
+            for key, value in outputs.get(dep, _NOTHING).items():
                 if on_conflict is not None and key in writer and merged[key] != value:
                     on_conflict(ContextConflict(task_id, key, writer[key], dep))
                 merged[key] = value
@@ -186,12 +218,14 @@ class Workflow:
             "description": self.description,
             "author": self.author,
             "tasks": [
-                {**self.tasks[tid].spec.model_dump(mode="json"), "function": self.tasks[tid].function.__qualname__}
+                {**self.tasks[tid].spec.described(), "function": self.tasks[tid].function.__qualname__}
                 for tid in self.order
             ],
         }
         if self.schedules:  # only when declared: workflows without schedules describe as before
             described["schedules"] = [s.model_dump(mode="json") for s in self.schedules]
+        if self.input_schema is not None:
+            described["input_schema"] = self.input_schema
         return described
 
     def fingerprint(self) -> str:
@@ -328,12 +362,15 @@ def workflow(
     description: str | None = None,
     author: str | None = None,
     schedules: Iterable[Schedule] = (),
+    input: type[Any] | None = None,  # noqa: A002  # the name users know from upstream Cloacina
 ) -> Callable[[type[Any]], Workflow]:
     """Turn a class whose body holds ``@task`` functions into a ``Workflow``; validate its DAG now.
 
     ``name`` defaults to the class name, ``description`` to the first paragraph of its docstring.
     ``schedules``: ``Schedule(...)`` objects; the host starts an execution at each fire time while
     the workflow's package is active (one unnamed schedule is named ``default``).
+    ``input``: a pydantic model the initial context must fit; the manifest records its JSON Schema and
+    every start (``run``, the runner, schedules) checks the context before storing anything.
     """
 
     def decorate(cls: type[Any]) -> Workflow:
@@ -352,6 +389,7 @@ def workflow(
             author=author,
             attributes=attributes,
             schedules=schedules,
+            input=input,
         )
 
     return decorate
