@@ -98,6 +98,7 @@ def load_workflows(
             "fingerprint": wf["fingerprint"],
             "tasks": wf["tasks"],
             "schedules": wf.get("schedules", []),
+            "input_schema": wf.get("input_schema"),
         }
         for key, wf in sorted(loaded.workflows.items(), key=lambda item: (item[1]["entry_point"], item[0]))
     ]

@@ -111,6 +111,10 @@ class ManifestWorkflow(_Model):
     schedules: tuple[Schedule, ...] = Field(
         default=(), max_length=100, description="Format 2: cron schedules the host runs while the version is active."
     )
+    input_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="Format 2: JSON Schema of the input model (@workflow(input=...)), checked at every start.",
+    )
 
     @model_validator(mode="after")
     def _unique_schedule_names(self) -> ManifestWorkflow:
@@ -149,6 +153,12 @@ class Manifest(_Model):
     def _fields_of_its_version(self) -> Manifest:
         if self.format_version == 1 and any(wf.schedules for wf in self.workflows):
             raise ValueError("format_version 1 has no schedules; write format_version 2")
+        if self.format_version == 1 and any(
+            t.trigger_rule != "all_succeeded" or t.when for wf in self.workflows for t in wf.tasks
+        ):
+            raise ValueError("format_version 1 has no trigger rules or conditions; write format_version 2")
+        if self.format_version == 1 and any(wf.input_schema is not None for wf in self.workflows):
+            raise ValueError("format_version 1 has no input schemas; write format_version 2")
         return self
 
     def to_json(self) -> str:

@@ -88,6 +88,7 @@ def _workflows(loaded: LoadedWorkflows, facts: WheelFacts) -> tuple[ManifestWork
             fingerprint=wf["fingerprint"],
             tasks=tuple(ManifestTask.model_validate(t) for t in wf["tasks"]),
             schedules=tuple(Schedule.model_validate(s) for s in wf.get("schedules", ())),
+            input_schema=wf.get("input_schema"),
         )
         for wf in loaded.workflows
     )

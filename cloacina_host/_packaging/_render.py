@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
 from cloacina_workflow import RetryPolicy, Schedule
+from cloacina_workflow._conditions import rule_text
 
 from ._graph import Graph, check_graph
 from ._manifest import Manifest, ManifestTask, ManifestWorkflow, WheelTag
@@ -56,9 +58,20 @@ def chains(wf: ManifestWorkflow) -> list[list[str]]:
     return check_graph(wf.tasks).paths(MAX_FLOWS)
 
 
+def condition_text(task: ManifestTask) -> str | None:
+    """When ``task`` runs, if it says: ``runs when a dependency failed; if context 'mode' equals "full"``."""
+    parts = [rule_text(task.trigger_rule)] if task.trigger_rule != "all_succeeded" else []
+    if task.when:
+        parts.append("if " + " and ".join(c.describe() for c in task.when))
+    return "; ".join(parts) or None
+
+
 def _label(task: ManifestTask) -> Text:
     text = Text(task.id, style="cyan")
     text.append(f"  ({retry_text(task.retry, task.timeout_s)})", style="dim")
+    when = condition_text(task)
+    if when:
+        text.append(f"  [{safe_text(when)}]", style="yellow")
     if task.docstring and task.docstring.strip():
         text.append(f"  {safe_text(task.docstring.strip().splitlines()[0])}", style="italic")
     return text
@@ -175,9 +188,21 @@ def inspect_renderable(manifest: Manifest, *, archive_size: int | None = None) -
             info.add_row("  Flow", _flow_text(path))
         for schedule in wf.schedules:
             info.add_row("  Schedule", schedule_text(schedule))
+        if wf.input_schema is not None:
+            info.add_row("  Input", input_text(wf.input_schema))
         parts.append(info.text())
         parts.append(task_tree(wf, graph))
     return Group(*parts)
+
+
+def input_text(schema: Mapping[str, Any]) -> str:
+    """The input model in one line: its title and each field with its JSON type, required ones marked."""
+    required = set(schema.get("required", ()))
+    fields = []
+    for name, prop in dict(schema.get("properties", {})).items():
+        kind = prop.get("format") or prop.get("type") or ("one of" if "anyOf" in prop else "any")
+        fields.append(f"{name}: {kind}" + ("" if name in required else " (optional)"))
+    return f"{schema.get('title', 'input')} {{{', '.join(fields)}}}; JSON Schema: {json.dumps(schema, sort_keys=True)}"
 
 
 def schedule_text(schedule: Schedule) -> str:

@@ -13,6 +13,7 @@ builds each at most once (and a later session not at all). Loaded by path (``tes
   shadow check switched off, so that the registry's check is what refuses it)
 - ``demo``: the tutorial's simple-packaged-demo
 - ``sched-1``, ``sched-2``: sched-flow at 1.0.0 and 2.0.0 (different schedules)
+- ``typed``: typed-flow (an input model, and a task that runs only when the context says so)
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def build_archives(cache: Path) -> dict[str, Path]:
         "demo": lambda: archive(cache, "demo", ROOT / "plugins" / "simple-packaged-demo"),
         "sched-1": lambda: archive(cache, "sched-flow-1", PACKAGES / "sched-flow"),
         "sched-2": lambda: archive(cache, "sched-flow-2", PACKAGES / "sched-flow", version="2.0.0"),
+        "typed": lambda: archive(cache, "typed-flow", PACKAGES / "typed-flow"),
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
