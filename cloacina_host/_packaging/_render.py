@@ -233,13 +233,19 @@ def _mermaid_label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
+def _node_label(task: ManifestTask) -> str:
+    """A task's id, with when it runs if it says (a trigger rule, conditions)."""
+    when = condition_text(task)
+    return task.id if when is None else f"{task.id} ({when})"
+
+
 def mermaid(manifest: Manifest) -> str:
     lines = ["flowchart LR"]
     for w, wf in enumerate(manifest.workflows):
         lines.append(f'  subgraph w{w}["{_mermaid_label(_graph_title(wf))}"]')
         index = {t.id: f"w{w}t{i}" for i, t in enumerate(wf.tasks)}
         for t in wf.tasks:
-            lines.append(f'    {index[t.id]}["{_mermaid_label(t.id)}"]')
+            lines.append(f'    {index[t.id]}["{_mermaid_label(_node_label(t))}"]')
         for t in wf.tasks:
             for dep in t.dependencies:
                 lines.append(f"    {index[dep]} --> {index[t.id]}")
@@ -257,7 +263,7 @@ def dot(manifest: Manifest) -> str:
         lines.append(f"  subgraph cluster_{w} {{")
         lines.append(f"    label={_dot_id(_graph_title(wf))};")
         for t in wf.tasks:
-            lines.append(f"    {_dot_id(wf.key + '::' + t.id)} [label={_dot_id(t.id)}];")
+            lines.append(f"    {_dot_id(wf.key + '::' + t.id)} [label={_dot_id(_node_label(t))}];")
         for t in wf.tasks:
             for dep in t.dependencies:
                 lines.append(f"    {_dot_id(wf.key + '::' + dep)} -> {_dot_id(wf.key + '::' + t.id)};")

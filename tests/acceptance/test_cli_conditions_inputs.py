@@ -49,6 +49,12 @@ def test_inspect_shows_conditions_and_the_input_schema(ctl: Any, reg_archives: d
     assert "full_report" in out
     assert "if context 'mode' equals \"full\"" in out
     assert "runs when every dependency ended, however" in out
+    status, out, err = ctl("inspect", str(reg_archives["typed"]), "--graph", "mermaid")
+    assert status == 0, err
+    assert "[\"full_report (if context 'mode' equals #quot;full#quot;)\"]" in out
+    status, out, err = ctl("inspect", str(reg_archives["typed"]), "--graph", "dot")
+    assert status == 0, err
+    assert '[label="publish (runs when every dependency ended, however)"]' in out
     status, out, err = ctl("inspect", str(reg_archives["typed"]), "--json")
     assert status == 0, err
     [wf] = json.loads(out)["workflows"]
