@@ -27,6 +27,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from importlib.metadata import EntryPoint
 
     import pluggy
@@ -388,6 +389,9 @@ def main(argv: list[str]) -> int:
                 if found is not None:
                     reply(failure(int(found.group(1)), exc))
                 continue
+            if request.get("op") == "check_input":  # a registered workflow's input model lives here
+                reply(_check_input(workflows, request))
+                continue
             if request.get("op") == "cancel":
                 pending = running.get(request["id"])
                 if pending is not None:
@@ -411,6 +415,21 @@ def main(argv: list[str]) -> int:
         except Exception:  # noqa: BLE001  # a closed or broken stream: nothing more to say on it
             continue
     os._exit(0)
+
+
+def _check_input(workflows: Mapping[str, Workflow], request: Mapping[str, Any]) -> dict[str, object]:
+    """The reply to ``check_input``: ok, or the ``InputError`` of the workflow's model, told as it is."""
+    from cloacina_workflow import InputError
+
+    rid, key = request.get("id"), str(request.get("workflow"))
+    wf = workflows.get(key)
+    if wf is None:
+        return {"id": rid, "ok": False, "message": f"workflow {key} is not in this package", "problems": []}
+    try:
+        wf.check_input(request.get("context") or {})
+    except InputError as exc:
+        return {"id": rid, "ok": False, "message": str(exc), "problems": list(exc.problems)}
+    return {"id": rid, "ok": True}
 
 
 def _escaped(task_id: str, exc: BaseException, cause: BaseException | None = None) -> BaseException:

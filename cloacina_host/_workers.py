@@ -24,7 +24,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ from cloacina_workflow import (
     Context,
     ContextError,
     Fire,
+    InputError,
     PollInfo,
     Task,
     TaskError,
@@ -373,6 +375,29 @@ class Worker:
             return dict(fired) if isinstance(fired, dict) else None
         raise TriggerPollFailed(f"{reply.get('described') or reply.get('message')} (in worker process {self.pid})")
 
+    async def check_input(self, workflow_key: str, context: Mapping[str, Any]) -> None:
+        """Check ``context`` against the workflow's input model, which lives here; ``InputError`` if it does not fit."""
+        if self.child is None or not self.child.alive:
+            raise WorkerCrashed(f"worker for {self.package_dir.name} is not running")
+        rid = next(self._ids)
+        body = json.dumps({"op": "check_input", "id": rid, "workflow": workflow_key, "context": context})
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        self.last_used = time.monotonic()
+        try:
+            self.child.write(body.encode() + b"\n")
+            await self.child.drain()
+            reply = await future
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise WorkerCrashed(f"worker for {self.package_dir.name} is gone: {exc}") from exc
+        finally:
+            self._pending.pop(rid, None)
+            self.last_used = time.monotonic()
+            self._stop_when_idle()
+        if not reply.get("ok"):
+            problems = tuple(str(p) for p in reply.get("problems", ()))
+            raise InputError(str(reply.get("message")), workflow=workflow_key.split("::")[-1], problems=problems)
+
     def _cancel(self, rid: int, task_id: str) -> None:
         """Ask the worker to cancel request ``rid``, and watch that it does (never blocks)."""
         future = self._pending.get(rid)
@@ -538,11 +563,39 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
 
     fields = set(TaskSpec.model_fields)
     tasks = [make_task(TaskSpec(**{k: v for k, v in t.items() if k in fields})) for t in described["tasks"]]
-    return Workflow(
+    workflow = Workflow(
         described["name"],
         tasks,
         package=described.get("package") or key.split("::")[0],
         description=described.get("description"),
         author=described.get("author"),
         triggers=[make_trigger(TriggerSpec.model_validate(t)) for t in described.get("triggers", ())],
+        input_schema=described.get("input_schema"),  # its model lives in the worker: ``check_remote_input``
     )
+    if workflow.input_schema is not None:
+
+        async def check(context: Mapping[str, Any]) -> None:
+            with _output.outside():
+                worker = await pool.get(package_dir)
+            await worker.check_input(key, context)
+
+        _REMOTE_INPUT_CHECKS[workflow] = check
+    return workflow
+
+
+#: how a registered workflow's input is checked: by its model, in its package's worker process
+_REMOTE_INPUT_CHECKS: weakref.WeakKeyDictionary[Workflow, Callable[[Mapping[str, Any]], Awaitable[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def check_remote_input(workflow: Workflow, context: Mapping[str, Any]) -> None:
+    """Check ``context`` against the input model of a registered workflow, in its package's worker process.
+
+    The host does not import a package's code, and a JSON Schema alone would miss what the model checks
+    beyond it (validators, formats): the worker that runs its tasks validates with the model itself, so a
+    registered workflow refuses exactly the contexts the same workflow refuses in-process.
+    """
+    check = _REMOTE_INPUT_CHECKS.get(workflow)
+    if check is not None:
+        await check(context)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
     __version__: str
+    from ._conditions import Condition, Ctx
     from ._context import Context, JSONValue
-    from ._errors import CloacinaError, ContextError, TaskError, WorkflowDefinitionError
+    from ._errors import CloacinaError, ContextError, InputError, TaskError, WorkflowDefinitionError
     from ._machine import ExecutionStatus, TaskOutcome, TaskStatus
     from ._names import DEFAULT_TENANT, EMBEDDED_PACKAGE
     from ._schedule import Schedule
@@ -25,10 +26,13 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
 
 #: public name -> the module that defines it
 _LAZY = {
+    "Condition": "._conditions",
+    "Ctx": "._conditions",
     "Context": "._context",
     "JSONValue": "._context",
     "CloacinaError": "._errors",
     "ContextError": "._errors",
+    "InputError": "._errors",
     "TaskError": "._errors",
     "WorkflowDefinitionError": "._errors",
     "ExecutionStatus": "._machine",
@@ -88,11 +92,14 @@ __all__ = [
     "DEFAULT_TENANT",
     "EMBEDDED_PACKAGE",
     "CloacinaError",
+    "Condition",
     "Context",
     "ContextConflict",
     "ContextError",
+    "Ctx",
     "ExecutionStatus",
     "Fire",
+    "InputError",
     "JSONValue",
     "LimitExceeded",
     "PollInfo",

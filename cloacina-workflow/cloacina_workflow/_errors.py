@@ -107,3 +107,15 @@ class TaskTimeout(TaskError):
 TaskError.ValidationFailed = TaskValidationFailed
 TaskError.ExecutionFailed = TaskExecutionFailed
 TaskError.Timeout = TaskTimeout
+
+
+class InputError(CloacinaError):
+    """A context does not fit the workflow's declared input (``@workflow(input=Model)``); nothing was stored.
+
+    ``workflow`` names the workflow, ``problems`` holds one ``'field': rule (got value)`` text per error.
+    """
+
+    def __init__(self, message: str, *, workflow: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.workflow = workflow
+        self.problems = problems

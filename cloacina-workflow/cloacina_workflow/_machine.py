@@ -11,6 +11,7 @@ asyncio, no clock (times are passed in), so the three drivers cannot disagree.
 from __future__ import annotations
 
 import enum
+import heapq
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ __all__ = [
     "ExecutionStatus",
     "RemoteError",
     "RetryDecision",
+    "Settled",
     "TaskEscapedError",
     "TaskOutcome",
     "TaskStatus",
@@ -44,14 +46,12 @@ __all__ = [
     "execution_end",
     "final_context",
     "kit_name",
-    "ready_dependents",
     "rebuild",
     "retry_wait_left",
     "retryable",
-    "runnable",
+    "settle",
     "skip_reason",
     "timeout_error",
-    "to_skip",
     "traceback_text",
 ]
 
@@ -75,7 +75,7 @@ class TaskStatus(_Named):
     RETRY_WAIT = "retry_wait"  # a failed attempt; runs again after its delay
     COMPLETED = "completed"
     FAILED = "failed"  # for good: its retries are spent or it may not retry
-    SKIPPED = "skipped"  # never ran: a task upstream failed
+    SKIPPED = "skipped"  # never ran: a task upstream failed, or its trigger rule or condition did not hold
     CANCELLED = "cancelled"  # had not ended when its execution was cancelled
 
 
@@ -284,45 +284,109 @@ def retry_wait_left(ready_at: float | None, now: float) -> float:
 # -- readiness and skips ----------------------------------------------------------------------------
 
 
-def ready_dependents(
-    workflow: Workflow, task_id: str, *, waiting: Callable[[str], bool], completed: Callable[[str], bool]
-) -> list[str]:
-    """The dependents of ``task_id`` (just completed) that wait and whose every dependency has completed.
+@dataclass(frozen=True)
+class Settled:
+    """What the end of some tasks decides: the tasks that start now, and those skipped (with the reason).
 
-    ``completed`` is the driver's notion of done (the durable engine: completed *and* committed).
+    Both in workflow order. A skipped task has ended too, so its dependents were decided as well.
     """
-    tasks = workflow.tasks
-    return [
-        child
-        for child in workflow.dependents[task_id]
-        if waiting(child) and all(completed(dep) for dep in tasks[child].dependencies)
-    ]
+
+    start: tuple[str, ...] = ()
+    skip: tuple[tuple[str, str], ...] = ()
 
 
-def runnable(workflow: Workflow, *, waiting: Callable[[str], bool], completed: Callable[[str], bool]) -> list[str]:
-    """Every task, in workflow order, that waits and whose dependencies have all completed (start, resume)."""
-    tasks = workflow.tasks
-    return [tid for tid in workflow.order if waiting(tid) and all(completed(dep) for dep in tasks[tid].dependencies)]
+#: the start of the reason of a task skipped because a task upstream failed (inherited down the chain)
+_UPSTREAM_FAILED = "skipped: upstream task "
 
 
 def skip_reason(failed_task: str, *, unloadable: bool = False) -> str:
     """The error text of a task skipped because ``failed_task`` failed for good."""
     if unloadable:
         return f"skipped: task {failed_task!r} failed because its workflow could not be loaded"
-    return f"skipped: upstream task {failed_task!r} failed"
+    return f"{_UPSTREAM_FAILED}{failed_task!r} failed"
 
 
-def to_skip(workflow: Workflow, failed_task: str, *, ended: Callable[[str], bool] = lambda _tid: False) -> list[str]:
-    """The tasks downstream of ``failed_task`` that have not ended, in workflow order: they are skipped."""
-    seen: set[str] = set()
-    stack = list(workflow.dependents[failed_task])
-    while stack:
-        tid = stack.pop()
-        if tid in seen:
+def _names_a_failure(reason: str) -> bool:
+    return reason.startswith(_UPSTREAM_FAILED) and reason.endswith(" failed")
+
+
+def _verdict(
+    task: Task,
+    status: Callable[[str], str | None],
+    reason: Callable[[str], str | None],
+    context: Callable[[str], Mapping[str, JSONValue]],
+) -> str | None:
+    """``None`` when ``task`` (every dependency ended) runs; else why it is skipped."""
+    deps = task.dependencies
+    statuses = [status(d) for d in deps]
+    rule = task.spec.trigger_rule
+    if rule == "all_succeeded":
+        for dep, st in zip(deps, statuses, strict=True):
+            if st == TaskStatus.FAILED:
+                return skip_reason(dep)
+        for dep, st in zip(deps, statuses, strict=True):
+            if st != TaskStatus.COMPLETED:
+                inherited = reason(dep) or ""
+                if st == TaskStatus.SKIPPED and _names_a_failure(inherited):
+                    return inherited  # a failure's skips name the task that failed, however far down
+                return f"skipped: upstream task {dep!r} was {st}"
+    elif rule == "any_failed" and TaskStatus.FAILED not in statuses:
+        return f"skipped: trigger rule any_failed: none of its dependencies ({', '.join(map(repr, deps))}) failed"
+    if task.spec.when:
+        ctx = context(task.id)
+        for condition in task.spec.when:
+            if not condition.holds(ctx):
+                return f"skipped: condition not met: {condition.failed_text(ctx)}"
+    return None
+
+
+def settle(
+    workflow: Workflow,
+    candidates: Iterable[str],
+    *,
+    status: Callable[[str], str | None],
+    reason: Callable[[str], str | None] = lambda _tid: None,
+    context: Callable[[str], Mapping[str, JSONValue]] = lambda _tid: {},
+) -> Settled:
+    """Decide the ``candidates`` that wait (``pending``) and whose every dependency has ended.
+
+    The one rule of readiness: each task's ``trigger_rule`` on its dependencies' ends, then its ``when``
+    conditions on ``context(task)`` (the context it would start with), say whether it starts or is
+    skipped; a skip ends it, so its own dependents are decided in turn. Drivers pass the dependents of
+    the task that just ended (``workflow.dependents[tid]``), or every task (``workflow.order``) on
+    start and resume. ``status`` is the driver's settled status of a task (the durable engine says
+    ``running`` of a completed task whose output is not committed yet), ``reason`` a skipped task's reason.
+    """
+    tasks, position = workflow.tasks, workflow.position
+    decided: dict[str, str] = {}  # skipped here: task -> reason
+
+    def status_of(tid: str) -> str | None:
+        return TaskStatus.SKIPPED if tid in decided else status(tid)
+
+    def reason_of(tid: str) -> str | None:
+        return decided[tid] if tid in decided else reason(tid)
+
+    heap = sorted({position[t] for t in candidates})
+    seen = set(heap)
+    start: set[str] = set()
+    while heap:
+        tid = workflow.order[heapq.heappop(heap)]
+        if tid in start or status_of(tid) != TaskStatus.PENDING:
             continue
-        seen.add(tid)
-        stack.extend(workflow.dependents[tid])
-    return [tid for tid in workflow.order if tid in seen and not ended(tid)]
+        task = tasks[tid]
+        if not all(status_of(d) in TERMINAL for d in task.dependencies):
+            continue
+        why = _verdict(task, status_of, reason_of, context)
+        if why is None:
+            start.add(tid)
+            continue
+        decided[tid] = why
+        for child in workflow.dependents[tid]:
+            if position[child] not in seen:
+                seen.add(position[child])
+                heapq.heappush(heap, position[child])
+    skip = sorted(decided.items(), key=lambda item: position[item[0]])
+    return Settled(tuple(sorted(start, key=position.__getitem__)), tuple(skip))
 
 
 # -- contexts --------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ import inspect
 import random
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, Union, overload
+from typing import Any, ClassVar, Literal, Union, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._conditions import DEFAULT_TRIGGER_RULE, Condition, TriggerRule, check_conditions
 from ._context import Context
 from ._errors import TaskError, WorkflowDefinitionError
 
@@ -102,6 +103,26 @@ class TaskSpec(BaseModel):
     retry: RetryPolicy = RetryPolicy()
     timeout_s: float | None = Field(default=None, gt=0)
     docstring: str | None = None
+    trigger_rule: TriggerRule = Field(
+        default=DEFAULT_TRIGGER_RULE, description="On its dependencies' outcomes: all_succeeded, any_failed, all_done."
+    )
+    when: tuple[Condition, ...] = Field(default=(), description="Conditions on its input context; all must hold.")
+
+    #: the fields a spec describes only when they differ from their defaults (so older manifests read the same)
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("trigger_rule", "when")
+
+    def described(self) -> dict[str, Any]:
+        """The spec as JSON data, the fields of ``OPTIONAL`` only when set (fingerprints of plain tasks unchanged)."""
+        data = self.model_dump(mode="json", exclude=set(self.OPTIONAL))
+        if self.trigger_rule != DEFAULT_TRIGGER_RULE:
+            data["trigger_rule"] = self.trigger_rule
+        if self.when:
+            data["when"] = [{"key": c.key, "op": c.op, "value": _json(c.value)} for c in self.when]
+        return data
+
+
+def _json(value: Any) -> Any:
+    return [_json(v) for v in value] if isinstance(value, tuple) else value
 
 
 class Task:
@@ -163,6 +184,8 @@ def task(
     retry_jitter: bool = DEFAULT_RETRY_JITTER,
     retry_condition: RetryCondition = DEFAULT_RETRY_CONDITION,
     timeout_s: float | None = None,
+    trigger_rule: TriggerRule = DEFAULT_TRIGGER_RULE,
+    when: Sequence[Condition] = (),
 ) -> Callable[[TaskFunction], Task]: ...
 
 
@@ -179,11 +202,15 @@ def task(
     retry_jitter: bool = DEFAULT_RETRY_JITTER,
     retry_condition: RetryCondition = DEFAULT_RETRY_CONDITION,
     timeout_s: float | None = None,
+    trigger_rule: TriggerRule = DEFAULT_TRIGGER_RULE,
+    when: Sequence[Condition] = (),
 ) -> Task | Callable[[TaskFunction], Task]:
     """Declare a task. Use inside a ``@workflow`` class, bare (``@task``) or with options.
 
     ``id`` defaults to the function name. ``retry_attempts=N`` allows N retries after the first
     failure. ``timeout_s`` fails an attempt that runs longer (``TaskError.Timeout``).
+    ``trigger_rule`` (``all_succeeded``, ``any_failed``, ``all_done``) and ``when=[Ctx(key).equals(v), ...]``
+    say when it runs; otherwise it is skipped with the reason (``cloacina_workflow._conditions``).
     """
 
     def decorate(fn: TaskFunction) -> Task:
@@ -196,6 +223,7 @@ def task(
                 f"{dependencies!r}; write dependencies=[{dependencies!r}].",
                 task=task_id,
             )
+        check_conditions(task_id, trigger_rule, when, tuple(dependencies))
         try:
             spec = TaskSpec(
                 id=task_id,
@@ -210,6 +238,8 @@ def task(
                 ),
                 timeout_s=timeout_s,
                 docstring=inspect.getdoc(fn),
+                trigger_rule=trigger_rule,
+                when=tuple(when),
             )
         except ValidationError as exc:
             problems = "; ".join(

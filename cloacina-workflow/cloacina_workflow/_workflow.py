@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from types import CodeType, MappingProxyType
 from typing import Any
 
+from . import _inputs
 from ._context import Context, JSONValue
-from ._errors import WorkflowDefinitionError
+from ._errors import InputError, WorkflowDefinitionError
 from ._machine import final_context
 from ._names import DEFAULT_TENANT, EMBEDDED_PACKAGE
 from ._schedule import Schedule, resolve_names
@@ -24,6 +25,7 @@ from .hookspecs import hookimpl
 from .limits import check_task_count
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]*")
+_NOTHING: Mapping[str, JSONValue] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Workflow:
         attributes: Mapping[str, Task] | None = None,
         schedules: Iterable[Schedule] = (),
         triggers: Iterable[Trigger | str] = (),
+        input: type[Any] | None = None,  # noqa: A002  # the name the decorator takes
+        input_schema: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.package = package
@@ -63,6 +67,8 @@ class Workflow:
         self.tasks: Mapping[str, Task] = MappingProxyType(self._index(task_list))
         self._attributes = dict(attributes or {t.function.__name__: t for t in task_list})
         self.order: tuple[str, ...] = self._validate()
+        #: each task's index in ``order``
+        self.position: Mapping[str, int] = MappingProxyType({tid: i for i, tid in enumerate(self.order)})
         dependents: dict[str, list[str]] = {tid: [] for tid in self.tasks}
         for t in task_list:
             for dep in t.dependencies:
@@ -72,6 +78,30 @@ class Workflow:
         self.schedules: tuple[Schedule, ...] = resolve_names(tuple(schedules), name)
         #: poll triggers whose firings start this workflow (while its package is active)
         self.triggers: tuple[Trigger, ...] = resolve_triggers(triggers, name)
+        #: the pydantic model of the initial context (None: any JSON object); its JSON Schema below
+        self.input_model: type[Any] | None = input
+        self.input_schema: dict[str, Any] | None = (
+            _inputs.input_schema(input, name) if input is not None else (dict(input_schema) if input_schema else None)
+        )
+        if input is not None:
+            for s in self.schedules:  # a schedule's context is data of the package: checked now, once
+                try:
+                    _inputs.check_input(input, name, s.context)
+                except InputError as exc:
+                    raise WorkflowDefinitionError(
+                        f"Workflow {name!r}: the context of schedule {s.name!r} does not fit its input: "
+                        + str(exc).removeprefix(f"input of {name}: "),
+                        workflow=name,
+                    ) from None
+
+    def check_input(self, context: Mapping[str, Any]) -> None:
+        """Raise ``InputError`` (naming each field and rule) unless ``context`` fits the declared input model.
+
+        A workflow without an input model takes any context; one known only by its schema (a registered
+        package's, in the host) is checked where its model lives (``cloacina_host`` asks its worker).
+        """
+        if self.input_model is not None:
+            _inputs.check_input(self.input_model, self.name, context)
 
     # -- definition checks -------------------------------------------------------------------
 
@@ -162,12 +192,14 @@ class Workflow:
         """The context task ``task_id`` starts with: ``initial`` overlaid by each dependency's output.
 
         Dependencies are applied in their declared order, so where two wrote the same key, the one
-        declared later wins (Cloacina's rule). ``on_conflict`` hears of each differing value.
+        declared later wins (Cloacina's rule). ``on_conflict`` hears of each differing value. A
+        dependency with no output (it failed or was skipped: a task whose trigger rule runs it anyway)
+        adds nothing.
         """
         merged: dict[str, JSONValue] = dict(initial)
         writer: dict[str, str] = {}
         for dep in self.tasks[task_id].dependencies:
-            for key, value in outputs[dep].items():
+            for key, value in outputs.get(dep, _NOTHING).items():
                 if on_conflict is not None and key in writer and merged[key] != value:
                     on_conflict(ContextConflict(task_id, key, writer[key], dep))
                 merged[key] = value
@@ -189,7 +221,7 @@ class Workflow:
             "description": self.description,
             "author": self.author,
             "tasks": [
-                {**self.tasks[tid].spec.model_dump(mode="json"), "function": self.tasks[tid].function.__qualname__}
+                {**self.tasks[tid].spec.described(), "function": self.tasks[tid].function.__qualname__}
                 for tid in self.order
             ],
         }
@@ -197,6 +229,8 @@ class Workflow:
             described["schedules"] = [s.model_dump(mode="json") for s in self.schedules]
         if self.triggers:
             described["triggers"] = [t.describe() for t in self.triggers]
+        if self.input_schema is not None:
+            described["input_schema"] = self.input_schema
         return described
 
     def fingerprint(self) -> str:
@@ -335,6 +369,7 @@ def workflow(
     author: str | None = None,
     schedules: Iterable[Schedule] = (),
     triggers: Iterable[Trigger | str] = (),
+    input: type[Any] | None = None,  # noqa: A002  # the name users know from upstream Cloacina
 ) -> Callable[[type[Any]], Workflow]:
     """Turn a class whose body holds ``@task`` functions into a ``Workflow``; validate its DAG now.
 
@@ -342,6 +377,8 @@ def workflow(
     ``schedules``: ``Schedule(...)`` objects; the host starts an execution at each fire time while
     the workflow's package is active (one unnamed schedule is named ``default``).
     ``triggers``: ``@trigger`` functions (or their names); each firing starts this workflow once.
+    ``input``: a pydantic model the initial context must fit; the manifest records its JSON Schema and
+    every start (``run``, the runner, schedules) checks the context before storing anything.
     """
 
     def decorate(cls: type[Any]) -> Workflow:
@@ -361,6 +398,7 @@ def workflow(
             attributes=attributes,
             schedules=schedules,
             triggers=triggers,
+            input=input,
         )
 
     return decorate

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import _machine as m
@@ -118,33 +118,36 @@ async def arun_workflow(
                 break
         outcome.duration_s = time.perf_counter() - started
 
-    def waiting(tid: str) -> bool:
-        return tid not in outcomes
-
-    def completed(tid: str) -> bool:
+    def status(tid: str) -> str:
         outcome = outcomes.get(tid)
-        return outcome is not None and outcome.status == TaskStatus.COMPLETED
+        return TaskStatus.PENDING if outcome is None else outcome.status
+
+    def reason(tid: str) -> str | None:
+        outcome = outcomes.get(tid)
+        return None if outcome is None else outcome.error
+
+    def context_of(tid: str) -> Mapping[str, JSONValue]:
+        return wf.input_context(tid, initial, outputs).to_dict()
 
     running: dict[asyncio.Task[None], str] = {}
 
-    def start(tid: str) -> None:
-        outcomes[tid] = TaskOutcome(status=TaskStatus.RUNNING)
-        running[asyncio.ensure_future(run_task(tid))] = tid
+    def advance(candidates: Iterable[str]) -> None:
+        """Skip and start what the end of a task (or the start of the run) decides."""
+        settled = m.settle(wf, candidates, status=status, reason=reason, context=context_of)
+        for tid, why in settled.skip:
+            outcomes[tid] = TaskOutcome(status=TaskStatus.SKIPPED, error=why)
+        for tid in settled.start:
+            outcomes[tid] = TaskOutcome(status=TaskStatus.RUNNING)
+            running[asyncio.ensure_future(run_task(tid))] = tid
 
-    for tid in m.runnable(wf, waiting=waiting, completed=completed):
-        start(tid)
+    advance(wf.order)
     try:
         while running:
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
                 tid = running.pop(fut)
                 fut.result()
-                if outcomes[tid].status == TaskStatus.COMPLETED:
-                    for child in m.ready_dependents(wf, tid, waiting=waiting, completed=completed):
-                        start(child)
-                    continue
-                for skipped in m.to_skip(wf, tid, ended=lambda t: t in outcomes):
-                    outcomes[skipped] = TaskOutcome(status=TaskStatus.SKIPPED, error=m.skip_reason(tid))
+                advance(wf.dependents[tid])
     except asyncio.CancelledError:  # the caller cancelled the run: so are its running tasks
         for fut in running:
             fut.cancel()

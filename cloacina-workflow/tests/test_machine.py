@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 
 import pytest
 
-from cloacina_workflow import Context, ExecutionStatus, TaskError, TaskStatus, task, workflow
+from cloacina_workflow import Condition, Context, Ctx, ExecutionStatus, TaskError, TaskStatus, task, workflow
 from cloacina_workflow import _machine as m
 
 
@@ -75,19 +76,89 @@ def test_jittered_delays_stay_within_half_and_all_of_the_backoff() -> None:
         assert full / 2 <= delay <= full
 
 
+def _statuses(**given: str) -> Callable[[str], str]:
+    return lambda tid: given.get(tid, "pending")
+
+
 def test_readiness_needs_every_dependency_completed() -> None:
-    done = {"a", "b"}
-    assert m.ready_dependents(shape, "b", waiting=lambda t: t not in done, completed=done.__contains__) == []
-    done.add("c")
-    assert m.ready_dependents(shape, "c", waiting=lambda t: t not in done, completed=done.__contains__) == ["d"]
-    assert m.runnable(shape, waiting=lambda t: True, completed=lambda t: False) == ["a", "e"]
+    ends = {"a": "completed", "b": "completed"}
+    assert m.settle(shape, shape.dependents["b"], status=_statuses(**ends)) == m.Settled()
+    ends["c"] = "completed"
+    assert m.settle(shape, shape.dependents["c"], status=_statuses(**ends)).start == ("d",)
+    assert m.settle(shape, shape.order, status=_statuses()).start == ("a", "e")
+    # a task that is running, or completed but not yet committed (the driver says running), is not an end
+    assert m.settle(shape, ["d"], status=_statuses(a="completed", b="completed", c="running")) == m.Settled()
 
 
 def test_a_failure_skips_what_is_downstream_in_workflow_order() -> None:
-    assert m.to_skip(shape, "a") == ["b", "c", "d"]
-    assert m.to_skip(shape, "a", ended=lambda t: t == "c") == ["b", "d"]
-    assert m.to_skip(shape, "e") == []
-    assert m.skip_reason("a") == "skipped: upstream task 'a' failed"
+    settled = m.settle(shape, shape.dependents["a"], status=_statuses(a="failed"))
+    reason = "skipped: upstream task 'a' failed"
+    assert settled == m.Settled((), (("b", reason), ("c", reason), ("d", reason)))  # d inherits the first failure
+    settled = m.settle(shape, shape.dependents["a"], status=_statuses(a="failed", c="completed"))
+    assert settled == m.Settled((), (("b", reason), ("d", reason)))  # c had ended: it keeps its end
+    assert m.settle(shape, shape.dependents["e"], status=_statuses(e="failed")) == m.Settled()
+    assert m.skip_reason("a") == reason
+
+
+@workflow(name="rules")
+class rules:
+    @task
+    def a(ctx: Context) -> None: ...
+
+    @task(dependencies=["a"], when=[Ctx("mode").equals("full")])
+    def full(ctx: Context) -> None: ...
+
+    @task(dependencies=["full"])
+    def after_full(ctx: Context) -> None: ...
+
+    @task(dependencies=["full"], trigger_rule="all_done")
+    def after_full_anyway(ctx: Context) -> None: ...
+
+    @task(dependencies=["a"], trigger_rule="any_failed")
+    def on_failure(ctx: Context) -> None: ...
+
+    @task(dependencies=["on_failure", "a"], trigger_rule="all_done")
+    def last(ctx: Context) -> None: ...
+
+
+def test_a_false_condition_skips_with_the_reason_and_its_dependents_follow_their_rules() -> None:
+    done = _statuses(a="completed")
+    settled = m.settle(rules, rules.dependents["a"], status=done, context=lambda t: {"mode": "quick"})
+    assert settled.start == ("after_full_anyway", "last")
+    assert settled.skip == (
+        ("full", 'skipped: condition not met: context \'mode\' equals "full" (it is "quick")'),
+        ("after_full", "skipped: upstream task 'full' was skipped"),
+        ("on_failure", "skipped: trigger rule any_failed: none of its dependencies ('a') failed"),
+    )
+    settled = m.settle(rules, rules.dependents["a"], status=done, context=lambda t: {"mode": "full"})
+    assert settled.start == ("full", "last")  # on_failure was skipped: last (all_done) runs
+
+
+def test_any_failed_and_all_done_run_after_a_failure() -> None:
+    settled = m.settle(rules, rules.dependents["a"], status=_statuses(a="failed"))
+    assert settled.start == ("after_full_anyway", "on_failure")  # last waits: on_failure has not ended
+    reason = "skipped: upstream task 'a' failed"  # the trigger rule is asked before the condition
+    assert settled.skip == (("full", reason), ("after_full", reason))
+    ends = {"a": "failed", "full": "skipped", "after_full": "skipped", "on_failure": "completed"}
+    assert m.settle(rules, rules.dependents["on_failure"], status=_statuses(**ends)).start == ("last",)
+
+
+@pytest.mark.parametrize(
+    ("condition", "holds", "fails"),
+    [
+        (Ctx("k").exists(), {"k": None}, {}),
+        (Ctx("k").missing(), {}, {"k": 1}),
+        (Ctx("k").equals([1, 2]), {"k": [1, 2]}, {"k": [2, 1]}),
+        (Ctx("k").not_equals("x"), {"k": "y"}, {"k": "x"}),
+        (Ctx("k").is_in(["eu", "us"]), {"k": "eu"}, {"k": "apac"}),
+        (Ctx("k").not_in([1, 2]), {"k": 3}, {"k": 2}),
+    ],
+)
+def test_each_context_test_holds_and_fails(
+    condition: Condition, holds: dict[str, object], fails: dict[str, object]
+) -> None:
+    assert condition.holds(holds)
+    assert not condition.holds(fails)
 
 
 def test_the_end_names_the_first_failed_task_in_workflow_order() -> None:

@@ -162,9 +162,18 @@ def store_execution(
         queued=True,  # until a worker claims its first task
         rerun_of=rerun_of,
     )
-    tasks = task_rows(execution_id, workflow, ready=set(workflow.roots()))
+    # the first tasks: the machine decides, as after any end (a root whose condition fails is skipped)
+    settled = m.settle(workflow, workflow.order, status=lambda _t: TaskStatus.PENDING, context=lambda _t: initial)
+    tasks = task_rows(execution_id, workflow, ready=set(settled.start))
+    skipped = dict(settled.skip)
+    now = time.time()
+    for row in tasks:
+        if row["task_id"] in skipped:
+            row.update(status=TaskStatus.SKIPPED.value, error=skipped[row["task_id"]], finished_at=now, duration_s=0.0)
     with db.write("submitting a distributed execution") as conn:
         c.insert_execution(conn, execution=execution, tasks=tasks)
+        if len(skipped) == len(tasks):  # nothing to run: it ends now
+            c.finish_executions(conn, [c.ExecutionEnd(execution_id, ExecutionStatus.COMPLETED, dict(initial), None)])
     return execution_id
 
 
@@ -213,8 +222,7 @@ class _End:
 class _Outcome:
     lost: bool = False
     status: TaskStatus | None = None
-    skipped: list[str] = field(default_factory=list)
-    skip_reason: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)  # task -> why, in workflow order
     retry_delay_s: float | None = None
     finished: tuple[ExecutionStatus, dict[str, Any]] | None = None  # (status, final context) when it ended
 
@@ -694,7 +702,7 @@ class DistributedWorker:
             log.warning("failed %s for good: %s", where, message)
         if outcome.status != TaskStatus.RETRY_WAIT:
             for tid, status, err in [(claim.task_id, outcome.status, message)] + [
-                (s, TaskStatus.SKIPPED, outcome.skip_reason) for s in outcome.skipped
+                (s, TaskStatus.SKIPPED, why) for s, why in outcome.skipped.items()
             ]:
                 self.events.emit(
                     "cloacina_task_finished",
@@ -783,18 +791,25 @@ class DistributedWorker:
             outcome = outcomes[e.claim.key]
             statuses = tasks[eid].statuses
             last[eid] = e
-            if outcome.status == TaskStatus.FAILED:
-                downstream, reason = _downstream(e.workflow, tid, statuses)
-                outcome.skipped = c.skip_tasks(conn, execution_id=eid, task_ids=downstream, reason=reason)
-                statuses.update(dict.fromkeys(outcome.skipped, TaskStatus.SKIPPED))
-                ready -= {(eid, t) for t in outcome.skipped}
-            elif outcome.status == TaskStatus.COMPLETED:
-                assert e.workflow is not None
-                ready |= {(eid, t) for t in _ready_dependents(e.workflow, tid, statuses)}
+            if outcome.status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
+                continue
+            if e.workflow is None:  # which tasks depend on it is unknown here: none of those waiting can run
+                downstream = [t for t, st in statuses.items() if st == TaskStatus.PENDING]
+                skips = dict.fromkeys(downstream, m.skip_reason(tid, unloadable=True))
+                starting: tuple[str, ...] = ()
+            else:
+                settled = _settle(conn, e.workflow, e.claim, statuses)
+                skips, starting = dict(settled.skip), settled.start
+            for why in dict.fromkeys(skips.values()):  # one statement per reason
+                same = [t for t, r in skips.items() if r == why]
+                done = c.skip_tasks(conn, execution_id=eid, task_ids=same, reason=why)
+                outcome.skipped.update(dict.fromkeys(done, why))
+                statuses.update(dict.fromkeys(done, TaskStatus.SKIPPED))
+            for t in starting:
+                statuses[t] = TaskStatus.READY
+                ready.add((eid, t))
+                ready_in.add(locked[eid][1])
         c.make_ready_many(conn, ready)
-        for eid, t in ready:
-            tasks[eid].statuses[t] = TaskStatus.READY
-            ready_in.add(locked[eid][1])
         finished: list[c.ExecutionEnd] = []
         for eid, e in last.items():
             if not m.all_ended(tasks[eid].statuses.values()):
@@ -969,23 +984,23 @@ def _decide_end(end: _End, failures: int) -> tuple[_Outcome, c.TaskEnd]:
     )
 
 
-def _ready_dependents(workflow: Workflow, task_id: str, statuses: Mapping[str, str]) -> list[str]:
-    """The dependents of ``task_id`` (just completed) that wait and whose every dependency has completed."""
-    return m.ready_dependents(
-        workflow,
-        task_id,
-        waiting=lambda t: statuses.get(t) == TaskStatus.PENDING,
-        completed=lambda t: statuses.get(t) == TaskStatus.COMPLETED,
-    )
+def _settle(conn: Any, workflow: Workflow, claim: c.Claim, statuses: Mapping[str, str]) -> m.Settled:
+    """What the end of ``claim``'s task decides (the machine's rule), read in this transaction: the
+    reasons of tasks skipped before and the outputs a condition needs are read only when asked for."""
+    eid = claim.execution_id
+    reasons: dict[str, str | None] = {}
 
+    def reason(tid: str) -> str | None:
+        if not reasons:
+            reasons.update({r.task_id: r.error for r in c.task_results(conn, execution_id=eid)})
+        return reasons.get(tid)
 
-def _downstream(workflow: Workflow | None, task_id: str, statuses: Mapping[str, str]) -> tuple[list[str], str]:
-    """The tasks skipped because ``task_id`` failed for good, and the reason recorded on them."""
-    if workflow is not None:  # storage skips only those that have not ended
-        return m.to_skip(workflow, task_id), m.skip_reason(task_id)
-    # which tasks depend on it is unknown here: none of those waiting can run
-    downstream = [t for t, s in statuses.items() if s == TaskStatus.PENDING]
-    return downstream, m.skip_reason(task_id, unloadable=True)
+    def context(tid: str) -> Mapping[str, JSONValue]:
+        deps = [d for d in workflow.tasks[tid].dependencies if statuses.get(d) == TaskStatus.COMPLETED]
+        outputs = c.outputs(conn, execution_id=eid, task_ids=deps)
+        return workflow.input_context(tid, json.loads(claim.context_in), outputs).to_dict()
+
+    return m.settle(workflow, workflow.dependents[claim.task_id], status=statuses.get, reason=reason, context=context)
 
 
 def _final(

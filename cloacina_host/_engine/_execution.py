@@ -14,7 +14,7 @@ import concurrent.futures
 import logging
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,23 +269,24 @@ class ExecutionRun:
         self.services.events.emit(
             "cloacina_execution_started", execution_id=self.execution_id, workflow=self.namespace, context=self.initial
         )
-        extra: list[Op] = []
-        for tid, state in self.states.items():  # a failure whose skips were never stored (defensive)
-            if state.status == TaskStatus.FAILED:
-                extra += self._skip_ops(self._skip_dependents(tid))
-        if extra:
-            await self.services.writer.submit(extra)
+        # start (or resume): what every ended task decides, skips a crash may have left unstored included
+        start, skipped = self._settle(self.workflow.order)
+        if skipped:
+            await self._store_skips(skipped)
         if self.cancel_requested is not None and self._remaining > 0:
             await self.cancel(self.cancel_requested or None)
         elif self._remaining == 0:
-            await self.services.writer.submit(self._finish_ops())
+            if not self._finish_stored:
+                await self.services.writer.submit(self._finish_ops())
             self._done.set_result(None)
         else:
             now = time.time()
-            for tid in m.runnable(self.workflow, waiting=self._waiting, completed=self._stored):
+            for tid in self.workflow.order:
                 state = self.states[tid]
-                waited = state.status == TaskStatus.RETRY_WAIT
-                self._spawn(tid, m.retry_wait_left(state.ready_at, now) if waited else 0.0)
+                if state.status == TaskStatus.RETRY_WAIT:
+                    self._spawn(tid, m.retry_wait_left(state.ready_at, now))
+                elif tid in start:
+                    self._spawn(tid)
         try:
             await self._done
         finally:
@@ -306,9 +307,40 @@ class ExecutionRun:
         """Whether ``tid`` waits to be started (not yet, or again after a failed attempt)."""
         return self.states[tid].status in (TaskStatus.PENDING, TaskStatus.RETRY_WAIT)
 
-    def _stored(self, tid: str) -> bool:
-        """Whether ``tid`` has completed and that completion is committed: what a dependent waits for."""
-        return self.states[tid].stored
+    def _settled_status(self, tid: str) -> str:
+        """``tid``'s status as its dependents see it: a completion counts once its output is committed."""
+        state = self.states[tid]
+        return TaskStatus.RUNNING if state.status == TaskStatus.COMPLETED and not state.stored else state.status
+
+    def _settle(self, candidates: Iterable[str]) -> tuple[set[str], list[str]]:
+        """Ask the machine which of ``candidates`` start and which are skipped; mark the skips (in memory).
+
+        Returns the tasks to start and the tasks skipped (their writes: ``_skip_ops``).
+        """
+        settled = m.settle(
+            self.workflow,
+            candidates,
+            status=self._settled_status,
+            reason=lambda t: self.states[t].error,
+            context=lambda t: self.workflow.input_context(t, self.initial, self.outputs).to_dict(),
+        )
+        now = time.time()
+        for tid, why in settled.skip:
+            state = self.states[tid]
+            state.status, state.finished_at, state.error = TaskStatus.SKIPPED, now, why
+        self._remaining -= len(settled.skip)
+        return set(settled.start), [tid for tid, _why in settled.skip]
+
+    async def _store_skips(self, skipped: list[str]) -> None:
+        """Commit skips decided after an end was stored (a condition, a trigger rule), and the end when they end it."""
+        ops = self._skip_ops(skipped)
+        if self._remaining == 0:
+            ops += self._finish_ops()
+        await self.services.writer.submit(ops)
+        if self._remaining == 0:
+            self._finish_stored = True
+        for tid in skipped:
+            self._emit_finished(tid)
 
     def _spawn(self, tid: str, delay: float = 0.0) -> None:
         state = self.states[tid]
@@ -414,7 +446,10 @@ class ExecutionRun:
             await self._store_end(tid, start, ops)
             state.stored = True
             self._emit_finished(tid)
-            for child in m.ready_dependents(self.workflow, tid, waiting=self._pending, completed=self._stored):
+            starting, skipped = self._settle(self.workflow.dependents[tid])
+            if skipped:
+                await self._store_skips(skipped)
+            for child in sorted(starting, key=self.workflow.position.__getitem__):
                 self._spawn(child)
             self._maybe_done()
             return False
@@ -468,7 +503,7 @@ class ExecutionRun:
                 eid, tid, status="failed", finished_at=ended, duration_s=ended - state.started_at, error=message
             ),
         ]
-        skipped = self._skip_dependents(tid)
+        starting, skipped = self._settle(self.workflow.dependents[tid])
         ops += self._skip_ops(skipped)
         if self._remaining == 0:
             ops += self._finish_ops()
@@ -476,6 +511,8 @@ class ExecutionRun:
         self._emit_finished(tid)
         for skipped_tid in skipped:
             self._emit_finished(skipped_tid)
+        for child in sorted(starting, key=self.workflow.position.__getitem__):
+            self._spawn(child)  # a dependent whose trigger rule runs it after a failure (all_done, any_failed)
         self._maybe_done()
         return False
 
@@ -539,12 +576,6 @@ class ExecutionRun:
             self._emit_finished(tid)
         self._maybe_done()
 
-    def _pending(self, tid: str) -> bool:
-        return self.states[tid].status == TaskStatus.PENDING
-
-    def _ended(self, tid: str) -> bool:
-        return self.states[tid].status in m.TERMINAL
-
     async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
         """Commit the writes of an attempt's end, with its start when that is still held back."""
         if self._starts.get(tid) is start:
@@ -558,19 +589,8 @@ class ExecutionRun:
         if any(kind == Write.FINISH_EXECUTION for kind, _ in ops):
             self._finish_stored = True
 
-    def _skip_dependents(self, failed: str) -> list[str]:
-        """Mark every task downstream of ``failed`` skipped (in memory); the tasks it skipped."""
-        skipped = m.to_skip(self.workflow, failed, ended=self._ended)
-        now = time.time()
-        reason = m.skip_reason(failed)
-        for tid in skipped:
-            state = self.states[tid]
-            state.status, state.finished_at, state.error = TaskStatus.SKIPPED, now, reason
-        self._remaining -= len(skipped)
-        return skipped
-
     def _skip_ops(self, skipped: list[str]) -> list[Op]:
-        """The writes that store the skips ``_skip_dependents`` made."""
+        """The writes that store the skips ``_settle`` made."""
         return [
             ops_.task_state(
                 self.execution_id,

@@ -33,6 +33,7 @@ from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
 from ._execution import EngineServices, ExecutionRun
 from ._guard import DaemonThreadExecutor
+from ._inputs import check_start_input
 from ._operate import CancelOutcome, actor_name, cancel_execution, cancel_requests, host_gone
 from ._portal import LoopThread
 from ._resolver import resolve_version
@@ -397,6 +398,7 @@ class DefaultRunner:
         if not isinstance(context, Context) and context:
             check_json_depth(context, "the initial context")  # before Context walks it
         initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
+        await check_start_input(entry.workflow, initial)  # a bad context is refused before anything is stored
         assert self._services is not None
         if distributed:
             return await self._submit_distributed(entry, initial, rerun_of)

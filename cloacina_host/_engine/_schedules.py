@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from cloacina_workflow import InputError
 from cloacina_workflow._schedule import fire_times_before
 
 from .._discovery import CatalogEntry, WorkflowCatalog
@@ -142,6 +143,13 @@ class Scheduler:
                 self._unresolved[key] = str(exc)
             return []
         self._unresolved.pop(key, None)
+        try:  # a registered package's model is in its worker: its schedules' contexts were checked when it loaded
+            entry.workflow.check_input(row.context)
+        except InputError as exc:
+            if self._unresolved.get(key) != str(exc):
+                log.warning("schedule %s of %s cannot fire: %s", row.name, row.namespace, exc)
+                self._unresolved[key] = str(exc)
+            return []
         fired = []
         for at in due:
             execution_id = str(uuid.uuid4())

@@ -67,6 +67,7 @@ def _workflows(loaded: LoadedWorkflows, facts: WheelFacts) -> tuple[ManifestWork
             tasks=tuple(ManifestTask.model_validate(t) for t in wf["tasks"]),
             schedules=tuple(Schedule.model_validate(s) for s in wf.get("schedules", ())),
             triggers=tuple(TriggerSpec.model_validate(t) for t in wf.get("triggers", ())),
+            input_schema=wf.get("input_schema"),
         )
         for wf in loaded.workflows
     )

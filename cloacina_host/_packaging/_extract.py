@@ -99,6 +99,7 @@ def load_workflows(
             "tasks": wf["tasks"],
             "schedules": wf.get("schedules", []),
             "triggers": wf.get("triggers", []),
+            "input_schema": wf.get("input_schema"),
         }
         for key, wf in sorted(loaded.workflows.items(), key=lambda item: (item[1]["entry_point"], item[0]))
     ]

@@ -114,6 +114,10 @@ class ManifestWorkflow(_Model):
     triggers: tuple[TriggerSpec, ...] = Field(
         default=(), max_length=100, description="Format 2: poll triggers whose firings start this workflow."
     )
+    input_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="Format 2: JSON Schema of the input model (@workflow(input=...)), checked at every start.",
+    )
 
     @model_validator(mode="after")
     def _unique_schedule_names(self) -> ManifestWorkflow:
@@ -159,6 +163,12 @@ class Manifest(_Model):
             for t in wf.triggers:
                 if seen.setdefault(t.name, t) != t:
                     raise ValueError(f"trigger {t.name!r} is declared twice with different settings; name each once")
+        if self.format_version == 1 and any(
+            t.trigger_rule != "all_succeeded" or t.when for wf in self.workflows for t in wf.tasks
+        ):
+            raise ValueError("format_version 1 has no trigger rules or conditions; write format_version 2")
+        if self.format_version == 1 and any(wf.input_schema is not None for wf in self.workflows):
+            raise ValueError("format_version 1 has no input schemas; write format_version 2")
         return self
 
     def trigger_subscribers(self) -> dict[str, tuple[TriggerSpec, tuple[str, ...]]]:

@@ -110,6 +110,11 @@ def compare(loaded: Loaded, manifest: Manifest, *, fail: Fail) -> None:
                 f"{subject} workflow {key!r}: the triggers that load differ from the triggers in {MANIFEST_NAME}; "
                 "repackage it"
             )
+        if got.get("input_schema") != wf.input_schema:
+            raise fail(
+                f"{subject} workflow {key!r}: the input schema that loads differs from the one in {MANIFEST_NAME}; "
+                "repackage it"
+            )
         if got["fingerprint"] != wf.fingerprint:
             raise fail(
                 f"{subject} workflow {key!r} has fingerprint {got['fingerprint']} when loaded, but {MANIFEST_NAME} "

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
 from cloacina_workflow import RetryPolicy, Schedule
+from cloacina_workflow._conditions import rule_text
 
 from ._graph import Graph, check_graph
 from ._manifest import Manifest, ManifestTask, ManifestWorkflow, WheelTag
@@ -56,9 +58,20 @@ def chains(wf: ManifestWorkflow) -> list[list[str]]:
     return check_graph(wf.tasks).paths(MAX_FLOWS)
 
 
+def condition_text(task: ManifestTask) -> str | None:
+    """When ``task`` runs, if it says: ``runs when a dependency failed; if context 'mode' equals "full"``."""
+    parts = [rule_text(task.trigger_rule)] if task.trigger_rule != "all_succeeded" else []
+    if task.when:
+        parts.append("if " + " and ".join(c.describe() for c in task.when))
+    return "; ".join(parts) or None
+
+
 def _label(task: ManifestTask) -> Text:
     text = Text(task.id, style="cyan")
     text.append(f"  ({retry_text(task.retry, task.timeout_s)})", style="dim")
+    when = condition_text(task)
+    if when:
+        text.append(f"  [{safe_text(when)}]", style="yellow")
     if task.docstring and task.docstring.strip():
         text.append(f"  {safe_text(task.docstring.strip().splitlines()[0])}", style="italic")
     return text
@@ -177,9 +190,21 @@ def inspect_renderable(manifest: Manifest, *, archive_size: int | None = None) -
             info.add_row("  Schedule", schedule_text(schedule))
         for t in wf.triggers:
             info.add_row("  Trigger", f"{t.name}: polled every {t.poll_interval_s:g} s (timeout {t.timeout_s:g} s)")
+        if wf.input_schema is not None:
+            info.add_row("  Input", input_text(wf.input_schema))
         parts.append(info.text())
         parts.append(task_tree(wf, graph))
     return Group(*parts)
+
+
+def input_text(schema: Mapping[str, Any]) -> str:
+    """The input model in one line: its title and each field with its JSON type, required ones marked."""
+    required = set(schema.get("required", ()))
+    fields = []
+    for name, prop in dict(schema.get("properties", {})).items():
+        kind = prop.get("format") or prop.get("type") or ("one of" if "anyOf" in prop else "any")
+        fields.append(f"{name}: {kind}" + ("" if name in required else " (optional)"))
+    return f"{schema.get('title', 'input')} {{{', '.join(fields)}}}; JSON Schema: {json.dumps(schema, sort_keys=True)}"
 
 
 def schedule_text(schedule: Schedule) -> str:
@@ -212,13 +237,19 @@ def _mermaid_label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
+def _node_label(task: ManifestTask) -> str:
+    """A task's id, with when it runs if it says (a trigger rule, conditions)."""
+    when = condition_text(task)
+    return task.id if when is None else f"{task.id} ({when})"
+
+
 def mermaid(manifest: Manifest) -> str:
     lines = ["flowchart LR"]
     for w, wf in enumerate(manifest.workflows):
         lines.append(f'  subgraph w{w}["{_mermaid_label(_graph_title(wf))}"]')
         index = {t.id: f"w{w}t{i}" for i, t in enumerate(wf.tasks)}
         for t in wf.tasks:
-            lines.append(f'    {index[t.id]}["{_mermaid_label(t.id)}"]')
+            lines.append(f'    {index[t.id]}["{_mermaid_label(_node_label(t))}"]')
         for t in wf.tasks:
             for dep in t.dependencies:
                 lines.append(f"    {index[dep]} --> {index[t.id]}")
@@ -236,7 +267,7 @@ def dot(manifest: Manifest) -> str:
         lines.append(f"  subgraph cluster_{w} {{")
         lines.append(f"    label={_dot_id(_graph_title(wf))};")
         for t in wf.tasks:
-            lines.append(f"    {_dot_id(wf.key + '::' + t.id)} [label={_dot_id(t.id)}];")
+            lines.append(f"    {_dot_id(wf.key + '::' + t.id)} [label={_dot_id(_node_label(t))}];")
         for t in wf.tasks:
             for dep in t.dependencies:
                 lines.append(f"    {_dot_id(wf.key + '::' + dep)} -> {_dot_id(wf.key + '::' + t.id)};")

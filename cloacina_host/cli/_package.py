@@ -259,7 +259,7 @@ def new_command(settings: Settings, name: str, directory: Path | None, author: s
 @click.command("manifest-schema")
 @global_options
 def manifest_schema_command() -> None:
-    """Print the JSON Schema of manifest.json (format version 1), as published in schemas/."""
+    """Print the JSON Schema of manifest.json (the current format version, 2), as published in schemas/."""
     from .._packaging import manifest_schema_text
 
     click.echo(manifest_schema_text(), nl=False)

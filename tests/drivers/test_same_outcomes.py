@@ -33,7 +33,7 @@ FLOWS = importlib.import_module("tests.conftest").load_helper(  # tests/ is not 
 )
 RELEASE = FLOWS.RELEASE  # plain tasks that time out wait on this (set once a driver's runs have ended)
 success, backoffs, conditions, timeouts = FLOWS.success, FLOWS.backoffs, FLOWS.conditions, FLOWS.timeouts
-skips, diamond, foreign = FLOWS.skips, FLOWS.diamond, FLOWS.foreign
+skips, diamond, foreign, branches = FLOWS.skips, FLOWS.diamond, FLOWS.foreign, FLOWS.branches
 
 
 TIMEOUT = (
@@ -52,6 +52,10 @@ def _failed(attempts: int, error: str) -> tuple[str, int, str | None, int]:
 
 def _skipped(by: str) -> tuple[str, int, str | None, int]:
     return ("skipped", 0, f"skipped: upstream task {by!r} failed", 0)
+
+
+def _not_met(condition: str) -> tuple[str, int, str | None, int]:
+    return ("skipped", 0, f"skipped: condition not met: {condition}", 0)
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,32 @@ SCENARIOS: dict[str, Scenario] = {
             "downstream": _skipped("value_error"),
         },
         {},
+    ),
+    # trigger rules and conditions (the machine's ``settle``); a handled failure still fails the execution
+    "branches": Scenario(
+        branches,
+        "failed",
+        "task 'fragile' failed: TaskError.ValidationFailed: fragile breaks",
+        {
+            "extract": _ok(),
+            "full_report": _not_met('context \'mode\' equals "full" (it is "quick")'),
+            "publish": ("skipped", 0, "skipped: upstream task 'full_report' was skipped", 0),
+            "publish_anyway": _ok(),
+            "fragile": _failed(1, "TaskError.ValidationFailed: fragile breaks"),
+            "cleanup": _ok(),
+            "after_fragile": _skipped("fragile"),
+            "summary": _ok(),
+            "no_failure": (
+                "skipped",
+                0,
+                "skipped: trigger rule any_failed: none of its dependencies ('extract') failed",
+                0,
+            ),
+            "dry_run_only": _not_met("context 'dry_run' exists (the key is absent)"),
+            "real_run": _ok(),
+        },
+        # publish_anyway's only dependency was skipped: its context has no "mode" (a skip adds no output)
+        {"mode": "quick", "published_anyway": None, "cleaned": True, "summary": True, "real_run": True},
     ),
 }
 

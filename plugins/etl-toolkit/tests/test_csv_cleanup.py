@@ -21,7 +21,11 @@ katherine johnson,kj@example.org,n/a
 def test_cleanup_end_to_end(cloacina_runner: Any) -> None:
     result = cloacina_runner.run(csv_cleanup, {"csv_text": CSV})
     assert result.ok, result.tasks
-    assert list(result.tasks) == ["parse_rows", "drop_invalid", "normalise"]
+    assert list(result.tasks) == ["parse_rows", "drop_invalid", "quarantine_rejects", "normalise"]
+    assert result.tasks["quarantine_rejects"].status == "skipped"  # not asked for: the branch is skipped
+    assert result.tasks["quarantine_rejects"].error == (
+        "skipped: condition not met: context 'quarantine' equals true (the key is absent)"
+    )
     final = result.context.to_dict()
     assert final["clean_rows"] == [
         {"name": "Ada Lovelace", "email": "ada@example.org", "age": 36},
@@ -30,6 +34,13 @@ def test_cleanup_end_to_end(cloacina_runner: Any) -> None:
     assert final["rejected_lines"] == [4, 5, 6]
     assert final["cleanup_stats"] == {"kept": 2, "rejected": 3}
     assert final["csv_text"] == CSV  # the initial context is carried through
+
+
+def test_the_quarantine_branch_runs_when_the_context_asks_for_it(cloacina_runner: Any) -> None:
+    result = cloacina_runner.run(csv_cleanup, {"csv_text": CSV, "quarantine": True})
+    assert result.ok, result.tasks
+    assert result.tasks["quarantine_rejects"].status == "completed"
+    assert result.context.get("quarantined_lines") == [4, 5, 6]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ builds each at most once (and a later session not at all). Loaded by path (``tes
 - ``demo``: the tutorial's simple-packaged-demo
 - ``sched-1``, ``sched-2``: sched-flow at 1.0.0 and 2.0.0 (different schedules)
 - ``trig``: trig-flow (a trigger firing on a file, one raising, one hanging)
+- ``typed``: typed-flow (an input model, and a task that runs only when the context says so)
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def build_archives(cache: Path) -> dict[str, Path]:
         "sched-1": lambda: archive(cache, "sched-flow-1", PACKAGES / "sched-flow"),
         "sched-2": lambda: archive(cache, "sched-flow-2", PACKAGES / "sched-flow", version="2.0.0"),
         "trig": lambda: archive(cache, "trig-flow-1", PACKAGES / "trig-flow"),
+        "typed": lambda: archive(cache, "typed-flow", PACKAGES / "typed-flow"),
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}

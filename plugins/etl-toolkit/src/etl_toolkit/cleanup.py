@@ -1,4 +1,8 @@
-"""``csv_cleanup``: parse CSV text from the context, drop the rows that are invalid, normalise the rest."""
+"""``csv_cleanup``: parse CSV text from the context, drop the rows that are invalid, normalise the rest.
+
+A conditional branch: ``quarantine_rejects`` runs only when the context asks for it (``quarantine`` is
+``true``); otherwise it is skipped with the reason, and the rest of the workflow runs as usual.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import csv
 import io
 from typing import Any
 
-from cloacina_workflow import Context, TaskError, task, workflow
+from cloacina_workflow import Context, Ctx, TaskError, task, workflow
 
 from .inbox import new_csv_files
 
@@ -45,6 +49,11 @@ class csv_cleanup:
                 rejected.append(line)
         context.insert("valid_rows", valid)
         context.insert("rejected_lines", rejected)
+
+    @task(id="quarantine_rejects", dependencies=["drop_invalid"], when=[Ctx("quarantine").equals(True)])
+    def quarantine_rejects(context: Context) -> None:
+        """Only with ``quarantine: true``: keep the rejected lines aside as ``quarantined_lines``."""
+        context.insert("quarantined_lines", list(context.get("rejected_lines", [])))
 
     @task(id="normalise", dependencies=["drop_invalid"])
     async def normalise(context: Context) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import threading
 from collections import Counter
 
-from cloacina_workflow import Context, TaskError, task, workflow
+from cloacina_workflow import Context, Ctx, TaskError, task, workflow
 
 RUNS: Counter[tuple[str, str]] = Counter()
 #: plain tasks that time out wait on this; set once a driver's runs have ended, so their threads return
@@ -197,3 +197,49 @@ class foreign:
 
     @task(dependencies=["value_error"])
     def downstream(ctx: Context) -> None: ...
+
+
+@workflow(name="branches", package="same")
+class branches:
+    """Trigger rules and conditions: tasks that run after a failure, and tasks skipped by a condition."""
+
+    @task
+    def extract(ctx: Context) -> None:
+        ctx.set("mode", "quick")
+
+    @task(dependencies=["extract"], when=[Ctx("mode").equals("full")])
+    async def full_report(ctx: Context) -> None:
+        ctx.set("full_report", True)
+
+    @task(dependencies=["full_report"])
+    def publish(ctx: Context) -> None:
+        ctx.set("published", True)
+
+    @task(dependencies=["full_report"], trigger_rule="all_done")
+    def publish_anyway(ctx: Context) -> None:
+        ctx.set("published_anyway", ctx.get("mode"))
+
+    @task(dependencies=["extract"])
+    async def fragile(ctx: Context) -> None:
+        raise TaskError.ValidationFailed("fragile breaks")
+
+    @task(dependencies=["fragile", "extract"], trigger_rule="any_failed")
+    def cleanup(ctx: Context) -> None:
+        ctx.set("cleaned", True)
+
+    @task(dependencies=["fragile"])
+    def after_fragile(ctx: Context) -> None: ...
+
+    @task(dependencies=["after_fragile", "cleanup"], trigger_rule="all_done")
+    async def summary(ctx: Context) -> None:
+        ctx.set("summary", ctx.get("cleaned"))
+
+    @task(dependencies=["extract"], trigger_rule="any_failed")
+    def no_failure(ctx: Context) -> None: ...
+
+    @task(when=[Ctx("dry_run").exists()])
+    def dry_run_only(ctx: Context) -> None: ...
+
+    @task(when=[Ctx("scenario").is_in(["branches", "other"]), Ctx("dry_run").missing()])
+    def real_run(ctx: Context) -> None:
+        ctx.set("real_run", True)
