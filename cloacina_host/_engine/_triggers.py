@@ -30,6 +30,7 @@ from .._errors import HostError, NotFoundError, UsageError
 from .._storage import Database, current_version
 from .._storage import _triggers as qt
 from ._execution import execution_row, task_rows
+from ._inputs import check_start_input
 
 __all__ = [
     "PollOutcome",
@@ -140,6 +141,12 @@ def _started(
     return started
 
 
+async def _check_inputs(catalog: WorkflowCatalog, row: qt.TriggerRow, context: Mapping[str, Any]) -> None:
+    """``InputError`` (nothing stored) unless ``context`` fits the input of every workflow the trigger starts."""
+    for namespace in row.workflows:
+        await check_start_input(catalog.resolve(namespace).workflow, context)
+
+
 def _store_fire(
     database: Database,
     catalog: WorkflowCatalog,
@@ -182,6 +189,7 @@ def fire_trigger(
 ) -> tuple[qt.TriggerRow, tuple[str, ...]]:
     """Fire trigger ``name`` by hand with ``context``: store one queued execution per subscribed workflow."""
     row = _find(trigger_rows(database), name, tenant)
+    asyncio.run(_check_inputs(catalog, row, context))  # a registered package's model is asked in its worker
     return row, _store_fire(database, catalog, row, context, tenant=tenant, now=now)
 
 
@@ -270,6 +278,7 @@ class TriggerPoller:
             fired = await asyncio.wait_for(trigger.poll(PollInfo(row.name, row.last_fire_at)), row.timeout_s)
             ids: tuple[str, ...] = ()
             if fired is not None:
+                await _check_inputs(self.catalog, row, fired.context)  # a misfit is this poll's failure
                 ids = await asyncio.to_thread(
                     _store_fire, self.database, self.catalog, row, fired.context, tenant=self.tenant, now=self.now()
                 )

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from pydantic import BaseModel
 
 from cloacina_host._discovery import WorkflowCatalog
 from cloacina_host._engine._triggers import (
@@ -26,7 +27,7 @@ from cloacina_host._errors import NotFoundError
 from cloacina_host._storage import Database, open_database
 from cloacina_host._storage import _queries as q
 from cloacina_host._storage import _triggers as qt
-from cloacina_workflow import Context, Fire, PollInfo, Skip, task, trigger, workflow
+from cloacina_workflow import Context, Fire, InputError, PollInfo, Skip, task, trigger, workflow
 
 T0 = 1_800_000_000.0
 polled: dict[str, int] = {"ready": 0, "broken": 0, "stuck": 0}
@@ -177,3 +178,41 @@ def test_firing_by_hand_starts_each_workflow_with_the_context(db: Database) -> N
     assert all(c is not None and c.started_by == "trigger ready" for c in contexts)
     with pytest.raises(NotFoundError, match="No live trigger 'nope'"):
         fire_trigger(db, _catalog(), tenant="public", name="nope", context={}, now=T0)
+
+
+class Numbered(BaseModel):
+    n: int
+
+
+@trigger(name="misfit", poll_interval_s=10)
+def misfit(info: PollInfo) -> Fire:
+    return Fire({"n": "not a number"})
+
+
+@workflow(name="typed", package="trig_typed", triggers=[misfit], input=Numbered)
+class typed:
+    @task(id="note")
+    def note(ctx: Context) -> None:
+        ctx.set("noted", ctx.get("n"))
+
+
+def test_a_firing_that_does_not_fit_a_typed_input_stores_nothing_and_is_reported(database_url: str) -> None:
+    catalog = WorkflowCatalog()
+    catalog.add_workflow(typed, package="trig_typed")
+    database = open_database(database_url)
+    try:
+        specs = installed_trigger_specs(list(catalog.entries.values()), "public")
+        with database.write("declaring") as conn:
+            qt.replace_triggers(conn, source="test", package_version=None, specs=specs, now=T0)
+        with pytest.raises(InputError, match="input of typed: 'n'"):
+            fire_trigger(database, catalog, tenant="public", name="misfit", context={"n": "x"}, now=T0)
+        assert _started(database) == []
+        poller = TriggerPoller(database, catalog, tenant="public", owner="host-a", now=Clock(T0))
+        (outcome,) = asyncio.run(_pass(poller)).values()
+        assert "input of typed: 'n'" in str(outcome.error)  # type: ignore[attr-defined]
+        assert "input of typed: 'n'" in str(_row(database, "misfit").last_error)
+        assert _started(database) == []
+        fire_trigger(database, catalog, tenant="public", name="misfit", context={"n": 3}, now=T0)
+        assert _started(database) == [("public::trig_typed::typed", "trigger misfit")]
+    finally:
+        database.dispose()
