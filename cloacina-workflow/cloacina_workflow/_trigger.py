@@ -134,9 +134,15 @@ class Trigger:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
                 loop.call_soon_threadsafe(settle, outcome)
 
-        self._thread = threading.Thread(target=run, name=f"cloacina-trigger-{self.name}", daemon=True)
-        self._thread.start()
-        return await future
+        thread = self._thread = threading.Thread(target=run, name=f"cloacina-trigger-{self.name}", daemon=True)
+        thread.start()
+        try:
+            return await future
+        finally:
+            # it answered (a result or an error): its thread is ending, whether or not is_alive() says
+            # so yet; only a poll that never answered (cancelled by its timeout) holds the next one back
+            if future.done() and not future.cancelled() and self._thread is thread:
+                self._thread = None
 
     def __repr__(self) -> str:
         return f"Trigger({self.name!r}, poll_interval_s={self.spec.poll_interval_s:g})"
