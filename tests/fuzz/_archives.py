@@ -175,5 +175,7 @@ def manifest_documents(draw: st.DrawFn, helpers: ModuleType, mutations: ModuleTy
         depth = draw(st.sampled_from([101, 500, 5_000, 200_000, 300_000]) | st.integers(1, 1_000), label="depth")
         kind = draw(st.sampled_from(["[]", "{}"]))
         nested = "[" * depth + "]" * depth if kind == "[]" else '{"a":' * depth + "1" + "}" * depth
-        text = text.replace('"\\u0000deep\\u0000"', nested)
+        # one deep value is enough: the mark may have been copied into thousands of workflows, and
+        # 300,000 levels in each would be gigabytes of text, exhausting the fuzz session before the host
+        text = text.replace('"\\u0000deep\\u0000"', nested, 1).replace('"\\u0000deep\\u0000"', "null")
     return text.encode("utf-8", errors="surrogatepass")
