@@ -45,13 +45,13 @@ LINES = 40
 def _plain(name: str) -> None:
     for i in range(LINES):
         print(f"{name} {i}")
-        time.sleep(0.002)
+        time.sleep(0)  # give the other writers a turn: the lines interleave, and must still be kept apart
 
 
 async def _async(name: str) -> None:
     for i in range(LINES):
         print(f"{name} {i}")
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0)  # give the other writers a turn
 
 
 @workflow(name="chatty", package="chatty_pkg", description="Tasks that write at the same time")
@@ -98,7 +98,8 @@ class gated:
     async def wait(ctx: Context) -> None:
         print("before the gate", flush=True)
         gate = Path(ctx.get("gate"))
-        while not gate.exists():
+        deadline = time.monotonic() + 120
+        while not gate.exists() and time.monotonic() < deadline:  # the test opens it once it saw the first line
             await asyncio.sleep(0.02)
         print("after the gate")
 

@@ -34,7 +34,8 @@ class slow:
     @task
     async def wait_async(ctx: Context) -> None:
         Path(ctx.get("dir"), "started").touch()
-        while not Path(ctx.get("dir"), "go").exists():
+        deadline = time.monotonic() + 120
+        while not Path(ctx.get("dir"), "go").exists() and time.monotonic() < deadline:  # or until cancelled
             await asyncio.sleep(0.02)
         ctx.set("waited", True)
 

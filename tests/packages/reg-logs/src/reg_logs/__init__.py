@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from pathlib import Path
 
 from cloacina_workflow import Context, task, workflow
@@ -21,7 +22,8 @@ class logs_flow:
     async def talk(context: Context) -> None:
         print("talk: waiting for the gate", flush=True)
         gate = context.get("gate")
-        while gate and not Path(gate).exists():
+        deadline = time.monotonic() + 120
+        while gate and not Path(gate).exists() and time.monotonic() < deadline:  # the test opens the gate
             await asyncio.sleep(0.02)
         print("talk: to stdout")
         print("talk: to stderr", file=sys.stderr)
