@@ -296,8 +296,9 @@ class DefaultRunner:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
-        # cancelled or interrupted: abandon what runs (it resumes later); otherwise let it finish
-        await self.aclose(cancel=exc_type is not None and not issubclass(exc_type, Exception))
+        # the block raised (as a TaskGroup does): abandon what runs, resumable later, so that the error
+        # is raised now instead of after executions that may wait on the block's own code; else let them finish
+        await self.aclose(cancel=exc_type is not None)
 
     async def _renew_leases(self) -> None:
         """Every ``lease_s / 3``: extend the leases of the executions this runner drives.
@@ -729,8 +730,8 @@ class DefaultRunner:
         self.start_sync()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        self.close(cancel=exc_type is not None)  # as ``__aexit__``
 
     def __repr__(self) -> str:
         where = self._db.display_url if self._db is not None else (self._database_url or "default database")

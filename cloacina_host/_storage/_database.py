@@ -219,6 +219,17 @@ def _sqlite_engine(url: URL, synchronous: SqliteSynchronous, begin: str) -> Engi
 open_count = 0
 
 
+def snapshot_reads(engine: Engine) -> Engine:
+    """PostgreSQL reads in REPEATABLE READ: every statement of one ``read()`` sees the same snapshot.
+
+    Under the default READ COMMITTED each statement sees what was committed when it began, so an
+    execution read as several statements (its row, its attempts, its tasks) could show a task
+    ``running`` without the attempt committed in the same transaction. A read-only transaction at
+    this level never fails to serialize, and the pool is shared with the write engine.
+    """
+    return engine.execution_options(isolation_level="REPEATABLE READ")
+
+
 def _read_only_sqlite(url: URL) -> Engine:
     """An engine that can only read the existing file ``url`` names (``mode=ro``: no DDL, no journal change)."""
     assert url.database is not None
@@ -278,6 +289,7 @@ def _open_read_only(parsed: URL, schema: str | None) -> Database:
         )
         if schema is not None:
             engine = engine.execution_options(schema_translate_map={None: schema})
+        engine = snapshot_reads(engine)
     db = Database(parsed, engine, engine, None, read_only=True)
     try:
         with db.read("reading the schema version") as conn:
@@ -348,7 +360,7 @@ def open_database(
                     engine.dispose()
                     raise storage_error(exc, parsed, f"creating schema {schema!r}") from exc
             engine = engine.execution_options(schema_translate_map={None: schema})
-        db = Database(parsed, engine, engine, None)
+        db = Database(parsed, engine, snapshot_reads(engine), None)
     if migrate_schema:
         try:
             with db.write("migrating the schema") as conn:
