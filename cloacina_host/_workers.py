@@ -10,7 +10,9 @@ the task's policy); the next request starts a fresh one. So does a worker that c
 cancelled (timed-out) task: one that does not acknowledge the cancel within ``cancel_grace_s`` (its
 event loop is blocked) is killed at once; one whose plain task keeps running in its thread is
 retired (no new tasks; stopped once its other tasks end). A reply the host cannot read (over the
-size limit, not JSON, too deep) kills the worker too, failing its tasks with the reason.
+size limit, not JSON, too deep) kills the worker too, failing its tasks with the reason. Tasks that
+were running beside the one a worker is killed for (a cancel it ignored, an execution's cancel) are
+bystanders: they get ``WorkerStopped`` and run again on a fresh worker, failing nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import itertools
 import json
 import logging
@@ -135,6 +138,18 @@ class WorkerCrashed(TaskError):
     transient = True
 
 
+class WorkerStopped(WorkerCrashed):
+    """The host ended the worker because of another request (one that would not stop): this one was not at fault.
+
+    A task that meets it runs again on a fresh worker (``remote_workflow``), up to ``BYSTANDER_RERUNS``
+    times, without counting as a failed attempt; a trigger's poll is polled again at its next interval.
+    """
+
+
+#: how many times one attempt of a task is run again after its worker was ended for another request
+BYSTANDER_RERUNS = 3
+
+
 class Worker:
     """One worker process for one package directory."""
 
@@ -167,6 +182,8 @@ class Worker:
         self._reply_transport: asyncio.BaseTransport | None = None
         #: why the host killed this worker (for the tasks it fails); None: it was not killed by the host
         self._killed_because: str | None = None
+        #: the request it was killed for (the others were bystanders); None: all of them were at fault
+        self._killed_for: int | None = None
         #: why this worker takes no new tasks; it stops once its running tasks end
         self.retired_because: str | None = None
         self._stopping: asyncio.Task[None] | None = None
@@ -250,19 +267,32 @@ class Worker:
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(crash)
             self._ready.exception()  # retrieved here: a start that timed out no longer awaits it
-        for future in self._pending.values():
+        culprit = self._killed_for
+        for rid, future in self._pending.items():
             if not future.done():
-                future.set_exception(crash)
+                if culprit is not None and rid != culprit:
+                    future.set_exception(
+                        WorkerStopped(
+                            f"worker process {self.pid} for {self.package_dir.name} was stopped by the host because "
+                            f"of another request ({self._killed_because})"
+                        )
+                    )
+                else:
+                    future.set_exception(crash)
                 future.exception()  # retrieved here: a cancelled request's future may have no one awaiting it
         self._pending.clear()
         self._written.clear()
         if self._reply_transport is not None:  # a grandchild may hold the pipe open: stop reading it
             self._reply_transport.close()
 
-    def kill(self, reason: str) -> None:
-        """Kill the worker and its group now; the tasks it runs fail with ``WorkerCrashed`` naming ``reason``."""
+    def kill(self, reason: str, *, for_request: int | None = None) -> None:
+        """Kill the worker and its group now; the tasks it runs fail with ``WorkerCrashed`` naming ``reason``.
+
+        ``for_request``: the one request it is killed for; the others it was running get ``WorkerStopped``.
+        """
         if self.child is not None and self.child.alive:
-            self._killed_because = self._killed_because or reason
+            if self._killed_because is None:
+                self._killed_because, self._killed_for = reason, for_request
             log.warning("worker %s for %s %s", self.pid, self.package_dir.name, reason)
             self.child.kill()
 
@@ -330,13 +360,17 @@ class Worker:
             await self.child.drain()
             reply = await future
         except asyncio.CancelledError:
-            self._cancel(rid, task_id)
+            stop = STOP_REQUEST.get()
+            if stop is not None and stop.kill_reason is not None:  # the execution is cancelled: end the worker
+                self.kill(stop.kill_reason, for_request=rid)
+            else:  # a timeout: the worker is asked to cancel it
+                self._cancel(rid, task_id)
             raise
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._pending.pop(rid, None)
             raise WorkerCrashed(f"worker for {self.package_dir.name} is gone: {exc}", task=task_id) from exc
         except WorkerCrashed as exc:
-            raise WorkerCrashed(str(exc), task=task_id) from None
+            raise type(exc)(str(exc), task=task_id) from None
         finally:
             self.last_used = time.monotonic()
             self._stop_when_idle()
@@ -416,7 +450,8 @@ class Worker:
         except asyncio.TimeoutError:
             self.kill(
                 f"was stopped: task {task_id!r} did not stop within {self.cancel_grace_s:g} s of being cancelled "
-                "(it blocks the worker's event loop, e.g. time.sleep in an async task?)"
+                "(it blocks the worker's event loop, e.g. time.sleep in an async task?)",
+                for_request=rid,
             )
         except Exception:  # noqa: BLE001  # the worker died meanwhile: its exit says why
             pass
@@ -469,22 +504,25 @@ class WorkerPool:
                 if worker.alive:
                     worker.retire(worker.retired_because or "replaced by a fresh worker")
                     self._retired.add(worker)
-        if package_dir in self._starting:  # another caller is starting it: share the result
-            return await asyncio.shield(self._starting[package_dir])
-        future: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
-        self._starting[package_dir] = future
-        try:
-            worker = Worker(package_dir, cancel_grace_s=self.cancel_grace_s)
-            await worker.start(self.load_timeout_s)
-            self._workers[package_dir] = worker
-            future.set_result(worker)
-            return worker
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: callers that share it re-raise it themselves
-            raise
-        finally:
+        # the start is a task of its own that every caller shares: a caller cancelled while it waits
+        # (a trigger poll's timeout) leaves the start, and the other callers, to go on
+        starting = self._starting.get(package_dir)
+        if starting is None:
+            starting = self._starting[package_dir] = asyncio.ensure_future(self._start(package_dir))
+            starting.add_done_callback(functools.partial(self._started, package_dir))
+        return await asyncio.shield(starting)
+
+    async def _start(self, package_dir: Path) -> Worker:
+        worker = Worker(package_dir, cancel_grace_s=self.cancel_grace_s)
+        await worker.start(self.load_timeout_s)
+        self._workers[package_dir] = worker
+        return worker
+
+    def _started(self, package_dir: Path, starting: asyncio.Future[Worker]) -> None:
+        if self._starting.get(package_dir) is starting:
             del self._starting[package_dir]
+        if not starting.cancelled():
+            starting.exception()  # retrieved: each caller that waited re-raises it itself
 
     async def reap_idle(self) -> int:
         """Stop workers idle for longer than ``idle_timeout_s``; return how many were stopped."""
@@ -504,6 +542,10 @@ class WorkerPool:
         return list(self._workers.values())
 
     async def close(self) -> None:
+        starting, self._starting = list(self._starting.values()), {}
+        for start in starting:  # a worker still loading is stopped by its start's cancellation
+            start.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
         workers, self._workers = [*self._workers.values(), *self._retired], {}
         self._retired = set()
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
@@ -535,15 +577,16 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
 
     def make_task(spec: TaskSpec) -> Task:
         async def run_remotely(context: Context) -> None:
-            with _output.outside():  # a worker started now (its reader task) belongs to no attempt
-                worker = await pool.get(package_dir)
-            try:
-                output = await worker.run_task(key, spec.id, context.to_dict())
-            except asyncio.CancelledError:
-                stop = STOP_REQUEST.get()
-                if stop is not None and stop.kill_reason is not None:
-                    worker.kill(stop.kill_reason)
-                raise
+            for rerun in itertools.count():
+                with _output.outside():  # a worker started now (its reader task) belongs to no attempt
+                    worker = await pool.get(package_dir)
+                try:
+                    output = await worker.run_task(key, spec.id, context.to_dict())
+                    break
+                except WorkerStopped as exc:  # ended for another task's sake: not this attempt's failure
+                    if rerun >= BYSTANDER_RERUNS:
+                        raise
+                    log.warning("task %s of %s runs again on a fresh worker: %s", spec.id, key, exc)
             for name in [k for k in context if k not in output]:
                 context.remove(name)
             for name, value in output.items():

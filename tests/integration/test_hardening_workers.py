@@ -19,7 +19,8 @@ from types import ModuleType
 import pytest
 
 from cloacina_host import DefaultRunner, Registry
-from cloacina_host._workers import MAX_REPLY_BYTES, RemoteTaskError, WorkerCrashed, WorkerPool
+from cloacina_host._workers import MAX_REPLY_BYTES, RemoteTaskError, WorkerCrashed, WorkerPool, remote_workflow
+from cloacina_workflow import Context
 
 HELPERS = Path(__file__).resolve().parents[1] / "packages" / "hardening" / "hostile.py"
 #: Every wait in this module is bounded by this, so a regression fails instead of hanging.
@@ -47,6 +48,16 @@ class tricks:
     @task(id="blocks")
     async def blocks(context):
         time.sleep(3600)
+
+    @task(id="waits")
+    async def waits(context):
+        gate = context.get("dir")
+        with open(os.path.join(gate, "started"), "a") as f:
+            f.write(f"{{os.getpid()}}\\n")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.path.join(gate, "release")) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        context.set("pid", os.getpid())
 
     @task(id="never_returns")
     def never_returns(context):
@@ -110,6 +121,52 @@ async def test_a_task_blocking_the_event_loop_past_its_timeout_gets_a_fresh_work
     old = worker.pid
     assert old is not None
     h.wait_until(lambda: not h.running(old), BOUND_S, f"the blocked worker {old} is killed")
+
+
+async def test_a_task_beside_one_that_blocks_the_worker_runs_again_on_a_fresh_worker(
+    tmp_path: Path, pool: WorkerPool
+) -> None:
+    package = make_package(tmp_path)
+    worker = await pool.get(package)
+    tricks = remote_workflow(pool, package, "tricks::tricks", worker.workflows["tricks::tricks"])
+    started = tmp_path / "started"
+    context = Context({"dir": str(tmp_path)})
+    bystander = asyncio.ensure_future(tricks.tasks["waits"].run(context))
+    await h.until(started.exists, BOUND_S, "the bystander task starts in the worker")
+    with pytest.raises(asyncio.TimeoutError):  # 'blocks' ignores its cancel: the worker is killed for it
+        await asyncio.wait_for(worker.run_task("tricks::tricks", "blocks", {}), 0.5)
+    old = worker.pid
+    await h.until(
+        lambda: len(started.read_text().split()) == 2, BOUND_S, "the bystander task starts again on a fresh worker"
+    )
+    (tmp_path / "release").touch()
+    await asyncio.wait_for(bystander, BOUND_S)  # not WorkerCrashed: it was not at fault
+    first, again = (int(pid) for pid in started.read_text().split())
+    assert first == old
+    assert context.get("pid") == again != old
+
+
+async def test_a_caller_cancelled_while_the_worker_loads_leaves_it_loading_for_the_others(
+    tmp_path: Path, pool: WorkerPool
+) -> None:
+    package = make_package(tmp_path)
+    module = package / "pkg_tricks.py"
+    loaded = tmp_path / "may-load"
+    module.write_text(  # its import waits for the test: both callers are still waiting when one is cancelled
+        "import os, time\n_deadline = time.monotonic() + 60\n"
+        f"while not os.path.exists({str(loaded)!r}) and time.monotonic() < _deadline:\n    time.sleep(0.02)\n"
+        + module.read_text()
+    )
+    first = asyncio.ensure_future(pool.get(package))  # e.g. a trigger's poll, about to time out
+    second = asyncio.ensure_future(pool.get(package))  # e.g. a task
+    await asyncio.sleep(0)  # one turn of the loop: both are waiting for the start now
+    first.cancel()
+    loaded.touch()
+    worker = await asyncio.wait_for(second, BOUND_S)
+    assert first.cancelled()
+    out = await asyncio.wait_for(worker.run_task("tricks::tricks", "hello", {}), BOUND_S)
+    assert out["pid"] == worker.pid
+    assert await pool.get(package) is worker  # the one start, kept for the next caller
 
 
 async def test_a_plain_task_that_never_returns_retires_its_worker(tmp_path: Path, pool: WorkerPool) -> None:

@@ -169,6 +169,17 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(0.05)
 
 
+async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """``wait_until`` for a coroutine: polls without blocking the event loop."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout_s:g} s: {what}")
+        await asyncio.sleep(0.02)
+
+
 def read_pid(pidfile: Path, timeout_s: float = 30) -> int:
     wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", timeout_s, f"{pidfile} written")
     return int(pidfile.read_text())
