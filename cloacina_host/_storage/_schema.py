@@ -10,8 +10,10 @@ Statuses:
 
 - execution: ``running``, ``completed``, ``failed``
 - task: ``pending`` (waits for dependencies), ``running``, ``retry_wait`` (failed, runs again at
-  ``ready_at``), ``completed``, ``failed``, ``skipped`` (an upstream task failed)
-- attempt: ``running``, ``completed``, ``failed``, ``interrupted`` (the host died while it ran)
+  ``ready_at``), ``deferred`` (the task deferred itself, runs again at ``ready_at``), ``completed``,
+  ``failed``, ``skipped`` (an upstream task failed)
+- attempt: ``running``, ``completed``, ``failed``, ``deferred`` (it asked to run again later; not a
+  failure), ``interrupted`` (the host died while it ran)
 
 The registry (migration 2) keeps, per tenant: ``packages`` (one row per name and version, with the
 archive's bytes and manifest), ``package_workflows`` (the workflows each version offers, for lookups by
