@@ -7,13 +7,8 @@ hangs past its timeout at every poll, and neither stops ``on_file``.
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,50 +21,15 @@ from cloacina_host.cli import main
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging it
-
-
-def ctl_json(capfd: pytest.CaptureFixture[str], *args: str, status: int = 0) -> Any:
-    capfd.readouterr()
-    got = main([*args, "--json"])
-    captured = capfd.readouterr()
-    assert got == status, captured
-    return json.loads(captured.out if status == 0 else captured.err)
-
-
-def start_serve(log: Path) -> subprocess.Popen[str]:
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
-    with log.open("w") as log_file:
-        return subprocess.Popen(
-            [ctl, "serve", "--interval", "0.2"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def stop_serve(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
+ctl_json, start_serve, stop_serve, until = (
+    SERVING.ctl_json,
+    SERVING.start_serve,
+    SERVING.stop_serve,
+    SERVING.until,
+)
 
 
 def _executions(database_url: str) -> list[tuple[str, str | None, str, Any]]:
