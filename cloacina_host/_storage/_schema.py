@@ -229,3 +229,16 @@ triggers = Table(  # the poll triggers of the active versions and of installed p
     Column("updated_at", Float, nullable=False),
     Index("ix_triggers_source", "source"),
 )
+
+# -- pauses (migration 8) -------------------------------------------------------------------------
+
+pauses = Table(  # what a user paused, kept while its package is inactive: it comes back paused
+    "pauses",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # "schedule" or "trigger"
+    Column("scope", String(400), primary_key=True),  # a schedule's namespace, a trigger's package
+    Column("name", String(100), primary_key=True),
+    Column("source", String(250), nullable=False),  # the registered package's name, or "plugin:DISTRIBUTION"
+    Column("paused_at", Float, nullable=False),
+    Index("ix_pauses_source", "source"),
+)

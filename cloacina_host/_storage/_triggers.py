@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from ._pauses import paused_names, record_pause
 from ._schema import executions, task_executions, triggers
 
 __all__ = [
@@ -76,7 +77,8 @@ class TriggerRow:
 def replace_triggers(
     conn: Connection, *, source: str, package_version: str | None, specs: Sequence[TriggerSpecRow], now: float
 ) -> None:
-    """Make ``specs`` the triggers of ``source`` in the caller's transaction; a kept one keeps its state."""
+    """Make ``specs`` the triggers of ``source`` in the caller's transaction; a kept one keeps its state, a
+    new one is paused when a user paused it by that name before (``_pauses``: its package was deactivated)."""
     current = {
         (str(r[0]), str(r[1])): str(r[2])
         for r in conn.execute(select(_t.c.package, _t.c.name, _t.c.source).where(_t.c.source == source))
@@ -84,6 +86,7 @@ def replace_triggers(
     keys = {(s.package, s.name) for s in specs}
     for package, name in current.keys() - keys:
         conn.execute(delete(_t).where(_t.c.package == package, _t.c.name == name))
+    paused = paused_names(conn, kind="trigger", scopes=[s.package for s in specs])
     for spec in specs:
         values = {
             "source": source,
@@ -95,7 +98,8 @@ def replace_triggers(
         }
         where = (_t.c.package == spec.package, _t.c.name == spec.name)
         if conn.execute(select(_t.c.name).where(*where)).first() is None:
-            conn.execute(insert(_t).values(package=spec.package, name=spec.name, paused=0, **values))
+            stopped = int((spec.package, spec.name) in paused)
+            conn.execute(insert(_t).values(package=spec.package, name=spec.name, paused=stopped, **values))
         else:
             conn.execute(update(_t).where(*where).values(**values))
 
@@ -172,6 +176,11 @@ def record_fire(
 
 
 def set_paused(conn: Connection, *, package: str, name: str, paused: bool, now: float) -> bool:
-    """Pause or resume one trigger; True when it changed."""
+    """Pause or resume one trigger; True when it changed. The pause is remembered by name (``_pauses``), so it
+    outlives a deactivation of the package."""
     where = (_t.c.package == package, _t.c.name == name, _t.c.paused == int(not paused))
+    source = conn.execute(select(_t.c.source).where(*where)).scalar()
+    if source is None:
+        return False
+    record_pause(conn, kind="trigger", scope=package, name=name, source=str(source), paused=paused, now=now)
     return int(conn.execute(update(_t).where(*where).values(paused=int(paused), updated_at=now)).rowcount) == 1
