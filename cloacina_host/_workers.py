@@ -468,7 +468,7 @@ class WorkerPool:
         self.cancel_grace_s = cancel_grace_s
         self._workers: dict[Path, Worker] = {}
         self._retired: set[Worker] = set()
-        self._starting: dict[Path, asyncio.Future[Worker]] = {}
+        self._starting: dict[Path, asyncio.Task[Worker]] = {}
 
     async def get(self, package_dir: Path) -> Worker:
         """The running worker for ``package_dir``, starting one if there is none (or it is dead or unfit)."""
@@ -483,20 +483,20 @@ class WorkerPool:
                 if worker.alive:
                     worker.retire(worker.retired_because or "replaced by a fresh worker")
                     self._retired.add(worker)
-        if package_dir in self._starting:  # another caller is starting it: share the result
-            return await asyncio.shield(self._starting[package_dir])
-        future: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
-        self._starting[package_dir] = future
+        start = self._starting.get(package_dir)
+        if start is None:
+            start = self._starting[package_dir] = asyncio.ensure_future(self._start(package_dir))
+            start.add_done_callback(_retrieved)
+        # shared, and shielded: a caller that stops waiting (a trigger's poll timing out while the worker
+        # starts) leaves the start going, so the next caller finds the worker ready instead of starting anew
+        return await asyncio.shield(start)
+
+    async def _start(self, package_dir: Path) -> Worker:
         try:
             worker = Worker(package_dir, cancel_grace_s=self.cancel_grace_s)
             await worker.start(self.load_timeout_s)
             self._workers[package_dir] = worker
-            future.set_result(worker)
             return worker
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: callers that share it re-raise it themselves
-            raise
         finally:
             del self._starting[package_dir]
 
@@ -518,9 +518,19 @@ class WorkerPool:
         return list(self._workers.values())
 
     async def close(self) -> None:
+        starting = list(self._starting.values())
+        for start in starting:
+            start.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
         workers, self._workers = [*self._workers.values(), *self._retired], {}
         self._retired = set()
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+
+
+def _retrieved(start: asyncio.Future[Worker]) -> None:
+    """Mark a worker start's failure retrieved: the callers that waited re-raise it; none may have."""
+    if not start.cancelled():
+        start.exception()
 
 
 class StopRequest:
