@@ -243,7 +243,9 @@ def _v5_triggers(conn: Connection) -> None:
 
 
 def _v8_pauses(conn: Connection) -> None:
-    """Pauses of schedules and triggers, kept by name while their package is deactivated (or between versions)."""
+    """Pauses of schedules and triggers, kept by name while their package is deactivated (or between versions);
+    the end of a trigger's poll in flight, so that no host polls it while another still does."""
+    _add_column(conn, "triggers", Column("polling_until", Float, nullable=True))
     md = MetaData()
     Table(
         "pauses",
@@ -265,7 +267,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "cron schedules, their claimed fire times, what started each execution", _v4_schedules),
     Migration(5, "poll triggers: last poll, last error, last fire", _v5_triggers),
     # 6 and 7 are other features' (built beside this one); versions apply in order, gaps allowed
-    Migration(8, "pauses of schedules and triggers kept across deactivation", _v8_pauses),
+    Migration(8, "pauses of schedules and triggers kept across deactivation, trigger polls in flight", _v8_pauses),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -227,6 +227,8 @@ triggers = Table(  # the poll triggers of the active versions and of installed p
     Column("last_fire_at", Float, nullable=True),
     Column("last_executions", Text, nullable=True),  # JSON list of the executions the last firing started
     Column("updated_at", Float, nullable=False),
+    # migration 8: a claimed poll runs until it ends or this time (claim + timeout_s); no other host polls meanwhile
+    Column("polling_until", Float, nullable=True),
     Index("ix_triggers_source", "source"),
 )
 

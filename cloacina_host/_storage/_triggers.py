@@ -1,10 +1,13 @@
 """The queries of poll triggers: the live triggers of a tenant, claiming a poll, recording what it did.
 
 A poll is claimed by an ``UPDATE`` that moves ``last_poll_at`` to now only where it is unset or at
-least one interval old (and the trigger is not paused): on SQLite writes are serialised, on
-PostgreSQL a second host's update waits for the first and then finds the condition false. So one
-host polls each interval, however many share the database, and one firing starts each subscribed
-workflow once (its executions are stored in the transaction that records the firing).
+least one interval old, no poll is in flight (``polling_until``, cleared when the poll ends, lapsing
+at claim + ``timeout_s`` if its host died) and the trigger is not paused: on SQLite writes are
+serialised, on PostgreSQL a second host's update waits for the first and then finds the condition
+false. So one host polls each interval, however many share the database, a poll slower than its
+interval is never overlapped by another host's (two polls could both see one event), and one
+firing starts each subscribed workflow once (its executions are stored in the transaction that
+records the firing).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "TriggerSpecRow",
     "claim_poll",
     "clear_triggers",
+    "end_poll",
     "list_triggers",
     "plugin_sources",
     "record_error",
@@ -143,12 +147,19 @@ def list_triggers(conn: Connection) -> list[TriggerRow]:
 def claim_poll(conn: Connection, *, package: str, name: str, owner: str, now: float) -> bool:
     """Claim this interval's poll of one trigger; False when it is paused or polled less than an interval ago."""
     due = or_(_t.c.last_poll_at.is_(None), _t.c.last_poll_at <= now - _t.c.poll_interval_s + _SLACK_S)
+    idle = or_(_t.c.polling_until.is_(None), _t.c.polling_until <= now)
     claimed = (
         update(_t)
-        .where(_t.c.package == package, _t.c.name == name, _t.c.paused == 0, due)
-        .values(last_poll_at=now, polled_by=owner)
+        .where(_t.c.package == package, _t.c.name == name, _t.c.paused == 0, due, idle)
+        .values(last_poll_at=now, polled_by=owner, polling_until=now + _t.c.timeout_s)
     )
     return int(conn.execute(claimed).rowcount) == 1
+
+
+def end_poll(conn: Connection, *, package: str, name: str, owner: str) -> None:
+    """The poll ``owner`` claimed has ended: the next interval's may be claimed (by any host)."""
+    where = (_t.c.package == package, _t.c.name == name, _t.c.polled_by == owner)
+    conn.execute(update(_t).where(*where).values(polling_until=None))
 
 
 def record_error(conn: Connection, *, package: str, name: str, error: str, now: float) -> None:
