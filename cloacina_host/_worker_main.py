@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from cloacina_workflow import Workflow
+    from cloacina_workflow._errors import TaskDeferred
 
 #: Top-level modules a package may not ship: the host's own, and what the worker imports from it.
 HOST_MODULES = ("cloacina_host", "cloacina_workflow", "pluggy", "pydantic", "pydantic_core")
@@ -272,6 +273,8 @@ def main(argv: list[str]) -> int:
             "traceback": m.traceback_text(exc)[-MAX_ERROR_CHARS:],
             "transient": transient_policy.should_retry(exc, 1),  # what retry_condition="transient" decides
             "validation": isinstance(exc, TaskError.ValidationFailed),
+            # a deferral travels with its time, so the host decides as it would have here
+            **({"deferred": _deferral(exc)} if isinstance(exc, TaskError.Deferred) else {}),
             **extra,
         }
 
@@ -415,6 +418,11 @@ def main(argv: list[str]) -> int:
         except Exception:  # noqa: BLE001  # a closed or broken stream: nothing more to say on it
             continue
     os._exit(0)
+
+
+def _deferral(exc: TaskDeferred) -> dict[str, object]:
+    """What a failure reply carries of a ``TaskError.Deferred``: its reason and its time."""
+    return {"reason": exc.reason[:MAX_ERROR_CHARS], "seconds": exc.seconds, "until": exc.until_ts}
 
 
 def _check_input(workflows: Mapping[str, Workflow], request: Mapping[str, Any]) -> dict[str, object]:

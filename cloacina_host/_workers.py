@@ -112,6 +112,16 @@ def task_failure(reply: Mapping[str, Any], task_id: str, where: str) -> TaskErro
         tb += "\n"
     tb += f"({where})\n"
     task = reply.get("task") if isinstance(reply.get("task"), str) else None
+    deferred = reply.get("deferred")
+    if isinstance(deferred, Mapping):  # the task deferred itself: its reason and time, as raised there
+        err = TaskError.Deferred(
+            str(deferred.get("reason") or ""),
+            seconds=_number(deferred.get("seconds")),
+            until=_number(deferred.get("until")) if deferred.get("seconds") is None else None,
+            task=task,
+        )
+        setattr(err, "__cloacina_traceback__", tb)  # noqa: B010  # where m.traceback_text finds another process's
+        return err
     kit = reply.get("kit")
     if isinstance(kit, str):
         key = reply.get("key") if isinstance(reply.get("key"), str) else None
@@ -126,6 +136,10 @@ def task_failure(reply: Mapping[str, Any], task_id: str, where: str) -> TaskErro
         transient=bool(reply.get("transient")),
         task=task if task is not None else task_id,
     )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class TriggerPollFailed(HostError):
@@ -489,7 +503,7 @@ class WorkerPool:
         self.cancel_grace_s = cancel_grace_s
         self._workers: dict[Path, Worker] = {}
         self._retired: set[Worker] = set()
-        self._starting: dict[Path, asyncio.Future[Worker]] = {}
+        self._starting: dict[Path, asyncio.Task[Worker]] = {}
 
     async def get(self, package_dir: Path) -> Worker:
         """The running worker for ``package_dir``, starting one if there is none (or it is dead or unfit)."""

@@ -15,10 +15,11 @@ import heapq
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ._context import JSONValue
-from ._errors import ContextError, TaskError, TaskTimeout
+from ._errors import ContextError, TaskDeferred, TaskError, TaskExecutionFailed, TaskTimeout, format_time
+from .limits import MAX_DEFERRALS
 
 if TYPE_CHECKING:
     from ._task import Task
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RETRYABLE",
     "TERMINAL",
+    "Deferral",
     "ExecutionEnd",
     "ExecutionStatus",
     "RemoteError",
@@ -40,6 +42,7 @@ __all__ = [
     "all_ended",
     "cancel_reason",
     "conflict_text",
+    "defer_or_fail",
     "describe",
     "effective_timeout",
     "escaped",
@@ -73,6 +76,7 @@ class TaskStatus(_Named):
     READY = "ready"  # may run now
     RUNNING = "running"
     RETRY_WAIT = "retry_wait"  # a failed attempt; runs again after its delay
+    DEFERRED = "deferred"  # the task deferred itself (TaskError.Deferred); runs again at its time
     COMPLETED = "completed"
     FAILED = "failed"  # for good: its retries are spent or it may not retry
     SKIPPED = "skipped"  # never ran: a task upstream failed, or its trigger rule or condition did not hold
@@ -110,7 +114,15 @@ class TaskOutcome:
 
 # -- how an error is told ---------------------------------------------------------------------------
 
-_VARIANTS = ("ValidationFailed", "ExecutionFailed", "Timeout", "KeyExists", "KeyNotFound", "NotSerializable")
+_VARIANTS = (
+    "ValidationFailed",
+    "ExecutionFailed",
+    "Timeout",
+    "Deferred",
+    "KeyExists",
+    "KeyNotFound",
+    "NotSerializable",
+)
 
 
 def kit_name(cls: type[BaseException]) -> str | None:
@@ -224,6 +236,8 @@ def rebuild(
         return None
     if cls is TaskEscapedError:
         err = _rebuild_escaped(message, task)
+    elif cls is TaskDeferred:  # told without its time: runs again at once (workers send deferrals on their own)
+        err = TaskDeferred(message, seconds=0.0, task=task)
     elif issubclass(cls, TaskError):
         err = cls(message, task=task)
     else:
@@ -276,8 +290,45 @@ def after_failure(
     return RetryDecision(retry=True, delay_s=task.retry.delay_s(failures, rng))
 
 
+@dataclass(frozen=True)
+class Deferral:
+    """An attempt that deferred its task (``TaskError.Deferred``): run again in ``delay_s`` seconds, at ``until``.
+
+    Not a failure: the retry policy does not count it. ``note`` is what the attempt and the task record say.
+    """
+
+    delay_s: float
+    until: float
+    note: str
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def defer_or_fail(task_id: str, error: _E, deferrals: int, now: float) -> Deferral | _E | TaskExecutionFailed:
+    """What an attempt of ``task_id`` that raised ``error`` at ``now`` means, before any retry policy is asked.
+
+    A ``TaskError.Deferred`` is a ``Deferral`` while the task has deferred fewer than ``MAX_DEFERRALS``
+    times (``deferrals``, this execution's before this one); past that the attempt fails with an error
+    saying so. Any other error is returned as it is: the attempt failed (``after_failure`` decides).
+    """
+    if not isinstance(error, TaskDeferred):
+        return error
+    if deferrals >= MAX_DEFERRALS:
+        return TaskError.ExecutionFailed(
+            f"task {task_id!r} deferred itself {deferrals} times, the most one task may in an execution "
+            f"(MAX_DEFERRALS = {MAX_DEFERRALS}); the attempt that asked once more ({error}) failed. "
+            "Defer for longer each time, or raise an error when the wait is over",
+            task=task_id,
+        )
+    delay = error.delay_s(now)
+    until = now + delay
+    note = f"deferred until {format_time(until)}" + (f": {error.reason}" if error.reason else "")
+    return Deferral(delay_s=delay, until=until, note=note)
+
+
 def retry_wait_left(ready_at: float | None, now: float) -> float:
-    """Seconds a task in ``retry_wait`` still waits, ``ready_at`` being when it may run again."""
+    """Seconds a task in ``retry_wait`` (or ``deferred``) still waits, ``ready_at`` being when it may run again."""
     return 0.0 if ready_at is None else max(0.0, ready_at - now)
 
 

@@ -44,6 +44,14 @@ def cloacina_task_retrying(
 
 
 @hookspec
+def cloacina_task_deferred(
+    execution_id: str, workflow: str, task_id: str, attempt: int, until: float, note: str
+) -> None:
+    """Attempt ``attempt`` deferred the task (``TaskError.Deferred``, not a failure); it runs again at ``until``
+    (seconds since the epoch). ``note`` says so, with the task's reason."""
+
+
+@hookspec
 def cloacina_task_finished(
     execution_id: str,
     workflow: str,

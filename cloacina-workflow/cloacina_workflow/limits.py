@@ -28,6 +28,9 @@ MAX_INT_DIGITS = 4300
 MAX_TASKS_PER_WORKFLOW = 10_000
 #: Most workflows one package (one manifest) may declare.
 MAX_WORKFLOWS_PER_PACKAGE = 1_000
+#: Most times one task may defer itself (``TaskError.Deferred``) in one execution; the deferral past
+#: it fails the attempt instead, so a task cannot wait for ever unnoticed. Poll less often, or fail.
+MAX_DEFERRALS = 100
 
 
 class LimitExceeded(CloacinaError, ValueError):

@@ -3,7 +3,8 @@
 The same rules as the host's engine, asked of the same module (``cloacina_workflow._machine``): a
 task starts as soon as its last dependency completes, its input is the initial context merged with
 its dependencies' outputs (the later-declared dependency wins a conflict), failures are retried per
-the task's policy, ``timeout_s`` is enforced, and when a task fails for good its dependents are
+the task's policy, a task that defers itself runs again at its time (a deferral is no failure),
+``timeout_s`` is enforced, and when a task fails for good its dependents are
 skipped and the run fails; statuses, attempt counts and error texts are the engine's.
 """
 
@@ -85,7 +86,8 @@ async def arun_workflow(
 ) -> RunResult:
     """Run ``wf`` with ``context`` as its initial context and return the result.
 
-    ``honour_retry_delays=False`` retries at once, to keep tests of retry logic fast.
+    ``honour_retry_delays=False`` retries at once, and runs a deferred task (``TaskError.Deferred``)
+    again at once, to keep tests of retry and deferral logic fast.
     """
     initial = (context if isinstance(context, Context) else Context(context or {})).to_dict()
     outputs: dict[str, dict[str, JSONValue]] = {}
@@ -95,6 +97,7 @@ async def arun_workflow(
         task = wf.tasks[tid]
         outcome = outcomes[tid]
         started = time.perf_counter()
+        failures = deferrals = 0
         while True:
             outcome.attempts += 1
             ctx = wf.input_context(tid, initial, outputs, _on_conflict)
@@ -102,9 +105,18 @@ async def arun_workflow(
                 await _attempt(task, ctx)
                 output = ctx.to_dict()  # re-checks values a task mutated in place
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails it
+                verdict = m.defer_or_fail(tid, exc, deferrals, time.time())
+                if isinstance(verdict, m.Deferral):  # not a failure: runs again at its time
+                    deferrals += 1
+                    outcome.status, outcome.error = TaskStatus.DEFERRED, verdict.note
+                    if honour_retry_delays:
+                        await asyncio.sleep(verdict.delay_s)
+                    continue
+                exc = verdict  # the deferral past the cap fails with the cap's error
+                failures += 1
                 outcome.errors.append(m.traceback_text(exc))
                 outcome.error = m.describe(exc)
-                decision = m.after_failure(task, exc, outcome.attempts)
+                decision = m.after_failure(task, exc, failures)
                 if decision.retry:
                     outcome.status = TaskStatus.RETRY_WAIT
                     if honour_retry_delays:

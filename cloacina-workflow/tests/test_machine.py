@@ -36,6 +36,7 @@ def test_statuses_are_the_stored_strings_everywhere() -> None:
         "ready",
         "running",
         "retry_wait",
+        "deferred",
         "completed",
         "failed",
         "skipped",

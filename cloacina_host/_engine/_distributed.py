@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import json
 import logging
@@ -29,7 +30,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cloacina_workflow import DEFAULT_TENANT, ContextConflict, ExecutionStatus, JSONValue, Task, TaskStatus, Workflow
+from cloacina_workflow import (
+    DEFAULT_TENANT,
+    ContextConflict,
+    ExecutionStatus,
+    JSONValue,
+    Task,
+    TaskError,
+    TaskStatus,
+    Workflow,
+)
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import json_depth_exceeded
 
@@ -188,6 +198,7 @@ class WorkerStats:
     completed: int = 0
     failed: int = 0
     retried: int = 0
+    deferred: int = 0  # attempts that deferred their task (TaskError.Deferred)
     reclaimed: int = 0  # claims that took a task over from a worker whose lease lapsed
     lost: int = 0  # results refused because the lease had passed to another worker
     released: int = 0  # handed back unfinished at shutdown
@@ -224,6 +235,7 @@ class _Outcome:
     status: TaskStatus | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # task -> why, in workflow order
     retry_delay_s: float | None = None
+    note: str | None = None  # the task's error as stored, when not the error raised (a deferral, the cap's error)
     finished: tuple[ExecutionStatus, dict[str, Any]] | None = None  # (status, final context) when it ended
 
 
@@ -678,6 +690,8 @@ class DistributedWorker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         where = f"{claim.namespace} {claim.task_id} (execution {claim.execution_id[:8]}, attempt {claim.attempt})"
+        if outcome.note is not None:  # what was stored instead of the error raised: a deferral's note, the cap's error
+            message = outcome.note
         if outcome.lost:
             self.stats.lost += 1
             log.warning("lost the lease on %s to another worker; this run's result is discarded", where)
@@ -685,6 +699,18 @@ class DistributedWorker:
         if outcome.status == TaskStatus.COMPLETED:
             self.stats.completed += 1
             log.info("completed %s in %.3fs", where, elapsed)
+        elif outcome.status == TaskStatus.DEFERRED:
+            self.stats.deferred += 1
+            log.info("%s %s", where, message)
+            self.events.emit(
+                "cloacina_task_deferred",
+                execution_id=claim.execution_id,
+                workflow=claim.namespace,
+                task_id=claim.task_id,
+                attempt=claim.attempt,
+                until=time.time() + (outcome.retry_delay_s or 0.0),
+                note=message or "",
+            )
         elif outcome.status == TaskStatus.RETRY_WAIT:
             self.stats.retried += 1
             log.info("failed %s: %s; retrying in %.2fs", where, message, outcome.retry_delay_s or 0.0)
@@ -700,7 +726,7 @@ class DistributedWorker:
         else:
             self.stats.failed += 1
             log.warning("failed %s for good: %s", where, message)
-        if outcome.status != TaskStatus.RETRY_WAIT:
+        if outcome.status not in _AGAIN:
             for tid, status, err in [(claim.task_id, outcome.status, message)] + [
                 (s, TaskStatus.SKIPPED, why) for s, why in outcome.skipped.items()
             ]:
@@ -772,17 +798,20 @@ class DistributedWorker:
             for e in ends
             if e.claim.execution_id in locked and locked[e.claim.execution_id][0] == ExecutionStatus.RUNNING
         ]
-        failures = c.failed_attempt_counts(conn, (e.claim.key for e in live if e.error is not None))
+        raised = [e.claim.key for e in live if e.error is not None]
+        failures = c.failed_attempt_counts(conn, raised)
+        deferred = [e.claim.key for e in live if isinstance(e.error, TaskError.Deferred)]
+        deferrals = c.attempt_counts(conn, deferred, "deferred") if deferred else {}
         outcomes: dict[tuple[str, str], _Outcome] = {}
         stored: list[c.TaskEnd] = []
         for e in live:
-            outcome, task_end = _decide_end(e, failures.get(e.claim.key, 0) + 1)
+            outcome, task_end = _decide_end(e, failures.get(e.claim.key, 0) + 1, deferrals.get(e.claim.key, 0))
             outcomes[e.claim.key] = outcome
             stored.append(with_output(task_end, e.written))
         held = c.end_tasks(conn, owner=self.owner, ends=stored)
         ended = [e for e in live if e.claim.key in held]
         ready_in: set[str] = set()
-        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status == TaskStatus.RETRY_WAIT}
+        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status in _AGAIN}
         tasks = c.execution_tasks(conn, {e.claim.execution_id for e in ended})
         ready: set[tuple[str, str]] = set()
         last: dict[str, _End] = {}
@@ -968,11 +997,25 @@ def _loads_stored(text: str, what: str) -> Any:
         raise json_depth_exceeded(what) from None
 
 
-def _decide_end(end: _End, failures: int) -> tuple[_Outcome, c.TaskEnd]:
-    """How an attempt ends: completed, a retry after a delay, or failed for good (``failures`` counts this one)."""
+#: the ends of an attempt after which its task waits, then runs again
+_AGAIN = (TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED)
+
+
+def _decide_end(end: _End, failures: int, deferrals: int = 0) -> tuple[_Outcome, c.TaskEnd]:
+    """How an attempt ends: completed, deferred, a retry after a delay, or failed for good (``failures``
+    counts this one if it failed; ``deferrals`` the task's earlier deferrals)."""
     claim, workflow, error = end.claim, end.workflow, end.error
     if error is None:
         return _Outcome(status=TaskStatus.COMPLETED), c.TaskEnd(claim, TaskStatus.COMPLETED, output=end.output)
+    verdict = m.defer_or_fail(claim.task_id, error, deferrals, time.time())
+    if isinstance(verdict, m.Deferral):  # the claim is released; the task is claimable again at its time
+        task_end = c.TaskEnd(claim, TaskStatus.DEFERRED, error=verdict.note, retry_delay_s=verdict.delay_s)
+        return _Outcome(status=TaskStatus.DEFERRED, retry_delay_s=verdict.delay_s, note=verdict.note), task_end
+    if verdict is not error:  # the deferral past the cap fails with the cap's error
+        end = dataclasses.replace(end, error=verdict, message=m.describe(verdict), traceback=m.traceback_text(verdict))
+        outcome, task_end = _decide_end(end, failures, deferrals)
+        outcome.note = end.message
+        return outcome, task_end
     decision = m.after_failure(None if workflow is None else workflow.tasks[claim.task_id], error, failures)
     if decision.retry:
         task_end = c.TaskEnd(

@@ -121,9 +121,10 @@ class _TaskState:
     status: TaskStatus = TaskStatus.PENDING
     attempt: int = 0  # attempts started, interrupted ones included
     failures: int = 0  # failed attempts: what the retry policy counts
+    deferrals: int = 0  # attempts that deferred the task (TaskError.Deferred): not failures
     started_at: float | None = None
     finished_at: float | None = None
-    ready_at: float | None = None  # a retry waiting for its delay runs again from here
+    ready_at: float | None = None  # a retry waiting for its delay (or a deferred task) runs again from here
     stored: bool = False  # its completion is committed: dependents may start
     error: str | None = None
     errors: list[str] = field(default_factory=list)
@@ -237,6 +238,9 @@ class ExecutionRun:
                 failures=sum(
                     1 for a in t.attempts if a.status == "failed" and (since is None or a.started_at >= since)
                 ),
+                deferrals=sum(
+                    1 for a in t.attempts if a.status == "deferred" and (since is None or a.started_at >= since)
+                ),
                 started_at=t.started_at,
                 finished_at=t.finished_at,
                 ready_at=t.ready_at,
@@ -283,7 +287,7 @@ class ExecutionRun:
             now = time.time()
             for tid in self.workflow.order:
                 state = self.states[tid]
-                if state.status == TaskStatus.RETRY_WAIT:
+                if state.status in (TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED):  # waits on, from its stored time
                     self._spawn(tid, m.retry_wait_left(state.ready_at, now))
                 elif tid in start:
                     self._spawn(tid)
@@ -304,8 +308,8 @@ class ExecutionRun:
         return result
 
     def _waiting(self, tid: str) -> bool:
-        """Whether ``tid`` waits to be started (not yet, or again after a failed attempt)."""
-        return self.states[tid].status in (TaskStatus.PENDING, TaskStatus.RETRY_WAIT)
+        """Whether ``tid`` waits to be started (not yet, or again after a failed or deferred attempt)."""
+        return self.states[tid].status in (TaskStatus.PENDING, TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED)
 
     def _settled_status(self, tid: str) -> str:
         """``tid``'s status as its dependents see it: a completion counts once its output is committed."""
@@ -454,6 +458,11 @@ class ExecutionRun:
             self._maybe_done()
             return False
 
+        verdict = m.defer_or_fail(tid, error, state.deferrals, ended)
+        if isinstance(verdict, m.Deferral):
+            await self._defer(tid, attempt, start, verdict, ended, logs, logs_cut)
+            return True
+        error = verdict  # the deferral past the cap fails with the cap's error
         message = m.describe(error)
         tb = m.traceback_text(error)
         state.failures += 1
@@ -516,6 +525,51 @@ class ExecutionRun:
         self._maybe_done()
         return False
 
+    async def _defer(
+        self,
+        tid: str,
+        attempt: int,
+        start: HeldWrite,
+        deferral: m.Deferral,
+        ended: float,
+        logs: str | None,
+        logs_cut: int | None,
+    ) -> None:
+        """Store that attempt ``attempt`` deferred ``tid`` (its time kept as ``ready_at``); wait, no slot held."""
+        state = self.states[tid]
+        state.deferrals += 1
+        state.status, state.ready_at, state.error = TaskStatus.DEFERRED, deferral.until, deferral.note
+        eid = self.execution_id
+        await self._store_end(
+            tid,
+            start,
+            [
+                ops_.finish_attempt(
+                    eid,
+                    tid,
+                    attempt,
+                    status="deferred",
+                    finished_at=ended,
+                    error=deferral.note,
+                    output=logs,
+                    output_cut=logs_cut,
+                ),
+                ops_.task_state(eid, tid, status="deferred", ready_at=deferral.until, error=deferral.note),
+            ],
+        )
+        log.info("execution %s, task %r %s", eid, tid, deferral.note)
+        self.services.events.emit(
+            "cloacina_task_deferred",
+            execution_id=eid,
+            workflow=self.namespace,
+            task_id=tid,
+            attempt=attempt,
+            until=deferral.until,
+            note=deferral.note,
+        )
+        if deferral.delay_s > 0:
+            await asyncio.sleep(deferral.delay_s)
+
     # -- cancel -----------------------------------------------------------------------------------
 
     async def cancel(self, actor: str | None = None) -> None:
@@ -529,7 +583,9 @@ class ExecutionRun:
         stopping = [
             t
             for tid, t in self._tasks.items()
-            if not t.done() and self.states[tid].status in (TaskStatus.READY, TaskStatus.RUNNING, TaskStatus.RETRY_WAIT)
+            if not t.done()
+            and self.states[tid].status
+            in (TaskStatus.READY, TaskStatus.RUNNING, TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED)
         ]
         for t in stopping:
             t.cancel()

@@ -291,9 +291,22 @@ class TriggerPoller:
             outcome = await self._failed(row, str(exc).strip())
         except Exception as exc:  # noqa: BLE001  # reported and stored; the next interval polls again
             outcome = await self._failed(row, f"{type(exc).__name__}: {str(exc).strip()}")
+        await self._end_poll(row)
         if self.report is not None:
             self.report(outcome)
         return outcome
+
+    async def _end_poll(self, row: qt.TriggerRow) -> None:
+        """Let the next interval's poll be claimed now (else it waits for this claim's ``timeout_s`` to lapse)."""
+
+        def store() -> None:
+            with self.database.write("ending a trigger's poll") as conn:
+                qt.end_poll(conn, package=row.package, name=row.name, owner=self.owner)
+
+        try:
+            await asyncio.to_thread(store)
+        except Exception as exc:  # noqa: BLE001  # the claim lapses at its timeout instead
+            log.warning("could not store the end of trigger %s's poll: %s", row.name, exc)
 
     async def _failed(self, row: qt.TriggerRow, error: str) -> PollOutcome:
         if self.report is None:  # a reporter (serve) says it itself

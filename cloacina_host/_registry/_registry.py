@@ -30,6 +30,7 @@ from .._storage import Database
 from .._storage import _queries as q
 from .._storage import _schedules as qs
 from .._storage import _triggers as qt
+from .._storage._pauses import forget_source
 from .._storage._records import PackageRecord
 from ._catalog import LoopPools, build_entries
 from ._errors import PackageNotFoundError, RegistryError
@@ -391,6 +392,8 @@ class Registry:
                 qs.clear_schedules(conn, source=key)
                 qt.clear_triggers(conn, source=key)
             q.delete_package(conn, name=key, version=version)
+            if not q.list_packages(conn, name=key):  # its last version: nothing can bring its pauses back
+                forget_source(conn, source=key)
         return RemoveResult(record.display_name, self.tenant, version, was_active, running)
 
     # -- reading ----------------------------------------------------------------------------------

@@ -185,6 +185,12 @@ def insert_execution(conn: Connection, *, execution: Mapping[str, Any], tasks: S
     notify(conn, str(execution["tenant"]))
 
 
+#: the statuses of a task that runs once its ``ready_at`` has come
+_WAITING = ("ready", "retry_wait", "deferred")
+#: the ends of an attempt after which its task runs again at ``ready_at`` (now + ``retry_delay_s``)
+_AGAIN = ("retry_wait", "deferred")
+
+
 def _claimable(tenant: str | BindParameter[str]) -> ColumnElement[bool]:
     now = db_now()
     return and_(
@@ -192,7 +198,7 @@ def _claimable(tenant: str | BindParameter[str]) -> ColumnElement[bool]:
         _ex.c.status == "running",
         _ex.c.lease_owner == DISTRIBUTED_OWNER,
         or_(
-            and_(_te.c.status.in_(("ready", "retry_wait")), _te.c.ready_at <= now),
+            and_(_te.c.status.in_(_WAITING), _te.c.ready_at <= now),
             and_(_te.c.status == "running", _te.c.lease_expires_at < now),
         ),
     )
@@ -428,7 +434,8 @@ def _held(claim: Claim, owner: str) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class TaskEnd:
-    """How one claimed attempt ended, to be stored by ``end_tasks``: ``completed``, ``failed`` or ``retry_wait``."""
+    """How one claimed attempt ended, to be stored by ``end_tasks``: ``completed``, ``failed``, ``retry_wait``
+    or ``deferred`` (both run again ``retry_delay_s`` from now)."""
 
     claim: Claim
     status: str
@@ -468,12 +475,17 @@ def failed_attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]]) -> 
 
     ``{(execution_id, task_id): count}``, 0 when none failed.
     """
+    return attempt_counts(conn, keys, "failed")
+
+
+def attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]], status: str) -> dict[tuple[str, str], int]:
+    """How many attempts of each task ended ``status`` (``failed``, ``deferred``): ``{(execution_id, task_id): n}``."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
     rows = conn.execute(
         select(_ta.c.execution_id, _ta.c.task_id, func.count())
-        .where(tuple_(_ta.c.execution_id, _ta.c.task_id).in_(wanted), _ta.c.status == "failed")
+        .where(tuple_(_ta.c.execution_id, _ta.c.task_id).in_(wanted), _ta.c.status == status)
         .group_by(_ta.c.execution_id, _ta.c.task_id)
     )
     counts = dict.fromkeys(wanted, 0)
@@ -505,7 +517,7 @@ def _end_statement() -> Select[Any]:
         .render_derived(name="ends")
     )
     now = db_now()
-    terminal = given.c.status != "retry_wait"
+    terminal = given.c.status.not_in(_AGAIN)
     ended = (
         update(_te)
         .where(
@@ -521,7 +533,7 @@ def _end_statement() -> Select[Any]:
             lease_expires_at=None,
             error=given.c.error,
             context_out=given.c.context_out,
-            ready_at=case((given.c.status == "retry_wait", now + given.c.retry_delay_s), else_=None),
+            ready_at=case((given.c.status.in_(_AGAIN), now + given.c.retry_delay_s), else_=None),
             finished_at=case((terminal, now), else_=None),
             duration_s=case((terminal, now - _te.c.started_at), else_=None),
         )
@@ -538,7 +550,7 @@ def _end_statement() -> Select[Any]:
             given.c.task_id == ended.c.task_id,
         )
         .values(
-            status=case((ended.c.status == "completed", "completed"), else_="failed"),
+            status=case((ended.c.status.in_(("completed", "deferred")), ended.c.status), else_="failed"),
             finished_at=now,
             error=given.c.error,
             traceback=given.c.traceback,
@@ -551,7 +563,8 @@ def _end_statement() -> Select[Any]:
 
 
 def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
-    """End the attempts: ``completed`` (with the output), ``failed``, or ``retry_wait``; return the keys of those ended.
+    """End the attempts: ``completed`` (with the output), ``failed``, ``retry_wait`` or ``deferred``; return the
+    keys of those ended.
 
     Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
     missing from the result). Call with the executions' rows locked (``lock_executions``).
@@ -755,7 +768,7 @@ def seconds_until_due(conn: Connection, *, tenant: str) -> float | None:
             _ex.c.tenant == tenant,
             _ex.c.status == "running",
             _ex.c.lease_owner == DISTRIBUTED_OWNER,
-            _te.c.status.in_(("ready", "retry_wait", "running")),
+            _te.c.status.in_((*_WAITING, "running")),
         )
     )
     value = conn.execute(query).scalar()

@@ -242,12 +242,32 @@ def _v5_triggers(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v8_pauses(conn: Connection) -> None:
+    """Pauses of schedules and triggers, kept by name while their package is deactivated (or between versions);
+    the end of a trigger's poll in flight, so that no host polls it while another still does."""
+    _add_column(conn, "triggers", Column("polling_until", Float, nullable=True))
+    md = MetaData()
+    Table(
+        "pauses",
+        md,
+        Column("kind", String(20), primary_key=True),
+        Column("scope", String(400), primary_key=True),
+        Column("name", String(100), primary_key=True),
+        Column("source", String(250), nullable=False),
+        Column("paused_at", Float, nullable=False),
+        Index("ix_pauses_source", "source"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "executions, task executions, attempts", _v1_initial),
     Migration(2, "registry: tenants, packages, package workflows, active versions", _v2_registry),
     Migration(3, "task output per attempt, queued and cancelled executions, retries and reruns", _v3_operating),
     Migration(4, "cron schedules, their claimed fire times, what started each execution", _v4_schedules),
     Migration(5, "poll triggers: last poll, last error, last fire", _v5_triggers),
+    # 6 and 7 are other features' (built beside this one); versions apply in order, gaps allowed
+    Migration(8, "pauses of schedules and triggers kept across deactivation, trigger polls in flight", _v8_pauses),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -160,7 +160,7 @@ def finish_attempt(
     output: str | None = None,
     output_cut: int | None = None,
 ) -> Op:
-    """End attempt ``attempt`` of a task: ``completed`` or ``failed`` (with its error and traceback), with
+    """End attempt ``attempt`` of a task: ``completed``, ``deferred`` or ``failed`` (with its error and traceback), with
     what it wrote (``output``, in ``_output``'s stored form; ``output_cut`` bytes dropped over the cap)."""
     return (
         Write.FINISH_ATTEMPT,
@@ -203,8 +203,8 @@ def task_state(
     error: str | None = None,
     context_out: str | None = None,
 ) -> Op:
-    """Set a task's state: ``completed`` (with its output JSON), ``retry_wait`` (until ``ready_at``),
-    ``failed`` or ``skipped``."""
+    """Set a task's state: ``completed`` (with its output JSON), ``retry_wait`` or ``deferred`` (until
+    ``ready_at``), ``failed`` or ``skipped``."""
     return (
         Write.TASK_STATE,
         {

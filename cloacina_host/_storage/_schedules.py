@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
+from ._pauses import paused_names, record_pause
 from ._schema import executions, schedule_fires, schedules, task_executions
 
 if TYPE_CHECKING:
@@ -102,8 +103,9 @@ def replace_schedules(
     """Make ``specs`` the schedules of ``source``, in the caller's transaction.
 
     A schedule kept by name keeps its paused state and its ``since``, unless its cron expression or
-    time zone changed (then it counts fire times from ``now``); a new one starts at ``now``; those
-    ``source`` no longer declares are deleted (their fire history stays).
+    time zone changed (then it counts fire times from ``now``); a new one starts at ``now``, paused when
+    a user paused it by that name before (``_pauses``: its package was deactivated meanwhile); those
+    ``source`` no longer declares are deleted (their fire history, and a pause, stay).
     """
     keys = {(s.namespace, s.name) for s in specs}
     current = {
@@ -118,11 +120,15 @@ def replace_schedules(
         row = conn.execute(select(_s.c.source).where(_s.c.namespace == namespace, _s.c.name == name)).scalar()
         if row == source:
             conn.execute(delete(_s).where(_s.c.namespace == namespace, _s.c.name == name))
+    paused = paused_names(conn, kind="schedule", scopes=[s.namespace for s in specs])
     for spec in specs:
         values = {**_values(spec), "source": source, "package_version": package_version, "updated_at": now}
         key = (spec.namespace, spec.name)
         if key not in current:
-            conn.execute(insert(_s).values(namespace=spec.namespace, name=spec.name, paused=0, since=now, **values))
+            stopped = int(key in paused)
+            conn.execute(
+                insert(_s).values(namespace=spec.namespace, name=spec.name, paused=stopped, since=now, **values)
+            )
             continue
         if current[key] != (spec.cron, spec.timezone):
             values["since"] = now
@@ -189,11 +195,17 @@ def list_schedules(conn: Connection, *, namespace: str | None = None) -> list[Sc
 
 
 def set_paused(conn: Connection, *, namespace: str, names: Sequence[str], paused: bool, now: float) -> int:
-    """Pause or resume schedules; a resumed one counts fire times from ``now`` (a pause is not caught up)."""
+    """Pause or resume schedules; a resumed one counts fire times from ``now`` (a pause is not caught up).
+
+    The pause is remembered by name (``_pauses``), so it outlives a deactivation of the package.
+    """
     values: dict[str, Any] = {"paused": int(paused), "updated_at": now}
     if not paused:
         values["since"] = now
     where = [_s.c.namespace == namespace, _s.c.name.in_(list(names)), _s.c.paused == int(not paused)]
+    changing = conn.execute(select(_s.c.name, _s.c.source).where(*where)).all()
+    for name, source in changing:
+        record_pause(conn, kind="schedule", scope=namespace, name=name, source=source, paused=paused, now=now)
     return int(conn.execute(update(_s).where(*where).values(**values)).rowcount)
 
 

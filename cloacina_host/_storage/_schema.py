@@ -10,8 +10,10 @@ Statuses:
 
 - execution: ``running``, ``completed``, ``failed``
 - task: ``pending`` (waits for dependencies), ``running``, ``retry_wait`` (failed, runs again at
-  ``ready_at``), ``completed``, ``failed``, ``skipped`` (an upstream task failed)
-- attempt: ``running``, ``completed``, ``failed``, ``interrupted`` (the host died while it ran)
+  ``ready_at``), ``deferred`` (the task deferred itself, runs again at ``ready_at``), ``completed``,
+  ``failed``, ``skipped`` (an upstream task failed)
+- attempt: ``running``, ``completed``, ``failed``, ``deferred`` (it asked to run again later; not a
+  failure), ``interrupted`` (the host died while it ran)
 
 The registry (migration 2) keeps, per tenant: ``packages`` (one row per name and version, with the
 archive's bytes and manifest), ``package_workflows`` (the workflows each version offers, for lookups by
@@ -225,5 +227,20 @@ triggers = Table(  # the poll triggers of the active versions and of installed p
     Column("last_fire_at", Float, nullable=True),
     Column("last_executions", Text, nullable=True),  # JSON list of the executions the last firing started
     Column("updated_at", Float, nullable=False),
+    # migration 8: a claimed poll runs until it ends or this time (claim + timeout_s); no other host polls meanwhile
+    Column("polling_until", Float, nullable=True),
     Index("ix_triggers_source", "source"),
+)
+
+# -- pauses (migration 8) -------------------------------------------------------------------------
+
+pauses = Table(  # what a user paused, kept while its package is inactive: it comes back paused
+    "pauses",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # "schedule" or "trigger"
+    Column("scope", String(400), primary_key=True),  # a schedule's namespace, a trigger's package
+    Column("name", String(100), primary_key=True),
+    Column("source", String(250), nullable=False),  # the registered package's name, or "plugin:DISTRIBUTION"
+    Column("paused_at", Float, nullable=False),
+    Index("ix_pauses_source", "source"),
 )

@@ -1,10 +1,13 @@
 """The queries of poll triggers: the live triggers of a tenant, claiming a poll, recording what it did.
 
 A poll is claimed by an ``UPDATE`` that moves ``last_poll_at`` to now only where it is unset or at
-least one interval old (and the trigger is not paused): on SQLite writes are serialised, on
-PostgreSQL a second host's update waits for the first and then finds the condition false. So one
-host polls each interval, however many share the database, and one firing starts each subscribed
-workflow once (its executions are stored in the transaction that records the firing).
+least one interval old, no poll is in flight (``polling_until``, cleared when the poll ends, lapsing
+at claim + ``timeout_s`` if its host died) and the trigger is not paused: on SQLite writes are
+serialised, on PostgreSQL a second host's update waits for the first and then finds the condition
+false. So one host polls each interval, however many share the database, a poll slower than its
+interval is never overlapped by another host's (two polls could both see one event), and one
+firing starts each subscribed workflow once (its executions are stored in the transaction that
+records the firing).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from ._pauses import paused_names, record_pause
 from ._schema import executions, task_executions, triggers
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "TriggerSpecRow",
     "claim_poll",
     "clear_triggers",
+    "end_poll",
     "list_triggers",
     "plugin_sources",
     "record_error",
@@ -76,7 +81,8 @@ class TriggerRow:
 def replace_triggers(
     conn: Connection, *, source: str, package_version: str | None, specs: Sequence[TriggerSpecRow], now: float
 ) -> None:
-    """Make ``specs`` the triggers of ``source`` in the caller's transaction; a kept one keeps its state."""
+    """Make ``specs`` the triggers of ``source`` in the caller's transaction; a kept one keeps its state, a
+    new one is paused when a user paused it by that name before (``_pauses``: its package was deactivated)."""
     current = {
         (str(r[0]), str(r[1])): str(r[2])
         for r in conn.execute(select(_t.c.package, _t.c.name, _t.c.source).where(_t.c.source == source))
@@ -84,6 +90,7 @@ def replace_triggers(
     keys = {(s.package, s.name) for s in specs}
     for package, name in current.keys() - keys:
         conn.execute(delete(_t).where(_t.c.package == package, _t.c.name == name))
+    paused = paused_names(conn, kind="trigger", scopes=[s.package for s in specs])
     for spec in specs:
         values = {
             "source": source,
@@ -95,7 +102,8 @@ def replace_triggers(
         }
         where = (_t.c.package == spec.package, _t.c.name == spec.name)
         if conn.execute(select(_t.c.name).where(*where)).first() is None:
-            conn.execute(insert(_t).values(package=spec.package, name=spec.name, paused=0, **values))
+            stopped = int((spec.package, spec.name) in paused)
+            conn.execute(insert(_t).values(package=spec.package, name=spec.name, paused=stopped, **values))
         else:
             conn.execute(update(_t).where(*where).values(**values))
 
@@ -139,12 +147,19 @@ def list_triggers(conn: Connection) -> list[TriggerRow]:
 def claim_poll(conn: Connection, *, package: str, name: str, owner: str, now: float) -> bool:
     """Claim this interval's poll of one trigger; False when it is paused or polled less than an interval ago."""
     due = or_(_t.c.last_poll_at.is_(None), _t.c.last_poll_at <= now - _t.c.poll_interval_s + _SLACK_S)
+    idle = or_(_t.c.polling_until.is_(None), _t.c.polling_until <= now)
     claimed = (
         update(_t)
-        .where(_t.c.package == package, _t.c.name == name, _t.c.paused == 0, due)
-        .values(last_poll_at=now, polled_by=owner)
+        .where(_t.c.package == package, _t.c.name == name, _t.c.paused == 0, due, idle)
+        .values(last_poll_at=now, polled_by=owner, polling_until=now + _t.c.timeout_s)
     )
     return int(conn.execute(claimed).rowcount) == 1
+
+
+def end_poll(conn: Connection, *, package: str, name: str, owner: str) -> None:
+    """The poll ``owner`` claimed has ended: the next interval's may be claimed (by any host)."""
+    where = (_t.c.package == package, _t.c.name == name, _t.c.polled_by == owner)
+    conn.execute(update(_t).where(*where).values(polling_until=None))
 
 
 def record_error(conn: Connection, *, package: str, name: str, error: str, now: float) -> None:
@@ -172,6 +187,11 @@ def record_fire(
 
 
 def set_paused(conn: Connection, *, package: str, name: str, paused: bool, now: float) -> bool:
-    """Pause or resume one trigger; True when it changed."""
+    """Pause or resume one trigger; True when it changed. The pause is remembered by name (``_pauses``), so it
+    outlives a deactivation of the package."""
     where = (_t.c.package == package, _t.c.name == name, _t.c.paused == int(not paused))
+    source = conn.execute(select(_t.c.source).where(*where)).scalar()
+    if source is None:
+        return False
+    record_pause(conn, kind="trigger", scope=package, name=name, source=str(source), paused=paused, now=now)
     return int(conn.execute(update(_t).where(*where).values(paused=int(paused), updated_at=now)).rowcount) == 1

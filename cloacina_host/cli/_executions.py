@@ -87,6 +87,8 @@ def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
                 "finished_at": _when(t.finished_at),
                 "duration_s": t.duration_s,
                 "error": t.error,
+                # a task that deferred itself (or waits for a retry) runs again from then
+                "ready_at": _when(t.ready_at) if t.status in ("deferred", "retry_wait") else None,
             }
             for t in r.tasks
         ],

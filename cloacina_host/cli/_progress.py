@@ -20,6 +20,8 @@ _STYLE = {
     "pending": "dim",
     "running": "cyan",
     "retrying": "yellow",
+    "retry_wait": "yellow",
+    "deferred": "blue",
     "completed": "green",
     "failed": "bold red",
     "skipped": "magenta",
@@ -113,6 +115,14 @@ class Progress:
             return
         row = self.rows[task_id]
         row.status, row.note = "retrying", f"attempt {attempt} failed: {error}; again in {delay_s:.2f} s"
+        self._changed(f"{task_id}: {row.note}")
+
+    @hookimpl
+    def cloacina_task_deferred(self, execution_id: str, task_id: str, attempt: int, note: str) -> None:
+        if not self._mine(execution_id) or task_id not in self.rows:
+            return
+        row = self.rows[task_id]
+        row.status, row.note = "deferred", f"attempt {attempt} {note}"
         self._changed(f"{task_id}: {row.note}")
 
     @hookimpl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import os
 import re
@@ -10,9 +11,7 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import termios
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,16 @@ import pytest
 pytestmark = pytest.mark.slow
 
 TIMEOUT_S = 120  # only so that a broken command fails the test instead of hanging it
+
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
+ctl_path = SERVING.ctl_path
+
+
+def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
+    return SERVING.until(what, check, proc, timeout_s=TIMEOUT_S, name="serve")
+
 
 QUICK = "papercut_pkg_long::a_rather_long_workflow"
 
@@ -79,12 +88,6 @@ def env(site: Path, tmp_path: Path) -> dict[str, str]:
     found["CLOACINA_HOME"] = str(tmp_path / "home")
     found["PYTHONPATH"] = str(site)
     return found
-
-
-def ctl_path() -> str:
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
-    return ctl
 
 
 def ctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -319,18 +322,6 @@ def test_shell_completion_offers_workflow_package_and_execution_names(
 
 
 # -- serve --watch -------------------------------------------------------------------------------
-
-
-def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 @pytest.fixture

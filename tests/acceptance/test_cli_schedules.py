@@ -6,14 +6,8 @@ hook), so an every-minute schedule registered now is due at once: no test waits 
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
+import importlib
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,51 +19,15 @@ from cloacina_host.cli import main
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging it
-
-
-def ctl_json(capfd: pytest.CaptureFixture[str], *args: str, status: int = 0) -> Any:
-    capfd.readouterr()
-    got = main([*args, "--json"])
-    captured = capfd.readouterr()
-    assert got == status, captured
-    return json.loads(captured.out if status == 0 else captured.err)
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
+ctl_json, stop_serve, until = SERVING.ctl_json, SERVING.stop_serve, SERVING.until
 
 
 def start_serve(log: Path) -> subprocess.Popen[str]:
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
-    with log.open("w") as log_file:
-        return subprocess.Popen(
-            [ctl, "serve", "--interval", "0.2", "--schedule-tick", "0.2"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def stop_serve(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def until(what: str, check: Callable[[], Any], procs: list[subprocess.Popen[str]]) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        for proc in procs:
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
+    """A real ``serve`` whose scheduler ticks every 0.2 s too."""
+    return SERVING.start_serve(log, "--schedule-tick", "0.2")  # type: ignore[no-any-return]
 
 
 def _started_by(database_url: str) -> list[str | None]:

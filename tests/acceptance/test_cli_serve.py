@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,58 +13,16 @@ from cloacina_host.cli import main
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging it
-
-
-def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
-
-
-def ctl_json(capfd: pytest.CaptureFixture[str], *args: str) -> Any:
-    capfd.readouterr()
-    status = main([*args, "--json"])
-    out = capfd.readouterr().out
-    assert status == 0, out
-    return json.loads(out)
-
-
-def start_serve(log: Path, *args: str) -> subprocess.Popen[str]:
-    """The installed ``cloacina-ctl serve`` as a real process (polling every 0.2 s), its output in ``log``."""
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
-    with log.open("w") as log_file:
-        return subprocess.Popen(
-            [ctl, "serve", "--interval", "0.2", *args],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def stop_serve(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM, as a service manager would; kill only if it does not stop in time."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def place(archive: Path, target: Path) -> None:
-    """Put ``archive`` at ``target`` in one step, as a deployment would (write aside, rename)."""
-    staging = target.with_suffix(".part")
-    shutil.copy(archive, staging)
-    os.replace(staging, target)
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
+ctl_json, place, start_serve, stop_serve, until = (
+    SERVING.ctl_json,
+    SERVING.place,
+    SERVING.start_serve,
+    SERVING.stop_serve,
+    SERVING.until,
+)
 
 
 def test_serve_swaps_versions_while_an_execution_runs(

@@ -6,13 +6,11 @@ fd 1 directly, and from a child process), and a registered package whose worker 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,16 @@ import pytest
 pytestmark = pytest.mark.slow
 
 TIMEOUT_S = 120  # only so that a broken command fails the test instead of hanging it
+
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
+ctl_path = SERVING.ctl_path
+
+
+def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
+    return SERVING.until(what, check, proc, timeout_s=TIMEOUT_S, name="the process")
+
 
 LOUD_SOURCE = """
 import os
@@ -70,12 +78,6 @@ def env(loud_site: Path, tmp_path: Path) -> dict[str, str]:
     found["CLOACINA_HOME"] = str(tmp_path / "home")
     found["PYTHONPATH"] = os.pathsep.join([str(loud_site), *filter(None, [os.environ.get("PYTHONPATH")])])
     return found
-
-
-def ctl_path() -> str:
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
-    return ctl
 
 
 def ctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -161,18 +163,6 @@ def test_stdout_closed_by_head_keeps_the_execution_and_exit_status(env: dict[str
     assert proc.stdout == "{\n"
     assert "Traceback" not in proc.stderr
     assert [e["status"] for e in executions(env)] == ["completed"]
-
-
-def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"the process exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 @pytest.fixture

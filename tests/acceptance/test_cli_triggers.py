@@ -7,12 +7,9 @@ hangs past its timeout at every poll, and neither stops ``on_file``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,55 +18,21 @@ from typing import Any
 import pytest
 
 from cloacina_host._storage import _queries as q
+from cloacina_host._storage import _triggers as qt
 from cloacina_host._storage import open_database
 from cloacina_host.cli import main
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging it
-
-
-def ctl_json(capfd: pytest.CaptureFixture[str], *args: str, status: int = 0) -> Any:
-    capfd.readouterr()
-    got = main([*args, "--json"])
-    captured = capfd.readouterr()
-    assert got == status, captured
-    return json.loads(captured.out if status == 0 else captured.err)
-
-
-def start_serve(log: Path) -> subprocess.Popen[str]:
-    ctl = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert ctl is not None
-    with log.open("w") as log_file:
-        return subprocess.Popen(
-            [ctl, "serve", "--interval", "0.2"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def stop_serve(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str]) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
+ctl_json, start_serve, stop_serve, until = (
+    SERVING.ctl_json,
+    SERVING.start_serve,
+    SERVING.stop_serve,
+    SERVING.until,
+)
 
 
 def _executions(database_url: str) -> list[tuple[str, str | None, str, Any]]:
@@ -165,3 +128,76 @@ def test_serve_polls_the_triggers_of_a_registered_package(
     log = (tmp_path / "serve.log").read_text(encoding="utf-8")
     assert "trigger stuck of trig_flow failed" in log
     assert "Traceback" not in log
+
+
+FIRINGS = 6
+
+
+@pytest.mark.postgres
+def test_two_serving_hosts_on_postgresql_start_each_firing_once(
+    postgres_schema_url: str,
+    tmp_path: Path,
+    reg_archives: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Two real ``serve`` processes poll ``on_file`` of one PostgreSQL: each firing starts ``collect`` and
+    ``notify`` once each, whichever host polled it (the database decides which host polls an interval)."""
+    database_url = postgres_schema_url
+    monkeypatch.setenv("CLOACINA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLOACINA_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRIG_FLOW_DIR", str(tmp_path))
+    assert main(["register", str(reg_archives["trig"])]) == 0
+    for quiet in ("broken", "stuck"):  # only on_file polls: the hosts' logs stay about it
+        assert ctl_json(capfd, "triggers", "pause", quiet)["paused"] is True
+    pollers: set[str] = set()
+
+    def on_file() -> qt.TriggerRow:
+        db = open_database(database_url)
+        try:
+            with db.read("reading") as conn:
+                row = next(r for r in qt.list_triggers(conn) if r.name == "on_file")
+        finally:
+            db.dispose()
+        if row.polled_by is not None:
+            pollers.add(row.polled_by)
+        return row
+
+    procs = [start_serve(tmp_path / "serve-a.log"), start_serve(tmp_path / "serve-b.log")]
+    try:
+        # both hosts poll, and their package's workers have started: a first poll that times out while its
+        # worker starts would consume a file and drop what it read (the trigger's own timeout)
+        until("both hosts to poll on_file", lambda: on_file() and len(pollers) == 2, procs)
+        warm = time.time() + 2 * on_file().timeout_s
+        until(
+            "on_file to poll without error once both workers started",
+            lambda: (row := on_file()).last_poll_at is not None and row.last_poll_at > warm > (row.last_error_at or 0),
+            procs,
+        )
+        for i in range(FIRINGS):
+            staged = tmp_path / "fire.part"
+            staged.write_text(json.dumps({"item": f"firing {i}"}), encoding="utf-8")
+            os.replace(staged, tmp_path / "fire")  # a poll never reads half a file
+
+            def fired(item: str = f"firing {i}") -> Any:
+                on_file()
+                runs = [e for e in _executions(database_url) if e[3].get("item") == item]
+                return len(runs) >= 2 and all(e[2] == "completed" for e in runs)
+
+            until(f"firing {i} to start both workflows", fired, procs)
+        # any poll that read the last file before it was gone has ended once a poll claimed after its timeout
+        settled = time.time() + on_file().timeout_s
+        until("a poll after the last firing's polls", lambda: (on_file().last_poll_at or 0.0) > settled, procs)
+    finally:
+        for proc in procs:
+            stop_serve(proc)
+    found = [(e[0], e[1], e[3].get("item")) for e in _executions(database_url)]
+    expected = [
+        (workflow, "trigger on_file", f"firing {i}")
+        for workflow in ("trig_flow::collect", "trig_flow::notify")
+        for i in range(FIRINGS)
+    ]
+    assert sorted(found) == sorted(expected)  # each firing started each subscribed workflow exactly once
+    assert len(pollers) == 2  # the hosts shared the polls: the database decided which one polled each time
+    for log in ("serve-a.log", "serve-b.log"):
+        assert "Traceback" not in (tmp_path / log).read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ file is given up after the per-file time limit, and serve stops cleanly.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import signal
 import subprocess
@@ -17,18 +17,10 @@ from typing import Any
 
 import pytest
 
-# the serve helpers of test_cli_serve (loaded by path: the tests are not a package, --import-mode=importlib)
-_spec = importlib.util.spec_from_file_location("serve_helpers", Path(__file__).with_name("test_cli_serve.py"))
-assert _spec is not None
-assert _spec.loader is not None
-serve_helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(serve_helpers)
-ctl_json, place, start_serve, until = (
-    serve_helpers.ctl_json,
-    serve_helpers.place,
-    serve_helpers.start_serve,
-    serve_helpers.until,
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
 )
+ctl_json, place, start_serve, until = SERVING.ctl_json, SERVING.place, SERVING.start_serve, SERVING.until
 
 pytestmark = pytest.mark.slow
 

@@ -34,6 +34,12 @@ FLOWS = importlib.import_module("tests.conftest").load_helper(  # tests/ is not 
 RELEASE = FLOWS.RELEASE  # plain tasks that time out wait on this (set once a driver's runs have ended)
 success, backoffs, conditions, timeouts = FLOWS.success, FLOWS.backoffs, FLOWS.conditions, FLOWS.timeouts
 skips, diamond, foreign, branches = FLOWS.skips, FLOWS.diamond, FLOWS.foreign, FLOWS.branches
+deferrals = FLOWS.deferrals
+FOREVER = (
+    "TaskError.ExecutionFailed: task 'forever' deferred itself 100 times, the most one task may in an execution "
+    "(MAX_DEFERRALS = 100); the attempt that asked once more (deferred for 0s: never ready) failed. "
+    "Defer for longer each time, or raise an error when the wait is over"
+)
 
 
 TIMEOUT = (
@@ -186,6 +192,21 @@ SCENARIOS: dict[str, Scenario] = {
         },
         # publish_anyway's only dependency was skipped: its context has no "mode" (a skip adds no output)
         {"mode": "quick", "published_anyway": None, "cleaned": True, "summary": True, "real_run": True},
+    ),
+    # a deferral (TaskError.Deferred) is an attempt, not a failure: no retry used, its output dropped, capped
+    "deferrals": Scenario(
+        deferrals,
+        "failed",
+        f"task 'forever' failed: {FOREVER}",
+        {
+            "poll": ("completed", 3, None, 0),
+            "until": ("completed", 2, None, 0),
+            "defer_then_retry": ("completed", 3, None, 1),
+            "forever": ("failed", 101, FOREVER, 1),
+            "after": _ok(),
+            "after_forever": _skipped("forever"),
+        },
+        {"polled": 3, "until": "ok", "retried": 3, "after": [3, "ok"]},
     ),
 }
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -214,5 +216,83 @@ def test_a_firing_that_does_not_fit_a_typed_input_stores_nothing_and_is_reported
         assert _started(database) == []
         fire_trigger(database, catalog, tenant="public", name="misfit", context={"n": 3}, now=T0)
         assert _started(database) == [("public::trig_typed::typed", "trigger misfit")]
+    finally:
+        database.dispose()
+
+
+SLOW: dict[str, Any] = {"in_flight": 0, "most": 0, "polls": 0, "gate": None}
+
+
+@trigger(name="slow", poll_interval_s=10, timeout_s=60)
+async def slow(info: PollInfo) -> Fire:
+    SLOW["polls"] += 1
+    SLOW["in_flight"] += 1
+    SLOW["most"] = max(SLOW["most"], SLOW["in_flight"])
+    try:
+        await SLOW["gate"].wait()
+    finally:
+        SLOW["in_flight"] -= 1
+    return Fire({"n": SLOW["polls"]})
+
+
+@workflow(name="slow_flow", package="slow_pkg", triggers=[slow])
+class slow_flow:
+    @task(id="note")
+    def note(ctx: Context) -> None:
+        ctx.set("noted", ctx.get("n"))
+
+
+def test_a_poll_slower_than_its_interval_is_not_overlapped_by_another_hosts(database_url: str) -> None:
+    """The next interval falls due while one host's poll still runs: no other host polls until it ends (two
+    polls at once could both see one event and fire twice), or until its claim lapses (its host died)."""
+    SLOW.update(in_flight=0, most=0, polls=0)
+    database = open_database(database_url)
+    catalog = WorkflowCatalog()
+    catalog.add_workflow(slow_flow, package="slow_pkg")
+    specs = installed_trigger_specs(list(catalog.entries.values()), "public")
+    with database.write("declaring") as conn:
+        qt.replace_triggers(conn, source="test-slow", package_version=None, specs=specs, now=T0)
+    clock = Clock(T0)
+    a = TriggerPoller(database, catalog, tenant="public", owner="host-a", now=clock)
+    b = TriggerPoller(database, catalog, tenant="public", owner="host-b", now=clock)
+    c = TriggerPoller(database, catalog, tenant="public", owner="host-c", now=clock)
+
+    async def in_flight(count: int) -> None:
+        deadline = time.monotonic() + 30
+        while SLOW["in_flight"] != count:
+            assert time.monotonic() < deadline, "the poll never started"
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        SLOW["gate"] = asyncio.Event()
+        first = await a.tick()
+        assert len(first) == 1
+        await in_flight(1)
+        clock.at = T0 + 10  # the next interval is due while host-a's poll runs
+        assert await b.tick() == []
+        SLOW["gate"].set()
+        await asyncio.gather(*first)
+        second = await b.tick()  # host-a's poll ended: host-b polls this interval
+        assert len(second) == 1
+        await asyncio.gather(*second)
+
+        SLOW["gate"] = asyncio.Event()
+        clock.at = T0 + 20
+        third = await c.tick()
+        assert len(third) == 1
+        await in_flight(1)
+        await c.aclose()  # host-c dies mid-poll: its claim is never ended
+        clock.at = T0 + 30
+        assert await a.tick() == []  # its claim holds until its timeout (60 s) lapses
+        clock.at = T0 + 20 + 60
+        SLOW["gate"].set()
+        fourth = await a.tick()
+        assert len(fourth) == 1
+        await asyncio.gather(*fourth)
+
+    try:
+        asyncio.run(scenario())
+        assert (SLOW["most"], SLOW["polls"]) == (1, 4)
+        assert len(_started(database)) == 3  # the dead host's poll never fired; the other three did, once each
     finally:
         database.dispose()

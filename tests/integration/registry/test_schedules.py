@@ -43,6 +43,7 @@ def test_a_new_version_swaps_its_schedules_in_with_it_and_deactivating_stops_the
     assert _live(registry) == {}
     registry.activate("sched-flow", "2.0.0")
     assert set(_live(registry)) == {"every_minute", "hourly"}
+    assert _live(registry)["every_minute"][5] is True  # its pause came back with it
     registry.remove("sched-flow", "2.0.0")
     assert _live(registry) == {}
 
@@ -74,3 +75,31 @@ async def test_an_archive_of_format_1_still_registers_and_runs(
         result = await runner.execute("reg_swap::swap_flow")
     assert result.ok, result.error
     assert result.context.get("finished_by") == "1.0.0"
+
+
+def _paused(registry: Registry) -> dict[str, bool]:
+    return {name: row[5] for name, row in _live(registry).items()}
+
+
+def test_a_pause_outlives_deactivation_and_new_versions_until_resumed(
+    registry: Registry, reg_archives: dict[str, Path]
+) -> None:
+    registry.register(reg_archives["sched-1"])
+    set_paused(registry.database, tenant="public", workflow="sched_flow", name="every_minute", paused=True, now=0.0)
+    registry.deactivate("sched-flow")
+    registry.activate("sched-flow", "1.0.0")
+    assert _paused(registry) == {"every_minute": True, "nightly": False}  # it comes back paused
+    registry.deactivate("sched-flow")
+    registry.register(reg_archives["sched-2"])  # registered while none is active: active, paused by name
+    assert _paused(registry) == {"every_minute": True, "hourly": False}
+    set_paused(registry.database, tenant="public", workflow="sched_flow", name="every_minute", paused=False, now=1.0)
+    registry.deactivate("sched-flow")
+    registry.activate("sched-flow", "2.0.0")
+    assert _paused(registry) == {"every_minute": False, "hourly": False}  # resumed stays resumed
+    set_paused(registry.database, tenant="public", workflow="sched_flow", name=None, paused=True, now=2.0)
+    registry.remove("sched-flow", "2.0.0")
+    registry.activate("sched-flow", "1.0.0")  # a version is left: the pauses are still the user's
+    assert _paused(registry) == {"every_minute": True, "nightly": False}
+    registry.remove("sched-flow", "1.0.0")  # the last version: its pauses are forgotten
+    registry.register(reg_archives["sched-1"])
+    assert _paused(registry) == {"every_minute": False, "nightly": False}

@@ -33,5 +33,30 @@ def test_triggers_go_live_with_the_active_version_and_stop_with_it(
     assert _live(registry) == {}
     registry.activate("trig-flow", "1.0.0")
     assert set(_live(registry)) == {"trig_flow::broken", "trig_flow::on_file", "trig_flow::stuck"}
+    assert _live(registry)["trig_flow::on_file"][4] is True  # its pause came back with it
     registry.remove("trig-flow", "1.0.0")
     assert _live(registry) == {}
+
+
+def _paused(registry: Registry) -> dict[str, object]:
+    return {key: row[4] for key, row in _live(registry).items()}
+
+
+def test_a_paused_trigger_stays_paused_across_deactivation_until_resumed(
+    registry: Registry, reg_archives: dict[str, Path]
+) -> None:
+    registry.register(reg_archives["trig"])
+    set_trigger_paused(registry.database, tenant="public", name="on_file", paused=True, now=0.0)
+    registry.deactivate("trig-flow")
+    registry.activate("trig-flow", "1.0.0")
+    assert _paused(registry) == {"trig_flow::broken": False, "trig_flow::on_file": True, "trig_flow::stuck": False}
+    registry.register(reg_archives["trig"])  # registered again (the same version): still paused
+    assert _paused(registry)["trig_flow::on_file"] is True
+    set_trigger_paused(registry.database, tenant="public", name="on_file", paused=False, now=1.0)
+    registry.deactivate("trig-flow")
+    registry.activate("trig-flow", "1.0.0")
+    assert _paused(registry)["trig_flow::on_file"] is False  # resumed stays resumed
+    set_trigger_paused(registry.database, tenant="public", name="stuck", paused=True, now=2.0)
+    registry.remove("trig-flow", "1.0.0")  # its last version: its pauses are forgotten
+    registry.register(reg_archives["trig"])
+    assert _paused(registry)["trig_flow::stuck"] is False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 from cloacina_workflow import Context, Ctx, TaskError, task, workflow
 
@@ -243,3 +244,42 @@ class branches:
     @task(when=[Ctx("scenario").is_in(["branches", "other"]), Ctx("dry_run").missing()])
     def real_run(ctx: Context) -> None:
         ctx.set("real_run", True)
+
+
+@workflow(name="deferrals", package="same")
+class deferrals:
+    """Tasks that defer themselves (``TaskError.Deferred``): no failure, no retry used, at most MAX_DEFERRALS times."""
+
+    @task
+    def poll(ctx: Context) -> None:
+        n = _attempt(ctx, "poll")
+        if n < 3:
+            ctx.set("half_done", n)  # dropped: a deferred attempt's output is not kept
+            raise TaskError.Deferred(seconds=0.05, reason=f"not there yet (look {n})")
+        ctx.set("polled", n)
+
+    @task
+    async def until(ctx: Context) -> None:
+        if _attempt(ctx, "until") < 2:
+            raise TaskError.Deferred(until=datetime.now(timezone.utc) + timedelta(milliseconds=50))
+        ctx.set("until", "ok")
+
+    @task(retry_attempts=1, **FAST)  # type: ignore[arg-type]
+    def defer_then_retry(ctx: Context) -> None:
+        n = _attempt(ctx, "defer_then_retry")
+        if n == 1:
+            raise TaskError.Deferred(seconds=0)
+        if n == 2:
+            raise TaskError.ExecutionFailed("flaky")  # its one retry: the deferral used none
+        ctx.set("retried", n)
+
+    @task
+    def forever(ctx: Context) -> None:
+        raise TaskError.Deferred(seconds=0, reason="never ready")
+
+    @task(dependencies=["poll", "until"])
+    def after(ctx: Context) -> None:
+        ctx.set("after", [ctx.get("polled"), ctx.get("until")])
+
+    @task(dependencies=["forever"])
+    def after_forever(ctx: Context) -> None: ...
