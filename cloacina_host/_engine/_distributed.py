@@ -9,7 +9,8 @@ row), finishes the executions whose every task has ended, and claims as many tas
 free, on one connection the worker keeps. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
 notification is lost. A task whose lease lapses (its worker died, hung, or lost the database) is
 claimed again by another worker; the late worker's result is refused by a compare-and-swap.
-The queries live in ``_storage/_claims``.
+The queries live in ``_storage/_claims``; submitting and finding a claimed task's workflow in
+``_dispatch``; what an attempt's end decides in ``_ends``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import dataclasses
 import functools
-import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -41,39 +40,29 @@ from cloacina_workflow import (
     Workflow,
 )
 from cloacina_workflow import _machine as m
-from cloacina_workflow.limits import json_depth_exceeded
 
 from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
-from .._discovery import CatalogEntry, WorkflowCatalog
-from .._errors import HostError, StorageError, UsageError, WorkflowNotFoundError
+from .._discovery import WorkflowCatalog
+from .._errors import StorageError, UsageError
 from .._output import AttemptOutput
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
 from .._storage._tenants import open_tenant_database
 from .._workers import STOP_REQUEST, StopRequest
+from ._dispatch import WorkflowLoadError, WorkflowResolver, catalog_resolver
+from ._ends import AGAIN, End, Outcome, decide_end, final_of, loads_stored, settle_after
 from ._events import EventEmitter
-from ._execution import call_task, dump_context, execution_row, task_rows
+from ._execution import call_task, dump_context
 from ._guard import DaemonThreadExecutor, TaskSlot, check_output_size
 from ._live import LiveOutputs, OutputRows, logged, with_output
-from ._resolver import version_resolvers
 from ._supervise import LoopDiedError, RenewalClock, died, watch
 
 log = logging.getLogger("cloacina_host.worker")
 
 T = TypeVar("T")
 
-#: how a worker finds the workflow of a claimed task; raising fails the task with that error
-WorkflowResolver = Callable[[c.Claim], Awaitable[Workflow]]
 
 MAX_BACKOFF_S = 30.0
-
-
-class WorkflowLoadError(HostError):
-    """The workflow of a claimed task could not be loaded in this worker; the task fails with this error."""
-
-    def __init__(self, message: str, *, namespace: str) -> None:
-        super().__init__(message)
-        self.namespace = namespace
 
 
 def require_postgresql(url: str | None, home: str | None, what: str) -> None:
@@ -88,103 +77,6 @@ def require_postgresql(url: str | None, home: str | None, what: str) -> None:
             "Point --database-url (or CLOACINA_DATABASE_URL) at postgresql://USER:PASSWORD@HOST:PORT/DB, "
             "or run on one machine with `cloacina-ctl run WORKFLOW`."
         )
-
-
-def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
-    """Resolve a claimed task's workflow through ``catalog``: embedded, installed and registered workflows.
-
-    A registered package runs the version the execution was submitted with (``Registry.resolve``
-    installs it on this machine from the database on first use), even when another version is
-    active now or none is. Found workflows are cached by namespace and version; failures are not.
-    """
-    cache: dict[tuple[str, str | None], Workflow] = {}
-
-    def lookup(claim: c.Claim) -> Workflow:
-        registries = version_resolvers(catalog)
-        _tenant, package, name = claim.namespace.split("::", 2)
-        try:
-            entry: CatalogEntry | None = catalog.resolve(claim.namespace)
-        except WorkflowNotFoundError:
-            if not registries or claim.package_version is None:
-                raise
-            entry = None  # perhaps a registered version that is no longer active
-        pinned = entry is None or (
-            entry.source.kind == "registered" and claim.package_version not in (None, entry.source.version)
-        )
-        if entry is not None and not pinned:
-            return entry.workflow
-        return registries[0].resolve(package, name, claim.package_version).workflow
-
-    looking: dict[tuple[str, str | None], asyncio.Future[Workflow]] = {}
-
-    async def resolve(claim: c.Claim) -> Workflow:
-        key = (claim.namespace, claim.package_version)
-        workflow = cache.get(key)
-        if workflow is None:
-            found = looking.get(key)  # the first batch of claims asks for the same workflow at once: look once
-            if found is None:
-                found = looking[key] = asyncio.ensure_future(asyncio.to_thread(lookup, claim))
-                found.add_done_callback(lambda _f: looking.pop(key, None))
-            workflow = cache[key] = await asyncio.shield(found)
-        return workflow
-
-    def dependencies(namespace: str, package_version: str | None, task_id: str) -> Sequence[str] | None:
-        workflow = cache.get((namespace, package_version))
-        task = None if workflow is None else workflow.tasks.get(task_id)
-        return None if task is None else task.dependencies
-
-    resolve.dependencies = dependencies  # type: ignore[attr-defined]  # read with the claim, see _claim
-    return resolve
-
-
-# -- submitting -----------------------------------------------------------------------------------
-
-
-def store_execution(
-    db: Database,
-    *,
-    tenant: str,
-    namespace: str,
-    package: str,
-    package_version: str | None,
-    workflow: Workflow,
-    initial: Mapping[str, JSONValue],
-    workflow_fingerprint: str | None = None,
-    rerun_of: str | None = None,
-) -> str:
-    """Store a new distributed execution of ``workflow`` with its roots ready; return its id (committed)."""
-    if db.backend != "postgresql":
-        raise UsageError(
-            f"Distributed executions need PostgreSQL, but {db.display_url} is SQLite. "
-            "Use postgresql://USER:PASSWORD@HOST:PORT/DB, or submit without distributed=True."
-        )
-    execution_id = str(uuid.uuid4())
-    execution = execution_row(
-        execution_id,
-        tenant=tenant,
-        namespace=namespace,
-        package=package,
-        workflow=workflow,
-        package_version=package_version,
-        workflow_fingerprint=workflow_fingerprint,
-        initial=initial,
-        created_at=time.time(),
-        queued=True,  # until a worker claims its first task
-        rerun_of=rerun_of,
-    )
-    # the first tasks: the machine decides, as after any end (a root whose condition fails is skipped)
-    settled = m.settle(workflow, workflow.order, status=lambda _t: TaskStatus.PENDING, context=lambda _t: initial)
-    tasks = task_rows(execution_id, workflow, ready=set(settled.start))
-    skipped = dict(settled.skip)
-    now = time.time()
-    for row in tasks:
-        if row["task_id"] in skipped:
-            row.update(status=TaskStatus.SKIPPED.value, error=skipped[row["task_id"]], finished_at=now, duration_s=0.0)
-    with db.write("submitting a distributed execution") as conn:
-        c.insert_execution(conn, execution=execution, tasks=tasks)
-        if len(skipped) == len(tasks):  # nothing to run: it ends now
-            c.finish_executions(conn, [c.ExecutionEnd(execution_id, ExecutionStatus.COMPLETED, dict(initial), None)])
-    return execution_id
 
 
 # -- the worker -----------------------------------------------------------------------------------
@@ -213,30 +105,6 @@ class _Running:
     ending: bool = False  # its end is being written: the renewer must not cancel it
     stop: StopRequest = field(default_factory=StopRequest)  # a cancel ends a registered package's worker
     written: AttemptOutput | None = None  # what the attempt writes (stored with its end)
-
-
-@dataclass(eq=False)
-class _End:
-    """A finished attempt waiting in the batch of ends that the next transaction stores."""
-
-    claim: c.Claim
-    workflow: Workflow | None
-    output: dict[str, JSONValue] | None
-    error: BaseException | None
-    message: str | None
-    traceback: str | None
-    stored: asyncio.Future[_Outcome]
-    written: AttemptOutput | None = None
-
-
-@dataclass
-class _Outcome:
-    lost: bool = False
-    status: TaskStatus | None = None
-    skipped: dict[str, str] = field(default_factory=dict)  # task -> why, in workflow order
-    retry_delay_s: float | None = None
-    note: str | None = None  # the task's error as stored, when not the error raised (a deferral, the cap's error)
-    finished: tuple[ExecutionStatus, dict[str, Any]] | None = None  # (status, final context) when it ended
 
 
 def _owner_name(name: str | None) -> str:
@@ -313,7 +181,7 @@ class DistributedWorker:
         self._session: c.Session | None = None
         self._session_pool = ThreadPoolExecutor(1, thread_name_prefix="cloacina-claims")
         self._pumping = asyncio.Lock()
-        self._ends: list[_End] = []
+        self._ends: list[End] = []
         self._ended = asyncio.Event()  # ends are waiting to be stored
         self._freed = asyncio.Event()  # a running task's slot became free
         self._exhausted = False  # the last claim found fewer ready tasks than it asked for
@@ -477,12 +345,12 @@ class DistributedWorker:
     def _free(self) -> int:
         return self.concurrency - self._busy
 
-    def _frees_at_end(self, end: _End) -> bool:
+    def _frees_at_end(self, end: End) -> bool:
         """Whether storing ``end`` gives its place back (not when an abandoned thread of it still runs)."""
         running = self._running.get(end.claim.key)
         return running is not None and not running.slot.kept
 
-    async def _pump(self, ends: list[_End]) -> tuple[bool, float | None]:
+    async def _pump(self, ends: list[End]) -> tuple[bool, float | None]:
         """One transaction: store ``ends``, then claim as many tasks as slots are free (ends' included).
 
         Returns whether the claim found fewer ready tasks than it asked for, and then the seconds
@@ -516,7 +384,7 @@ class DistributedWorker:
                 self._exhausted = len(claims) < limit
             return limit > 0 and len(claims) < limit, due
 
-    def _round(self, conn: Any, ends: list[_End], limit: int) -> tuple[list[_Outcome], list[c.Claim], float | None]:
+    def _round(self, conn: Any, ends: list[End], limit: int) -> tuple[list[Outcome], list[c.Claim], float | None]:
         outcomes, ready, retried = self._store_ends(conn, ends) if ends else ([], set(), set())
         # wake the other workers when ready tasks may be left for them: not when this claim took them all
         claims = self._claim(conn, limit, notify_if_full=self.tenant in ready)
@@ -616,7 +484,7 @@ class DistributedWorker:
                     parents = {}
                     if deps:
                         parents = await self._db("reading task outputs", self._outputs, claim.execution_id, deps)
-                initial = _loads_stored(claim.context_in, "the execution's initial context")
+                initial = loads_stored(claim.context_in, "the execution's initial context")
                 context = workflow.input_context(claim.task_id, initial, parents, self._conflict(claim))
                 await self._call(task, context, claim)
                 output = context.to_dict()
@@ -726,7 +594,7 @@ class DistributedWorker:
         else:
             self.stats.failed += 1
             log.warning("failed %s for good: %s", where, message)
-        if outcome.status not in _AGAIN:
+        if outcome.status not in AGAIN:
             for tid, status, err in [(claim.task_id, outcome.status, message)] + [
                 (s, TaskStatus.SKIPPED, why) for s, why in outcome.skipped.items()
             ]:
@@ -759,10 +627,10 @@ class DistributedWorker:
         error: BaseException | None,
         message: str | None,
         tb: str | None,
-    ) -> _Outcome:
+    ) -> Outcome:
         """Queue the end of an attempt for the next batch; wait until it is committed (or refused)."""
         running = self._running.get(claim.key)
-        end = _End(claim, workflow, output, error, message, tb, asyncio.get_running_loop().create_future())
+        end = End(claim, workflow, output, error, message, tb, asyncio.get_running_loop().create_future())
         end.written = None if running is None else running.written
         self._ends.append(end)
         self._ended.set()
@@ -787,7 +655,7 @@ class DistributedWorker:
                 if not isinstance(exc, StorageError):
                     log.exception("storing the ends of %d task(s) failed", len(batch))
 
-    def _store_ends(self, conn: Any, ends: list[_End]) -> tuple[list[_Outcome], set[str], set[str]]:
+    def _store_ends(self, conn: Any, ends: list[End]) -> tuple[list[Outcome], set[str], set[str]]:
         """End a batch of attempts in this transaction: make dependents ready or skip them, finish executions.
 
         Returns each end's outcome, and the tenants in which tasks became ready or wait for a retry.
@@ -802,19 +670,19 @@ class DistributedWorker:
         failures = c.failed_attempt_counts(conn, raised)
         deferred = [e.claim.key for e in live if isinstance(e.error, TaskError.Deferred)]
         deferrals = c.attempt_counts(conn, deferred, "deferred") if deferred else {}
-        outcomes: dict[tuple[str, str], _Outcome] = {}
+        outcomes: dict[tuple[str, str], Outcome] = {}
         stored: list[c.TaskEnd] = []
         for e in live:
-            outcome, task_end = _decide_end(e, failures.get(e.claim.key, 0) + 1, deferrals.get(e.claim.key, 0))
+            outcome, task_end = decide_end(e, failures.get(e.claim.key, 0) + 1, deferrals.get(e.claim.key, 0))
             outcomes[e.claim.key] = outcome
             stored.append(with_output(task_end, e.written))
         held = c.end_tasks(conn, owner=self.owner, ends=stored)
         ended = [e for e in live if e.claim.key in held]
         ready_in: set[str] = set()
-        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status in _AGAIN}
+        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status in AGAIN}
         tasks = c.execution_tasks(conn, {e.claim.execution_id for e in ended})
         ready: set[tuple[str, str]] = set()
-        last: dict[str, _End] = {}
+        last: dict[str, End] = {}
         for e in ended:
             eid, tid = e.claim.key
             outcome = outcomes[e.claim.key]
@@ -827,7 +695,7 @@ class DistributedWorker:
                 skips = dict.fromkeys(downstream, m.skip_reason(tid, unloadable=True))
                 starting: tuple[str, ...] = ()
             else:
-                settled = _settle(conn, e.workflow, e.claim, statuses)
+                settled = settle_after(conn, e.workflow, e.claim, statuses)
                 skips, starting = dict(settled.skip), settled.start
             for why in dict.fromkeys(skips.values()):  # one statement per reason
                 same = [t for t, r in skips.items() if r == why]
@@ -846,11 +714,11 @@ class DistributedWorker:
             results = tasks[eid].results
             if results is None:  # it ended with this batch's skips: read what the tasks left
                 results = c.task_results(conn, execution_id=eid)
-            status, context, error = _final(results, locked[eid][2], e.workflow)
+            status, context, error = final_of(results, locked[eid][2], e.workflow)
             finished.append(c.ExecutionEnd(eid, status, context, error))
             outcomes[e.claim.key].finished = (status, context)
         c.finish_executions(conn, finished)
-        lost = _Outcome(lost=True)
+        lost = Outcome(lost=True)
         return [outcomes[e.claim.key] if e in ended else lost for e in ends], ready_in, retried_in
 
     # -- helpers: notifications, leases, shutdown -------------------------------------------------
@@ -987,76 +855,3 @@ class DistributedWorker:
 
     def _release(self, conn: Any, claims: list[c.Claim], reason: str) -> list[c.Claim]:
         return c.release_tasks(conn, owner=self.owner, claims=claims, reason=reason)
-
-
-def _loads_stored(text: str, what: str) -> Any:
-    """A stored context: JSON nested too deep for the parser is ``LimitExceeded``, not ``RecursionError``."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise json_depth_exceeded(what) from None
-
-
-#: the ends of an attempt after which its task waits, then runs again
-_AGAIN = (TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED)
-
-
-def _decide_end(end: _End, failures: int, deferrals: int = 0) -> tuple[_Outcome, c.TaskEnd]:
-    """How an attempt ends: completed, deferred, a retry after a delay, or failed for good (``failures``
-    counts this one if it failed; ``deferrals`` the task's earlier deferrals)."""
-    claim, workflow, error = end.claim, end.workflow, end.error
-    if error is None:
-        return _Outcome(status=TaskStatus.COMPLETED), c.TaskEnd(claim, TaskStatus.COMPLETED, output=end.output)
-    verdict = m.defer_or_fail(claim.task_id, error, deferrals, time.time())
-    if isinstance(verdict, m.Deferral):  # the claim is released; the task is claimable again at its time
-        task_end = c.TaskEnd(claim, TaskStatus.DEFERRED, error=verdict.note, retry_delay_s=verdict.delay_s)
-        return _Outcome(status=TaskStatus.DEFERRED, retry_delay_s=verdict.delay_s, note=verdict.note), task_end
-    if verdict is not error:  # the deferral past the cap fails with the cap's error
-        end = dataclasses.replace(end, error=verdict, message=m.describe(verdict), traceback=m.traceback_text(verdict))
-        outcome, task_end = _decide_end(end, failures, deferrals)
-        outcome.note = end.message
-        return outcome, task_end
-    decision = m.after_failure(None if workflow is None else workflow.tasks[claim.task_id], error, failures)
-    if decision.retry:
-        task_end = c.TaskEnd(
-            claim, TaskStatus.RETRY_WAIT, error=end.message, traceback=end.traceback, retry_delay_s=decision.delay_s
-        )
-        return _Outcome(status=TaskStatus.RETRY_WAIT, retry_delay_s=decision.delay_s), task_end
-    return _Outcome(status=TaskStatus.FAILED), c.TaskEnd(
-        claim, TaskStatus.FAILED, error=end.message, traceback=end.traceback
-    )
-
-
-def _settle(conn: Any, workflow: Workflow, claim: c.Claim, statuses: Mapping[str, str]) -> m.Settled:
-    """What the end of ``claim``'s task decides (the machine's rule), read in this transaction: the
-    reasons of tasks skipped before and the outputs a condition needs are read only when asked for."""
-    eid = claim.execution_id
-    reasons: dict[str, str | None] = {}
-
-    def reason(tid: str) -> str | None:
-        if not reasons:
-            reasons.update({r.task_id: r.error for r in c.task_results(conn, execution_id=eid)})
-        return reasons.get(tid)
-
-    def context(tid: str) -> Mapping[str, JSONValue]:
-        deps = [d for d in workflow.tasks[tid].dependencies if statuses.get(d) == TaskStatus.COMPLETED]
-        outputs = c.outputs(conn, execution_id=eid, task_ids=deps)
-        return workflow.input_context(tid, json.loads(claim.context_in), outputs).to_dict()
-
-    return m.settle(workflow, workflow.dependents[claim.task_id], status=statuses.get, reason=reason, context=context)
-
-
-def _final(
-    results: Sequence[c.TaskResult], context_in: str, workflow: Workflow | None
-) -> tuple[ExecutionStatus, dict[str, Any], str | None]:
-    """An ended execution's status, final context (its tasks' outputs over the input, in workflow order) and error."""
-    outputs = {
-        row.task_id: json.loads(row.context_out)
-        for row in results
-        if row.status == TaskStatus.COMPLETED and row.context_out is not None
-    }
-    order = workflow.order if workflow is not None else [row.task_id for row in results]
-    context = m.final_context(json.loads(context_in), order, outputs)
-    by_id = {row.task_id: row for row in results}
-    end = m.execution_end([(tid, by_id[tid].status, by_id[tid].error) for tid in order if tid in by_id])
-    return end.status, context, end.error

@@ -430,7 +430,7 @@ class DefaultRunner:
     async def _submit_distributed(
         self, entry: CatalogEntry, initial: dict[str, JSONValue], rerun_of: str | None = None
     ) -> str:
-        from ._distributed import store_execution
+        from ._dispatch import store_execution
 
         assert self._services is not None
         namespace = entry.namespace(self.tenant)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cloacina_host import DefaultRunner, WorkflowCatalog
-from cloacina_host._storage._schema import executions
+from cloacina_host._storage._schema import executions, task_executions
 from cloacina_workflow import Context, Workflow, task, workflow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -41,6 +41,20 @@ def _submitter(url: str, flows: ModuleType) -> DefaultRunner:
     for wf in (flows.simple, flows.pipeline, flows.parallel, flows.slow, ghost):
         catalog.add_workflow(wf)
     return DefaultRunner(url, catalog=catalog, recover=False)
+
+
+async def _lease_of(runner: DefaultRunner, execution_id: str, task_id: str) -> float:
+    """When the lease on a claimed task lapses, as stored (0 when it has none)."""
+    db = runner.database
+
+    def read() -> float:
+        with db.read("reading a task's lease") as conn:
+            query = select(task_executions.c.lease_expires_at).where(
+                task_executions.c.execution_id == execution_id, task_executions.c.task_id == task_id
+            )
+            return float(conn.execute(query).scalar_one() or 0.0)
+
+    return await asyncio.to_thread(read)
 
 
 async def _wait_done(runner: DefaultRunner, ids: list[str], timeout: float = 120.0) -> None:
@@ -151,12 +165,13 @@ async def test_a_held_lease_keeps_a_task_from_others_and_a_lapsed_one_is_taken_o
 ) -> None:
     out = tmp_path / "runs"
     out.mkdir()
-    options = ("--lease-seconds", "1", "--poll-seconds", "0.5")
+    lease_s = 2.0  # short, so the lapse comes soon; a loaded machine still renews well within it
+    options = ("--lease-seconds", str(lease_s), "--poll-seconds", "0.5")
     workers = {name: start_worker(postgres_schema_url, name, *options) for name in ("a", "b")}
     for w in workers.values():
         w.wait_for("serving tenant")
     async with _submitter(postgres_schema_url, scale_flows) as runner:
-        context = {"key": "s", "out_dir": str(out), "nap_s": 2.5, "nap_once": True}
+        context = {"key": "s", "out_dir": str(out), "nap_s": 6.0, "nap_once": True}
         execution_id = await runner.submit(scale_flows.slow, context, distributed=True)
         deadline = time.monotonic() + 30
         while not read_runs(out)[0]:
@@ -165,8 +180,12 @@ async def test_a_held_lease_keeps_a_task_from_others_and_a_lapsed_one_is_taken_o
         [holder_pid] = read_runs(out)[1][("s", "nap")]
         holder = next(w for w in workers.values() if w.pid == holder_pid)
         other = next(w for w in workers.values() if w is not holder)
-        await asyncio.sleep(1.5)  # longer than a lease: renewed, so nobody else took it
-        assert read_runs(out)[0][("s", "nap")] == 1
+        first = await _lease_of(runner, execution_id, "nap")  # the claim's lease: it lapses then unless renewed
+        deadline = time.monotonic() + 30
+        while time.time() < first or (await _lease_of(runner, execution_id, "nap")) <= first:
+            assert time.monotonic() < deadline, "the holder never renewed its lease"
+            await asyncio.sleep(0.05)
+        assert read_runs(out)[0][("s", "nap")] == 1  # past the claim's lease, renewed: nobody else took it
         holder.signal(signal.SIGSTOP)  # alive but silent: its lease lapses
         try:
             await _wait_done(runner, [execution_id], timeout=30)
