@@ -28,7 +28,8 @@ PLUGIN_DIRS = sorted(f"./{p.parent.relative_to(ROOT)}" for p in (ROOT / "plugins
 def _install_project(session: nox.Session, *groups: str) -> None:
     extra = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
     # the kit comes from this tree, not from PyPI; plugins are installed for real (entry points)
-    session.install(KIT, ".", *PLUGIN_DIRS, *extra)
+    # the host with its `server` extra: the server's tests run in every session
+    session.install(KIT, ".[server]", *PLUGIN_DIRS, *extra)
 
 
 def _postgres_url(session: nox.Session) -> str | None:
@@ -119,7 +120,7 @@ def lint(session: nox.Session) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.install(KIT, ".")  # import-linter reads the imports of the installed packages
+    session.install(KIT, ".[server]")  # import-linter reads the imports of the installed packages
     session.run("lint-imports")
 
 

@@ -9,6 +9,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from .._discovery import CatalogEntry
 from .._output import OutputLine
 from .._storage import AttemptRecord, ExecutionRecord
 
@@ -22,6 +23,8 @@ __all__ = [
     "trigger_json",
     "utc_seconds",
     "when",
+    "workflow_graph",
+    "workflow_json",
 ]
 
 
@@ -160,3 +163,30 @@ def trigger_json(row: Any) -> dict[str, Any]:
         if row.last_error is None
         else {"utc": utc_seconds(row.last_error_at), "error": row.last_error},
     }
+
+
+def workflow_json(entry: CatalogEntry, tenant: str) -> dict[str, Any]:
+    """A workflow the host can run, as ``workflows list --json`` shows it."""
+    wf = entry.workflow
+    return {
+        "namespace": entry.namespace(tenant),
+        "package": entry.package,
+        "name": wf.name,
+        "description": wf.description,
+        "author": wf.author,
+        "tasks": list(wf.order),
+        "task_count": len(wf.tasks),
+        "source": {
+            "kind": entry.source.kind,
+            "distribution": entry.source.distribution,
+            "version": entry.source.version,
+            "entry_point": entry.source.entry_point,
+        },
+        "fingerprint": entry.fingerprint,
+    }
+
+
+def workflow_graph(entry: CatalogEntry) -> list[dict[str, Any]]:
+    """The workflow's DAG: each task (in run order) with the tasks it depends on."""
+    wf = entry.workflow
+    return [{"task_id": tid, "dependencies": list(wf.tasks[tid].spec.dependencies)} for tid in wf.order]

@@ -28,6 +28,7 @@ __all__ = [
     "Role",
     "create_api_key",
     "list_api_keys",
+    "open_key_store",
     "parse_role",
     "revoke_api_key",
 ]
@@ -172,3 +173,8 @@ class ApiKeyStore:
         if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
             return None
         return None if row.revoked_at is not None else _key(row)
+
+
+def open_key_store(database_url: str | None, *, home: str | None) -> ApiKeyStore:
+    """The key store of a server: the public tenant's database, opened (and migrated) for as long as it runs."""
+    return ApiKeyStore(_main(database_url, home))
