@@ -24,7 +24,21 @@ from ._errors import ERROR_RESPONSES, install_handlers
 from ._metrics import Metrics
 from ._runtime import TenantRuntime, Tenants
 
-__all__ = ["Where", "create_app"]
+__all__ = ["ROUTERS", "Where", "create_app"]
+
+#: every router of the API (each route named; ``_auth.RULES`` has a rule per name)
+ROUTERS = tuple(
+    m.router
+    for m in (
+        _routes_system,
+        _routes_packages,
+        _routes_workflows,
+        _routes_executions,
+        _events,
+        _routes_schedules,
+        _routes_keys,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -68,15 +82,7 @@ def create_app(
     tenants.started.append(observe)
     for runtime in tenants.running():
         observe(runtime)
-    for module in (
-        _routes_system,
-        _routes_packages,
-        _routes_workflows,
-        _routes_executions,
-        _events,
-        _routes_schedules,
-        _routes_keys,
-    ):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     install_handlers(app)
     return app

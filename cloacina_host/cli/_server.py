@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import importlib
 import logging
 import signal
 import socket
@@ -40,7 +40,12 @@ GRACEFUL_S = 30.0
 
 def require_extra() -> None:
     """``UsageError`` naming the install command when the ``server`` extra is not installed."""
-    missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in REQUIRED:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise UsageError(
             f"`cloacina-ctl server` needs the server extra, which is not installed (missing: {', '.join(missing)}). "
