@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,14 @@ class Deployment:
     env: dict[str, str]
     tmp: Path
     servers: list[Server] = field(default_factory=list)
+    tenants: list[str] = field(default_factory=list)
+
+    def tenant(self, prefix: str) -> str:
+        """Create a tenant named ``PREFIX_<random>`` (on PostgreSQL a schema: unique per test, dropped after)."""
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        self.ctl("tenants", "create", name)
+        self.tenants.append(name)
+        return name
 
     def ctl(self, *args: str) -> Any:
         """``cloacina-ctl ARGS --json`` as a real process; its parsed stdout (it must succeed)."""
@@ -140,6 +149,16 @@ def deployment(database_url: str, tmp_path: Path, cli_flows_site: Path) -> Itera
     finally:
         for server in found.servers:
             server.stop()
+        if found.tenants and database_url.startswith("postgresql"):
+            _drop_schemas(database_url, found.tenants)
+
+
+def _drop_schemas(url: str, names: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def wait_status(client: httpx.Client, execution_id: str, statuses: set[str]) -> dict[str, Any]:

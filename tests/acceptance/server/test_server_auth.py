@@ -80,12 +80,12 @@ def test_every_route_is_refused_unless_its_rule_allows_the_key(deployment: Any) 
 
 
 def test_a_key_of_one_tenant_finds_nothing_of_another(deployment: Any, reg_archives: dict[str, Path]) -> None:
-    deployment.ctl("tenants", "create", "acme")
+    acme_tenant = deployment.tenant("acme")
     public_key = deployment.key("admin")
-    acme_key = deployment.key("admin", tenant="acme")
+    acme_key = deployment.key("admin", tenant=acme_tenant)
     server = deployment.start()
     public, acme = server.client(public_key), server.client(acme_key)
-    assert acme.get("/api/v1/whoami").json()["tenant"] == "acme"
+    assert acme.get("/api/v1/whoami").json()["tenant"] == acme_tenant
 
     archive = reg_archives["swap-1"]
     stored = public.post("/api/v1/packages", content=archive.read_bytes())
@@ -110,20 +110,20 @@ def test_a_key_of_one_tenant_finds_nothing_of_another(deployment: Any, reg_archi
         response = acme.request(method, path)
         assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
     shown = acme.get(f"/api/v1/executions/{eid}").json()["error"]
-    assert shown.startswith(f"No execution {eid!r} in tenant 'acme'")
+    assert shown.startswith(f"No execution {eid!r} in tenant {acme_tenant!r}")
     submitted = acme.post("/api/v1/executions", json={"workflow": "public::reg_swap::swap_flow"})
     assert submitted.status_code == 404, submitted.text
     assert acme.get("/api/v1/executions").json() == {"executions": []}
     assert acme.get("/api/v1/packages").json()["packages"] == []
-    assert [k["tenant"] for k in acme.get("/api/v1/api-keys").json()["api_keys"]] == ["acme"]
+    assert [k["tenant"] for k in acme.get("/api/v1/api-keys").json()["api_keys"]] == [acme_tenant]
     own = acme.post("/api/v1/executions", json={"workflow": "cli_demo"}).json()["execution_id"]
-    assert deployment.wait_status(acme, own, {"completed"})["tenant"] == "acme"
+    assert deployment.wait_status(acme, own, {"completed"})["tenant"] == acme_tenant
     assert public.get(f"/api/v1/executions/{own}").status_code == 404
     assert public.get("/api/v1/packages/reg-swap").json()["active_version"] == "1.0.0"  # untouched
 
     # a tenant created while the server runs is served from its first request
-    deployment.ctl("tenants", "create", "late")
-    late = server.client(deployment.key("write", tenant="late"))
+    late_tenant = deployment.tenant("late")
+    late = server.client(deployment.key("write", tenant=late_tenant))
     later = late.post("/api/v1/executions", json={"workflow": "cli_demo"})
     assert later.status_code == 201, later.text
-    assert deployment.wait_status(late, later.json()["execution_id"], {"completed"})["tenant"] == "late"
+    assert deployment.wait_status(late, later.json()["execution_id"], {"completed"})["tenant"] == late_tenant
