@@ -23,6 +23,7 @@ from ._auth import authorize
 from ._errors import ERROR_RESPONSES, install_handlers
 from ._metrics import Metrics
 from ._runtime import TenantRuntime, Tenants
+from ._ui import mount_ui
 
 __all__ = ["ROUTERS", "Where", "create_app"]
 
@@ -85,4 +86,5 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     install_handlers(app)
+    mount_ui(app)
     return app
