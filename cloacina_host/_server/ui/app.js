@@ -238,11 +238,16 @@ function dag(graph) {
     return el;
   };
   const svg = s("svg", { class: "dag", width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
+  const marker = s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  marker.append(s("path", { d: "M0,0 L10,5 L0,10 z", class: "head" }));
+  const defs = s("defs", {});
+  defs.append(marker);
+  svg.append(defs);
   for (const n of graph)
     for (const d of n.dependencies.filter((x) => pos[x])) {
       const a = pos[d], b = pos[n.task_id];
       const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
-      svg.append(s("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, "marker-end": "" }));
+      svg.append(s("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, "marker-end": "url(#arrow)" }));
     }
   for (const n of graph) {
     const p = pos[n.task_id];
@@ -284,7 +289,7 @@ async function workflowsPage() {
         "section",
         { class: "card workflow", "data-workflow": w.namespace },
         h("h2", { text: w.namespace }),
-        h("p", { class: "muted", text: `${w.description || ""} · ${w.task_count} tasks · ${w.source.kind}` }),
+        h("p", { class: "muted", text: [w.description, `${w.task_count} tasks`, w.source.kind, w.source.version].filter(Boolean).join(" · ") }),
         dag(w.graph),
         h("label", { text: "Context (JSON)" }),
         context,

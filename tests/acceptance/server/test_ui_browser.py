@@ -34,6 +34,18 @@ def ui_archive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return builder.archive(where, "ui-flow", builder.PACKAGES / "ui-flow")  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="session")
+def ui_archive_2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same project at version 2.0.0."""
+    load_helper = importlib.import_module("tests.conftest").load_helper
+    builder = load_helper("cloacina_tests_reg_archives", "reg-archives/archives.py")
+    cache = getattr(request.config, "cache", None)
+    where = cache.mkdir("cloacina-reg-archives") if cache is not None else tmp_path_factory.mktemp("ui-archive-2")
+    return builder.archive(  # type: ignore[no-any-return]
+        where, "ui-flow-2", builder.PACKAGES / "ui-flow", version="2.0.0"
+    )
+
+
 @pytest.fixture
 def browser_page(tmp_path: Path) -> Iterator[Any]:
     """A page of a fresh headless Chromium (Debian's), closed after the test."""
@@ -69,7 +81,7 @@ def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 
 def test_upload_run_watch_read_the_failed_log_and_retry_in_a_browser(
-    deployment: Any, ui_archive: Path, browser_page: Any, screenshots: Path
+    deployment: Any, ui_archive: Path, ui_archive_2: Path, browser_page: Any, screenshots: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -104,6 +116,18 @@ def test_upload_run_watch_read_the_failed_log_and_retry_in_a_browser(
     expect(page.locator("#flash")).to_contain_text("ui-flow 1.0.0: registered (active)")
     package = page.locator('section[data-package="ui-flow"]')
     expect(package.locator('tr[data-version="1.0.0"]')).to_contain_text("active")
+
+    # a newer version becomes active; roll back to 1.0.0 from the page
+    page.set_input_files("#archive", str(ui_archive_2))
+    page.click("#upload")
+    expect(page.locator("#flash")).to_contain_text("ui-flow 2.0.0: registered (active)")
+    expect(package.locator("h2")).to_contain_text("active: 2.0.0")
+    roll_back = package.locator('tr[data-version="1.0.0"] button')
+    expect(roll_back).to_have_text("Roll back")
+    roll_back.click()
+    expect(page.locator("#flash")).to_contain_text("ui-flow: active version 1.0.0 (was 2.0.0)")
+    expect(package.locator("h2")).to_contain_text("active: 1.0.0")
+    expect(package.locator('tr[data-version="2.0.0"] button')).to_have_text("Activate")
     shot("02-packages")
 
     # the workflow's DAG is drawn; run it with a context naming a flag file that does not exist yet
@@ -117,6 +141,7 @@ def test_upload_run_watch_read_the_failed_log_and_retry_in_a_browser(
     card.locator("button.run").click()
     expect(page).to_have_url(re.compile(r"#/executions/[0-9a-f-]+$"))
     execution_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#execution")).to_contain_text(f"{WORKFLOW} 1.0.0")  # the rolled-back version runs
 
     # watch it end: prepare completes, flaky fails (report never runs)
     expect(page.locator("#execution-status")).to_have_text("failed", timeout=WAIT_MS)
