@@ -1,8 +1,8 @@
 """The web UI in a real browser: Debian's headless Chromium driven by Playwright, against a real
 ``cloacina-ctl server``. Log in (a wrong key first: the API's 401 text shows) → upload an archive →
-run its workflow from the workflow page → watch it fail → read the failed task's error and log →
-retry → the new attempt completes. A screenshot of each page is saved (``$CLOACINA_SCREENSHOTS``, or
-the test's tmp dir; the path is printed).
+roll back to the first version → run its workflow from the workflow page → watch it fail → read the
+failed task's error and log → retry → the new attempt completes → cancel another run while it waits.
+A screenshot of each page is saved (``$CLOACINA_SCREENSHOTS``, or the test's tmp dir; the path is printed).
 
 Chromium and Playwright are required, never skipped: CI installs both (``.ci/run``, ``nox``)."""
 
@@ -176,9 +176,20 @@ def test_upload_run_watch_read_the_failed_log_and_retry_in_a_browser(
     expect(row.locator(".status")).to_have_text("completed")
     shot("07-executions")
 
+    # cancel one whose first task waits on a gate that never opens
+    page.click("#nav >> text=Workflows")
+    card.locator("textarea.context").fill(f'{{"gate": "{deployment.tmp / "never"}", "flag": "{flag}"}}')
+    card.locator("button.run").click()
+    expect(page).not_to_have_url(re.compile(f"{execution_id}$"))
+    expect(tasks.locator('tr[data-task="prepare"] .status')).to_have_text("running", timeout=WAIT_MS)
+    page.click("#cancel")
+    expect(page.locator("#execution-status")).to_have_text("cancelled", timeout=WAIT_MS)
+    expect(page.locator("#cancel")).to_be_disabled()
+    shot("08-execution-cancelled")
+
     page.click("#nav >> text=Schedules")
     expect(page.locator("h1")).to_have_text("Schedules & triggers")
-    shot("08-schedules-triggers")
+    shot("09-schedules-triggers")
 
     # logging out forgets the key
     page.click("#logout")
