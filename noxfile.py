@@ -22,13 +22,18 @@ ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 KIT = "./cloacina-workflow"
+BROWSER_TEST = ["playwright>=1.40"]
 PLUGIN_DIRS = sorted(f"./{p.parent.relative_to(ROOT)}" for p in (ROOT / "plugins").glob("*/pyproject.toml"))
 
 
 def _install_project(session: nox.Session, *groups: str) -> None:
     extra = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
     # the kit comes from this tree, not from PyPI; plugins are installed for real (entry points)
-    session.install(KIT, ".", *PLUGIN_DIRS, *extra)
+    # the host with its `server` extra: the server's tests run in every session
+    # (and Playwright for the web UI's browser test: it drives Debian's Chromium, which .ci/run installs;
+    # never `playwright install`)
+    browser = BROWSER_TEST if "test" in groups else []
+    session.install(KIT, ".[server]", *PLUGIN_DIRS, *extra, *browser)
 
 
 def _postgres_url(session: nox.Session) -> str | None:
@@ -119,7 +124,7 @@ def lint(session: nox.Session) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.install(KIT, ".")  # import-linter reads the imports of the installed packages
+    session.install(KIT, ".[server]")  # import-linter reads the imports of the installed packages
     session.run("lint-imports")
 
 

@@ -193,6 +193,22 @@ def fire_trigger(
     return row, _store_fire(database, catalog, row, context, tenant=tenant, now=now)
 
 
+async def fire_trigger_async(
+    database: Database,
+    catalog: WorkflowCatalog,
+    *,
+    tenant: str,
+    name: str,
+    context: Mapping[str, Any],
+    now: float,
+) -> tuple[qt.TriggerRow, tuple[str, ...]]:
+    """``fire_trigger`` on a running event loop (the server's): the same checks, the database off the loop."""
+    row = await asyncio.to_thread(lambda: _find(trigger_rows(database), name, tenant))
+    await _check_inputs(catalog, row, context)
+    ids = await asyncio.to_thread(lambda: _store_fire(database, catalog, row, context, tenant=tenant, now=now))
+    return row, ids
+
+
 def set_trigger_paused(
     database: Database, *, tenant: str, name: str, paused: bool, now: float
 ) -> tuple[qt.TriggerRow, bool]:

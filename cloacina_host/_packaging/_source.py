@@ -19,6 +19,12 @@ from ._zipsafe import MAX_TOTAL_SIZE
 MAX_ARCHIVE_SIZE = MAX_TOTAL_SIZE
 
 
+def archive_too_large(name: str, size: int | None, limit: int = MAX_ARCHIVE_SIZE) -> ArchiveError:
+    """The refusal of an archive over ``limit`` bytes (``size`` None: only known to be over it, e.g. streamed)."""
+    what = f"is {size:,} bytes, more than" if size is not None else "is more than"
+    return ArchiveError(f"{name}: {what} the limit of {limit:,} (MAX_ARCHIVE_SIZE) for a .cloacina file.", path=name)
+
+
 def read_archive_file(path: str | os.PathLike[str], *, max_size: int = MAX_ARCHIVE_SIZE) -> bytes:
     """The bytes of the regular file ``path``, never more than ``max_size``; ``ArchiveError`` otherwise."""
     name = os.fspath(path)
@@ -27,11 +33,7 @@ def read_archive_file(path: str | os.PathLike[str], *, max_size: int = MAX_ARCHI
     except NotRegularFile as exc:
         raise ArchiveError(f"{name}: is {exc.kind}, not a .cloacina file.", path=name) from None
     except FileTooLarge as exc:
-        raise ArchiveError(
-            f"{name}: is {exc.size:,} bytes, more than the limit of {exc.limit:,} (MAX_ARCHIVE_SIZE) "
-            "for a .cloacina file.",
-            path=name,
-        ) from None
+        raise archive_too_large(name, exc.size, exc.limit) from None
     except FileNotFoundError:
         raise ArchiveError(f"{name}: no such file. Check the path.", path=name) from None
     except NotADirectoryError:

@@ -68,6 +68,10 @@ class LoopPools:
         pool = self._pools.get(asyncio.get_running_loop())
         return 0 if pool is None else await pool.reap_idle()
 
+    def workers(self) -> list[Worker]:
+        """The worker processes of every loop's pool (for a service's gauges)."""
+        return [w for pool in list(self._pools.values()) for w in pool.workers()]
+
     async def aclose(self) -> None:
         """Stop the workers of the running loop."""
         loop = asyncio.get_running_loop()

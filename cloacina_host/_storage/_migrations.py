@@ -242,6 +242,23 @@ def _v5_triggers(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v7_api_keys(conn: Connection) -> None:
+    """API keys of ``cloacina-ctl server``: a tenant and a role each; only a hash of the secret is kept."""
+    md = MetaData()
+    Table(
+        "api_keys",
+        md,
+        Column("id", String(32), primary_key=True),
+        Column("tenant", String(63), nullable=False),
+        Column("role", String(20), nullable=False),
+        Column("name", String(200), nullable=True),
+        Column("secret_sha256", String(64), nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("revoked_at", Float, nullable=True),
+    )
+    md.create_all(conn)
+
+
 def _v8_pauses(conn: Connection) -> None:
     """Pauses of schedules and triggers, kept by name while their package is deactivated (or between versions);
     the end of a trigger's poll in flight, so that no host polls it while another still does."""
@@ -266,7 +283,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "task output per attempt, queued and cancelled executions, retries and reruns", _v3_operating),
     Migration(4, "cron schedules, their claimed fire times, what started each execution", _v4_schedules),
     Migration(5, "poll triggers: last poll, last error, last fire", _v5_triggers),
-    # 6 and 7 are other features' (built beside this one); versions apply in order, gaps allowed
+    # 6 is signing's (merged beside these); versions apply in order, gaps allowed
+    Migration(7, "API keys of the server: tenant, role, the secret's hash", _v7_api_keys),
     Migration(8, "pauses of schedules and triggers kept across deactivation, trigger polls in flight", _v8_pauses),
 )
 

@@ -142,6 +142,18 @@ tenants = Table(
     Column("created_at", Float, nullable=False),
 )
 
+api_keys = Table(  # migration 7: the server's API keys (read in the public tenant's database only)
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(63), nullable=False),
+    Column("role", String(20), nullable=False),  # admin, write or read
+    Column("name", String(200), nullable=True),
+    Column("secret_sha256", String(64), nullable=False),  # hex sha256 of the key's secret part; never the secret
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
 packages = Table(
     "packages",
     metadata,

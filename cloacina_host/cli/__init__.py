@@ -53,6 +53,8 @@ COMMANDS = {
     "worker": "._worker:worker_command",
     "schedules": "._schedules:schedules_group",
     "triggers": "._triggers:triggers_group",
+    "api-keys": "._api_keys:api_keys_group",
+    "server": "._server:server_command",
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import click
 from rich.table import Table
@@ -12,9 +11,10 @@ from rich.text import Text
 from cloacina_workflow import ExecutionStatus
 
 from .._engine._history import ExecutionRecord, find_execution, list_executions
+from .._engine._views import execution_detail_json, execution_summary_json
 from . import _complete as complete
 from ._common import Settings, global_options, pass_settings, print_json
-from ._logs import attempt_output_json, logs_command, output_summary
+from ._logs import logs_command, output_summary
 from ._progress import _STYLE, format_duration
 
 #: what ``--status`` accepts: ``queued`` (stored detached, not started by a host yet) and every status
@@ -26,73 +26,10 @@ def executions_group() -> None:
     """Executions stored in the database: list, show, print what their tasks wrote, watch, cancel, retry or rerun."""
 
 
-def _when(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
 def _local(ts: float | None) -> str:
     if ts is None:
         return "-"
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _summary_json(r: ExecutionRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "workflow": r.namespace,
-        "package": r.package,
-        "package_version": r.package_version,
-        "workflow_fingerprint": r.workflow_fingerprint,
-        "status": r.shown_status,  # queued: stored detached, no host has started it yet
-        "error": r.error,
-        "created_at": _when(r.created_at),
-        "started_at": _when(r.started_at),
-        "rerun_of": r.rerun_of,
-        "started_by": r.started_by,
-        "finished_at": _when(r.finished_at),
-        "duration_s": r.duration_s,
-    }
-
-
-def _detail_json(r: ExecutionRecord) -> dict[str, Any]:
-    return {
-        **_summary_json(r),
-        "tenant": r.tenant,
-        "context": r.context_in,
-        "final_context": r.context_out,
-        "cancel_requested_at": _when(r.cancel_requested_at),
-        "events": [
-            {"seq": e.seq, "at": _when(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in r.events
-        ],
-        "tasks": [
-            {
-                "task_id": t.task_id,
-                "status": t.status,
-                "attempts": [
-                    {
-                        "attempt": a.attempt,
-                        "status": a.status,
-                        "started_at": _when(a.started_at),
-                        "finished_at": _when(a.finished_at),
-                        "duration_s": a.duration_s,
-                        "error": a.error,
-                        "traceback": a.traceback,
-                        **attempt_output_json(a),
-                    }
-                    for a in t.attempts
-                ],
-                "started_at": _when(t.started_at),
-                "finished_at": _when(t.finished_at),
-                "duration_s": t.duration_s,
-                "error": t.error,
-                # a task that deferred itself (or waits for a retry) runs again from then
-                "ready_at": _when(t.ready_at) if t.status in ("deferred", "retry_wait") else None,
-            }
-            for t in r.tasks
-        ],
-    }
 
 
 @executions_group.command("list")
@@ -124,7 +61,7 @@ def list_command(settings: Settings, workflow: str | None, status: str | None, l
     )
     records = found.records
     if settings.json:
-        print_json({"executions": [_summary_json(r) for r in records]})
+        print_json({"executions": [execution_summary_json(r) for r in records]})
         return
     if not records:
         settings.out.print(f"No executions in {found.where} match.", markup=False)
@@ -172,7 +109,7 @@ def show_command(settings: Settings, execution_id: str) -> None:
         database=settings.database(read_only=True),
     )
     if settings.json:
-        print_json(_detail_json(record))
+        print_json(execution_detail_json(record))
         return
     out = settings.out
     out.print(f"Execution {record.id}", markup=False)

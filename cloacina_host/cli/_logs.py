@@ -8,7 +8,6 @@ for it until the execution ends.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import click
 
 from .._engine._history import ExecutionRecord, find_execution
+from .._engine._views import attempt_output_json, line_json
 from .._errors import NotFoundError
 from .._output import OutputLine
 from .._storage._records import AttemptRecord, TaskRecord
@@ -27,20 +27,6 @@ from ._common import Settings, global_options, pass_settings, print_json
 UNFINISHED = frozenset({"running", "queued", "pending"})
 #: how often ``--follow`` reads the database
 FOLLOW_POLL_S = 0.5
-
-
-def _stamp(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def line_json(line: OutputLine) -> dict[str, Any]:
-    """A line as ``--json`` gives it: its time (ISO 8601, UTC), stream, level and text."""
-    return {"t": _stamp(line.t), "stream": line.stream, "level": line.level, "text": line.text}
-
-
-def attempt_output_json(a: AttemptRecord) -> dict[str, Any]:
-    """The output members of an attempt in JSON (``executions show --json`` and ``logs --json``)."""
-    return {"output": [line_json(line) for line in a.output], "output_cut": a.output_cut}
 
 
 def _selected(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any
 
 import click
 
+from .._engine._views import local_seconds, schedule_json, utc_seconds
 from ._common import Settings, global_options, pass_settings, print_json
 
 
@@ -22,41 +21,7 @@ def schedules_group() -> None:
     """
 
 
-def _utc(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _local(at: float | None, tz: str) -> str | None:
-    if at is None:
-        return None
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromtimestamp(at, tz=ZoneInfo(tz)).isoformat(timespec="seconds")
-
-
-def _json(state: Any) -> dict[str, Any]:
-    row = state.row
-    return {
-        "workflow": row.workflow_key,
-        "namespace": row.namespace,
-        "name": row.name,
-        "cron": row.cron,
-        "timezone": row.timezone,
-        "context": row.context,
-        "catchup": row.catchup,
-        "max_catchup": row.max_catchup,
-        "paused": row.paused,
-        "source": row.source,
-        "package_version": row.package_version,
-        "next_fire": None
-        if state.next_fire_at is None
-        else {"utc": _utc(state.next_fire_at), "local": _local(state.next_fire_at, row.timezone)},
-        "last_fire": None
-        if row.last_fire_at is None
-        else {"utc": _utc(row.last_fire_at), "execution_id": row.last_execution_id},
-    }
+_utc, _local = utc_seconds, local_seconds
 
 
 @schedules_group.command("list")
@@ -70,7 +35,7 @@ def list_command(settings: Settings) -> None:
 
     states = schedule_states(settings.database(read_only=True), now=time.time())
     if settings.json:
-        print_json({"tenant": settings.tenant, "schedules": [_json(s) for s in states]})
+        print_json({"tenant": settings.tenant, "schedules": [schedule_json(s) for s in states]})
         return
     if not states:
         settings.out.print(

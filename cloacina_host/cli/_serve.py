@@ -19,6 +19,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,20 @@ from ._streams import package_output_to_stderr
 if TYPE_CHECKING:
     from .._discovery import WorkflowCatalog
     from .._engine import DefaultRunner
+    from .._host import Database, Host
 
-__all__ = ["DirectoryReconciler", "serve_command"]
+__all__ = ["DirectoryReconciler", "Served", "serve_command"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a running ``_serve`` of one tenant is made of, for a caller that runs beside it (``server``)."""
+
+    tenant: str
+    host: Host
+    runner: DefaultRunner
+    database: Database
+
 
 log = logging.getLogger("cloacina_host.serve")
 
@@ -171,7 +184,11 @@ async def _serve(
     allow_downgrade: bool = False,
     schedule_tick: float = 1.0,
     clock_offset: float = 0.0,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Served], None] | None = None,
 ) -> None:
+    """Serve ``settings.tenant`` until SIGINT/SIGTERM, or, when ``stop`` is given, until it is set (the
+    caller handles signals). ``on_ready`` is called once the runner has started, before the first pass."""
     from .._engine import DefaultRunner
     from .._engine._distributed import DistributedWorker, require_postgresql
     from .._host import uses_postgresql
@@ -196,11 +213,13 @@ async def _serve(
         recover=False,
         database=db,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    stopped = stop
 
     def note(line: str) -> None:
         err.print(f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False)
@@ -213,15 +232,17 @@ async def _serve(
 
     async def reconciling(reconciler: DirectoryReconciler) -> None:
         """Reconcile every ``interval`` beside the scheduler: a slow pass delays only the next pass."""
-        while not stop.is_set():
+        while not stopped.is_set():
             try:
                 await reconciler.reconcile()  # each change is noted as it happens
             except Exception as exc:  # noqa: BLE001  # reported; the next pass tries again
                 note(f"reconciling {watch} failed: {type(exc).__name__}: {exc}")
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stopped.wait(), interval)
 
     await runner.start()
+    if on_ready is not None:
+        on_ready(Served(settings.tenant, host, runner, db))
     scheduling_task = asyncio.ensure_future(
         _scheduling(runner, catalog, settings.tenant, schedule_tick, clock_offset, stop, note)
     )

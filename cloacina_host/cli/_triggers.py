@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any
 
 import click
 
+from .._engine._views import trigger_json, utc_seconds
 from ._common import Settings, global_options, pass_settings, print_json
 
 
@@ -22,31 +21,7 @@ def triggers_group() -> None:
     """
 
 
-def _utc(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _json(row: Any) -> dict[str, Any]:
-    next_poll = None if row.paused else (row.last_poll_at or 0.0) + row.poll_interval_s
-    return {
-        "trigger": row.key,
-        "package": row.package,
-        "name": row.name,
-        "poll_interval_s": row.poll_interval_s,
-        "timeout_s": row.timeout_s,
-        "workflows": [w.split("::", 1)[1] for w in row.workflows],
-        "paused": row.paused,
-        "source": row.source,
-        "package_version": row.package_version,
-        "last_poll": _utc(row.last_poll_at),
-        "next_poll": None if next_poll is None else _utc(max(next_poll, time.time())),
-        "last_fire": None
-        if row.last_fire_at is None
-        else {"utc": _utc(row.last_fire_at), "execution_ids": list(row.last_executions)},
-        "last_error": None if row.last_error is None else {"utc": _utc(row.last_error_at), "error": row.last_error},
-    }
+_utc = utc_seconds
 
 
 @triggers_group.command("list")
@@ -60,7 +35,7 @@ def list_command(settings: Settings) -> None:
 
     rows = trigger_rows(settings.database(read_only=True))
     if settings.json:
-        print_json({"tenant": settings.tenant, "triggers": [_json(r) for r in rows]})
+        print_json({"tenant": settings.tenant, "triggers": [trigger_json(r) for r in rows]})
         return
     if not rows:
         settings.out.print(

@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from .._discovery import CatalogEntry, WorkflowCatalog
+from .._engine._views import workflow_json as entry_json
 from ._common import Settings, global_options, pass_settings, print_json
 from ._text import safe_cell, safe_text
 
@@ -15,26 +16,6 @@ from ._text import safe_cell, safe_text
 @click.group("workflows")
 def workflows_group() -> None:
     """Workflows the host can run."""
-
-
-def entry_json(entry: CatalogEntry, tenant: str) -> dict[str, Any]:
-    wf = entry.workflow
-    return {
-        "namespace": entry.namespace(tenant),
-        "package": entry.package,
-        "name": wf.name,
-        "description": wf.description,
-        "author": wf.author,
-        "tasks": list(wf.order),
-        "task_count": len(wf.tasks),
-        "source": {
-            "kind": entry.source.kind,
-            "distribution": entry.source.distribution,
-            "version": entry.source.version,
-            "entry_point": entry.source.entry_point,
-        },
-        "fingerprint": entry.fingerprint,
-    }
 
 
 def _problems_json(catalog: WorkflowCatalog, conflicts: dict[str, list[CatalogEntry]]) -> list[dict[str, Any]]:
