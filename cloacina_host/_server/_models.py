@@ -204,6 +204,7 @@ class TaskModel(Model):
     finished_at: str | None
     duration_s: float | None
     error: str | None
+    ready_at: str | None  # a deferred (or retry-waiting) task runs again from then
 
 
 class EventModel(Model):
