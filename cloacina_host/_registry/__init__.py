@@ -1,5 +1,6 @@
 """The registry: ``.cloacina`` archives stored in the database, installed into content-addressed
-directories, loaded into isolated workers; versions, the active one, hot swap; tenants; trusted keys and the signature policy."""
+directories, loaded into isolated workers; versions, the active one, hot swap; tenants; trusted
+keys and the signature policy."""
 
 from __future__ import annotations
 
