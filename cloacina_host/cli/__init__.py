@@ -53,6 +53,9 @@ COMMANDS = {
     "worker": "._worker:worker_command",
     "schedules": "._schedules:schedules_group",
     "triggers": "._triggers:triggers_group",
+    "signing-keys": "._signing:signing_keys_group",
+    "sign": "._signing:sign_command",
+    "trust": "._signing:trust_group",
 }
 
 
