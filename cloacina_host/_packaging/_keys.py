@@ -228,18 +228,22 @@ def parse_public_key(text: str | bytes, *, source: str = "the key given") -> Pub
 
 def read_public_key(value: str) -> PublicKey:
     """``trust add``'s KEY: a file holding a public key, or the key's text itself."""
-    path = Path(value)
-    looks_like_text = value.lstrip().startswith(("-----BEGIN", "ssh-")) or "\n" in value
-    if not looks_like_text and (path.exists() or os.sep in value or value.endswith((PUBLIC_SUFFIX, ".pem"))):
+    path = Path(value).expanduser()
+    if "\n" not in value and path.exists():
         where = os.fspath(path)
         try:
             data = read_regular_file(where, MAX_KEY_FILE_SIZE)
-        except FileNotFoundError:
-            raise SigningError(f"Public key file {where} does not exist; give its path or the key's text.") from None
         except (NotRegularFile, FileTooLarge, OSError) as exc:
             raise SigningError(f"Public key file {where} cannot be read: {exc}.") from None
         return parse_public_key(data, source=where)
-    return parse_public_key(value)
+    try:
+        return parse_public_key(value)
+    except SigningError:
+        if "\n" not in value and (os.sep in value or value.endswith((PUBLIC_SUFFIX, ".pem"))) and len(value) < 44:
+            raise SigningError(
+                f"Public key file {value} does not exist; give the .pub file's path, or the key's text."
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)

@@ -147,9 +147,14 @@ class _Reader:
                 f"has no {MANIFEST_NAME}; a .cloacina archive starts with it (rebuild with cloacina-ctl package)"
             )
         if names[0] != MANIFEST_NAME:
+            hint = (
+                "; a signature comes after the manifest it signs: get an intact copy, or package and sign it again"
+                if is_signature_member(names[0])
+                else ""
+            )
             raise self.fail(
                 f"{MANIFEST_NAME} is member {names.index(MANIFEST_NAME) + 1}, not the first member "
-                f"(the first is {names[0]!r})",
+                f"(the first is {names[0]!r}){hint}",
                 MANIFEST_NAME,
             )
         for name in names[1:]:
@@ -243,7 +248,11 @@ class _Reader:
             sha256, size = declared[filename]
             info = zf.getinfo(member)
             if info.file_size != size:
-                raise self.fail(f"member {member!r} is {info.file_size} bytes; {MANIFEST_NAME} declares {size}", member)
+                raise self.fail(
+                    f"member {member!r} is {info.file_size} bytes; {MANIFEST_NAME} declares {size}: the wheel was "
+                    "altered after packaging",
+                    member,
+                )
             data = read_member(zf, info, self.fail, MAX_MEMBER_SIZE)
             actual = hashlib.sha256(data).hexdigest()
             if actual != sha256:

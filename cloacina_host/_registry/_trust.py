@@ -319,7 +319,7 @@ class TrustStore:
 
         if not keys:
             raise RegistryError(
-                f"Tenant {self.tenant!r} trusts no key yet, so requiring signatures would refuse every package. "
+                f"Tenant {self.tenant!r} trusts no key, so requiring signatures would refuse every package. "
                 "Trust a key first: cloacina-ctl trust add NAME PUBKEY (make one with cloacina-ctl signing-keys "
                 "generate NAME)."
             )

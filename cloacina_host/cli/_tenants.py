@@ -77,7 +77,7 @@ def list_command(settings: Settings) -> None:
 
 
 @tenants_group.command("policy")
-@click.argument("tenant")
+@click.argument("tenant_name", metavar="TENANT")
 @click.option(
     "--require-signatures/--no-require-signatures",
     "require",
@@ -86,7 +86,7 @@ def list_command(settings: Settings) -> None:
 )
 @global_options
 @pass_settings
-def policy_command(settings: Settings, tenant: str, require: bool | None) -> None:
+def policy_command(settings: Settings, tenant_name: str, require: bool | None) -> None:
     """Show or set TENANT's signature policy.
 
     \b
@@ -97,17 +97,19 @@ def policy_command(settings: Settings, tenant: str, require: bool | None) -> Non
     """
     from .._registry import TrustStore, check_tenant_name
 
-    settings.tenant = check_tenant_name(tenant)
+    settings.tenant = check_tenant_name(tenant_name)
     settings.given.add("tenant")
     store = TrustStore(settings.database(read_only=require is None), settings.tenant)
     result = store.policy() if require is None else store.set_policy(required=require)
     if settings.json:
         print_json(result.to_json())
         return
-    state = "required" if result.require_signatures else "not required"
-    verb = "are" if require is None or result.previous == result.require_signatures else "are now"
+    changed = require is not None and result.previous != result.require_signatures
+    state = ("are now" if changed else "are") + " required" if result.require_signatures else "are not required"
+    if changed and not result.require_signatures:
+        state = "are no longer required"
     settings.out.print(
-        f"Tenant {result.tenant!r}: signatures by a trusted key {verb} {state} ({result.trusted_keys} trusted "
+        f"Tenant {result.tenant!r}: signatures by a trusted key {state} ({result.trusted_keys} trusted "
         "key(s); cloacina-ctl trust list)",
         markup=False,
         highlight=False,
