@@ -306,3 +306,26 @@ def test_packaging_with_signatures_is_reproducible(tmp_path: Path, monkeypatch: 
     assert main(["package", str(project), "-o", str(plain), "--no-isolation"]) == 0
     assert main(["sign", str(plain), "--key", "bob", "--key", "alice"]) == 0  # signing afterwards: the same bytes
     assert plain.read_bytes() == outputs[0]
+
+
+def test_trust_and_policy_are_per_tenant(
+    ctl: Ctl, keys: dict[str, dict[str, Any]], reg_archives: dict[str, Path], tmp_path: Path, database_url: str
+) -> None:
+    tenant = f"t_{os.getpid()}_{int(time.time() * 1000) % 100000}"
+    ok(ctl, "tenants", "create", tenant)
+    try:
+        ok(ctl, "trust", "add", "alice", keys["alice"]["public_key"], "--tenant", tenant)
+        assert ok(ctl, "tenants", "policy", tenant, "--require-signatures")["tenant"] == tenant
+        assert ok(ctl, "trust", "list")["keys"] == []  # public trusts nothing
+        assert ok(ctl, "tenants", "policy", "public")["require_signatures"] is False
+        assert ok(ctl, "register", str(reg_archives["swap-1"]))["status"] == "registered"  # public: no policy
+        assert "not signed" in refused(ctl, "register", str(reg_archives["swap-1"]), "--tenant", tenant)
+        by_alice = signed(reg_archives["swap-1"], tmp_path / "a.cloacina", ctl, "alice")
+        assert ok(ctl, "register", str(by_alice), "--tenant", tenant)["signed_by"][0]["trust"] == "trusted"
+        assert "does not exist" in refused(ctl, "tenants", "policy", "nowhere", "--require-signatures")
+    finally:
+        if database_url.startswith("postgresql"):
+            import psycopg
+
+            with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{tenant}" CASCADE')
