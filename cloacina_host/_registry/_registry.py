@@ -145,7 +145,9 @@ class Registry:
         self.home = None if home is None else str(home)
         self.tenant = check_tenant_name(tenant)
         self.load_timeout_s = load_timeout_s
-        self.pools = LoopPools(self._ensure_dir, idle_timeout_s=idle_timeout_s, load_timeout_s=load_timeout_s)
+        self.pools = LoopPools(
+            self._ensure_dir, idle_timeout_s=idle_timeout_s, load_timeout_s=load_timeout_s, check_dir=self._check_dir
+        )
         self._lock = threading.Lock()
         self._db: Database | None = None
         self._opener = database_opener
@@ -496,7 +498,9 @@ class Registry:
         created = False
         if not is_installed(target):
             archive = self._stored_archive(key, version, record)
-            self._check_load(key, version, record, archive)
+            with self.database.read("reading the signers of a package version") as conn:
+                rules = self._load_rules(conn, key, version)
+            self._check_load(key, version, record, rules, archive)
             target, created = ensure_installed(self.home, archive)
         self._dirs[target] = (key, version)
         return target, created
@@ -515,18 +519,40 @@ class Registry:
             )
         return archive
 
-    def _check_load(self, key: str, version: str, record: PackageRecord, archive: Archive | None = None) -> None:
+    def _load_rules(self, conn: Any, key: str, version: str) -> tuple[list[SignerRow], TrustState]:
+        """What loading a version is checked against: its recorded signers and the tenant's trust (in ``conn``)."""
+        return qsig.signers_of(conn, name=key, version=version), TrustState.read(conn, self.tenant)
+
+    def _check_load(
+        self,
+        key: str,
+        version: str,
+        record: PackageRecord,
+        rules: tuple[list[SignerRow], TrustState],
+        archive: Archive | None = None,
+    ) -> None:
         """Refuse to load a version the tenant's signature policy does not accept (its archive verified again).
 
         Nothing to do for an unsigned version in a tenant that does not require signatures.
         """
-        with self.database.read("reading the signers of a package version") as conn:
-            recorded: list[SignerRow] = qsig.signers_of(conn, name=key, version=version)
-            state = TrustState.read(conn, self.tenant)
+        recorded, state = rules
         if not recorded and not state.require and archive is None:
             return
         archive = archive or self._stored_archive(key, version, record)
         state.check_load(archive, recorded, what=f"Registered package {record.display_name} {version}")
+
+    def _check_dir(self, package_dir: Path) -> None:
+        """The load check of the version installed in ``package_dir``, before a worker first runs its code here."""
+        known = self._dirs.get(package_dir)
+        if known is None:
+            raise RegistryError(f"{package_dir} is not the install directory of a registered package version.")
+        key, version = known
+        with self.database.read("reading the signers of a package version") as conn:
+            record = q.get_package(conn, name=key, version=version)
+            rules = self._load_rules(conn, key, version)
+        if record is None:
+            raise self._not_found(key)
+        self._check_load(key, version, record, rules)
 
     def _ensure_dir(self, package_dir: Path) -> Path:
         known = self._dirs.get(package_dir)
@@ -542,7 +568,6 @@ class Registry:
             record = q.get_package(conn, name=name, version=version)
         if record is None or record.archive_sha256 != sha256:  # changed meanwhile: read it afresh next time
             return [] if record is None else self._entries_for(name, version, record.archive_sha256)
-        self._check_load(name, version, record)  # once per archive and process: signatures verified again
         manifest = Manifest.model_validate_json(record.manifest)
         target = install_dir(self.home, sha256)
         self._dirs[target] = (name, version)

@@ -200,7 +200,7 @@ def test_a_tenant_that_requires_signatures(
     assert "signed by   alice (" in out
     assert "revoked" in out
 
-    assert "signed by key 'alice'" in refused(ctl, "packages", "activate", "reg-swap==1.0.0")  # a new decision
+    assert "which tenant 'public' revoked" in refused(ctl, "packages", "activate", "reg-swap==1.0.0")  # a new decision
     assert ok(ctl, "tenants", "policy", "public", "--no-require-signatures")["require_signatures"] is False
     assert ok(ctl, "register", str(reg_archives["swap-2"]))["status"] == "registered"  # unsigned, policy off
 
