@@ -25,3 +25,12 @@ class ArchiveError(HostError):
         super().__init__(message)
         self.path = path
         self.member = member
+
+
+class SigningError(HostError):
+    """A key file cannot be made or read, or an archive cannot be signed (exit status 1). ``path`` is the
+    key file concerned, when there is one."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path

@@ -18,6 +18,7 @@ from ._wheel import read_wheel, stdlib_shadows
 from ._writer import source_date_epoch, write_archive
 
 if TYPE_CHECKING:
+    from ._keys import SigningKey
     from ._manifest import Manifest
 
 Progress = Callable[[str], None]
@@ -33,6 +34,8 @@ class PackageResult:
     manifest: Manifest
     build_seconds: float
     total_seconds: float
+    #: the fingerprints of the keys that signed it
+    signed_by: tuple[str, ...] = ()
 
 
 def _import_manifest() -> None:
@@ -78,13 +81,15 @@ def package_workflow(
     no_index: bool = False,
     load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
     progress: Progress | None = None,
+    sign: Sequence[SigningKey] = (),
 ) -> PackageResult:
     """Build ``project_dir``'s wheel with pypa ``build`` and write the ``.cloacina`` archive ``output``.
 
     ``isolation=False`` builds in this environment (offline; the build requirements must be installed).
     ``bundle_deps`` adds wheels for the package's requirements, except ``cloacina-workflow`` and what
     it needs (the host provides them). The task graph is read by loading the built wheel in a child
-    process. Raises ``PackagingError``; on any failure no archive is left at ``output``.
+    process. ``sign``: keys whose signatures over the manifest go into the archive
+    (``signatures/``). Raises ``PackagingError``; on any failure no archive is left at ``output``.
     """
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -144,7 +149,12 @@ def package_workflow(
         loaded = load_workflows([wheel, *bundled], facts.name, fail, timeout_s=load_timeout_s)
         manifest = build_manifest(wheel, facts, bundled, loaded, epoch)
         say(f"Found {len(manifest.workflows)} workflow(s): {', '.join(w.key for w in manifest.workflows)}")
-        size = write_archive(out, manifest, {w.name: w for w in [wheel, *bundled]}, epoch)
+        manifest_bytes = manifest.to_json().encode("utf-8")
+        signatures = dict(signature_members(sign, manifest_bytes))
+        if sign:
+            say(f"Signed the manifest with {', '.join(f'{k.name} ({k.fingerprint[:16]})' for k in sign)}")
+        wheels = {w.name: w for w in [wheel, *bundled]}
+        size = write_archive(out, manifest, wheels, epoch, manifest_bytes=manifest_bytes, signatures=signatures)
     try:
         archive = read_archive(out, require_compatible=False)
     except ArchiveError as exc:
@@ -158,4 +168,14 @@ def package_workflow(
         manifest=manifest,
         build_seconds=build_seconds,
         total_seconds=time.perf_counter() - started,
+        signed_by=tuple(e.fingerprint for e in archive.signatures),
     )
+
+
+def signature_members(keys: Sequence[SigningKey], manifest_bytes: bytes) -> list[tuple[str, bytes]]:
+    """The signature member of each key over ``manifest_bytes`` (cryptography is imported only for some)."""
+    if not keys:
+        return []
+    from ._signing import signature_member
+
+    return [signature_member(k, manifest_bytes) for k in keys]

@@ -3,11 +3,13 @@
 ``read_archive`` never runs package code and never extracts anything to disk. It refuses, each with
 one message naming the problem and where it is: a file that is not a zip or is truncated, unsafe
 member names, links, members over the size or compression limits, a missing, misplaced, non-JSON,
-unknown-version or schema-violating manifest, wheels missing or unexpected, a sha256 or size that
-differs from the manifest, a wheel that is not a wheel, tags this interpreter cannot load (unless
-``require_compatible=False``, for ``inspect``), entry points the wheel does not declare, a task
-graph that does not validate, top-level modules that shadow the standard library (wherever the
-wheel places them: root, ``.data/purelib``, ``.data/platlib``) and top-level ``.pth`` files.
+unknown-version or schema-violating manifest, a damaged signature member or (unless
+``verify_signatures=False``) one that does not verify over the manifest's bytes, wheels missing or
+unexpected, a sha256 or size that differs from the manifest, a wheel that is not a wheel, tags this
+interpreter cannot load (unless ``require_compatible=False``, for ``inspect``), entry points the
+wheel does not declare, a task graph that does not validate, top-level modules that shadow the
+standard library (wherever the wheel places them: root, ``.data/purelib``, ``.data/platlib``) and
+top-level ``.pth`` files.
 
 The limits on size and shape are checked before the work they protect: the file's size before
 reading it (``read_archive_file``), the manifest's nesting depth while parsing it and its counts of
@@ -35,6 +37,7 @@ from ._errors import ArchiveError
 from ._graph import GraphProblem, check_graph
 from ._manifest import FORMAT_VERSION, MANIFEST_NAME, READABLE_FORMAT_VERSIONS, WHEELS_DIR, Manifest
 from ._platform import host_description, supported_tags
+from ._signing import MAX_SIGNATURE_SIZE, MAX_SIGNATURES, SignatureEntry, is_signature_member, parse_signature
 from ._source import MAX_ARCHIVE_SIZE, read_archive_file
 from ._text import safe_text
 from ._wheel import WheelFacts, read_wheel, stdlib_shadows
@@ -63,6 +66,11 @@ class Archive:
     size: int
     #: The archive's bytes, exactly as read and checked (what the registry stores).
     data: bytes = field(default=b"", repr=False, compare=False)
+    #: ``manifest.json`` exactly as stored: what signatures cover.
+    manifest_bytes: bytes = field(default=b"", repr=False, compare=False)
+    #: The signatures it carries (``signatures/*.json``), well formed; verified unless read with
+    #: ``verify_signatures=False`` (``inspect`` shows which do).
+    signatures: tuple[SignatureEntry, ...] = ()
 
     @property
     def wheel_bytes(self) -> bytes:
@@ -96,9 +104,10 @@ def _pydantic_problems(exc: ValidationError, limit: int = 5) -> str:
 
 
 class _Reader:
-    def __init__(self, source: str, require_compatible: bool) -> None:
+    def __init__(self, source: str, require_compatible: bool, verify_signatures: bool = True) -> None:
         self.source = source
         self.require_compatible = require_compatible
+        self.verify_signatures = verify_signatures
 
     def fail(self, message: str, member: str | None = None) -> ArchiveError:
         end = "" if message.endswith(".") else "."
@@ -113,7 +122,9 @@ class _Reader:
             infos = zf.infolist()
             check_members(infos, ARCHIVE_LIMITS, self.fail)
             self._check_layout(infos)
-            manifest = self._manifest(zf, infos[0])
+            raw_manifest = read_member(zf, infos[0], self.fail, MAX_MANIFEST_SIZE)
+            signatures = self._signatures(zf, infos, raw_manifest)
+            manifest = self._manifest(raw_manifest)
             wheels, facts = self._wheels(zf, manifest)
         self._check_entry_points(manifest, facts[manifest.wheel.filename])
         self._check_graphs(manifest)
@@ -125,6 +136,8 @@ class _Reader:
             sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
             data=data,
+            manifest_bytes=raw_manifest,
+            signatures=signatures,
         )
 
     def _check_layout(self, infos: list[zipfile.ZipInfo]) -> None:
@@ -134,21 +147,51 @@ class _Reader:
                 f"has no {MANIFEST_NAME}; a .cloacina archive starts with it (rebuild with cloacina-ctl package)"
             )
         if names[0] != MANIFEST_NAME:
+            hint = (
+                "; a signature comes after the manifest it signs: get an intact copy, or package and sign it again"
+                if is_signature_member(names[0])
+                else ""
+            )
             raise self.fail(
                 f"{MANIFEST_NAME} is member {names.index(MANIFEST_NAME) + 1}, not the first member "
-                f"(the first is {names[0]!r})",
+                f"(the first is {names[0]!r}){hint}",
                 MANIFEST_NAME,
             )
         for name in names[1:]:
+            if is_signature_member(name):
+                continue  # its name is checked with its content (``_signatures``)
             rest = name[len(WHEELS_DIR) :] if name.startswith(WHEELS_DIR) else None
             if rest is None or "/" in rest or not rest.endswith(".whl"):
                 raise self.fail(
-                    f"has an unexpected member {name!r}; an archive holds only {MANIFEST_NAME} and wheels/*.whl",
+                    f"has an unexpected member {name!r}; an archive holds only {MANIFEST_NAME}, wheels/*.whl and "
+                    "signatures/*.json",
                     name,
                 )
 
-    def _manifest(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Manifest:
-        raw = read_member(zf, info, self.fail, MAX_MANIFEST_SIZE)
+    def _signatures(
+        self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], raw_manifest: bytes
+    ) -> tuple[SignatureEntry, ...]:
+        """The signature members, each well formed, and (``verify_signatures``) each verifying."""
+        members = [i for i in infos[1:] if is_signature_member(i.filename)]
+        if len(members) > MAX_SIGNATURES:
+            raise self.fail(f"carries {len(members)} signatures, more than the limit of {MAX_SIGNATURES}")
+        entries = tuple(
+            parse_signature(i.filename, read_member(zf, i, self.fail, MAX_SIGNATURE_SIZE), self.fail) for i in members
+        )
+        if entries and self.verify_signatures:
+            from ._signing import verify
+
+            for entry in entries:
+                problem = verify(entry, raw_manifest)
+                if problem is not None:
+                    raise self.fail(
+                        f"signature {entry.member!r} does not verify: {problem}. The archive is not what its signer "
+                        "signed: get an intact copy from its publisher, or package and sign it again",
+                        entry.member,
+                    )
+        return entries
+
+    def _manifest(self, raw: bytes) -> Manifest:
         from json import JSONDecodeError
 
         try:
@@ -188,7 +231,7 @@ class _Reader:
         expected = manifest.wheel_members()
         if len(set(expected)) != len(expected):
             raise self.fail(f"{MANIFEST_NAME} lists a wheel twice", MANIFEST_NAME)
-        present = sorted(i.filename for i in zf.infolist()[1:])
+        present = sorted(i.filename for i in zf.infolist()[1:] if not is_signature_member(i.filename))
         for member in expected:
             if member not in present:
                 raise self.fail(f"{MANIFEST_NAME} lists {member!r}, but the archive has no such member", member)
@@ -205,7 +248,11 @@ class _Reader:
             sha256, size = declared[filename]
             info = zf.getinfo(member)
             if info.file_size != size:
-                raise self.fail(f"member {member!r} is {info.file_size} bytes; {MANIFEST_NAME} declares {size}", member)
+                raise self.fail(
+                    f"member {member!r} is {info.file_size} bytes; {MANIFEST_NAME} declares {size}: the wheel was "
+                    "altered after packaging",
+                    member,
+                )
             data = read_member(zf, info, self.fail, MAX_MEMBER_SIZE)
             actual = hashlib.sha256(data).hexdigest()
             if actual != sha256:
@@ -298,11 +345,15 @@ class _Reader:
                 raise self.fail(f"workflows[{i}] {wf.key!r} in {MANIFEST_NAME} {exc}", MANIFEST_NAME) from None
 
 
-def read_archive(source: str | os.PathLike[str] | bytes, *, require_compatible: bool = True) -> Archive:
+def read_archive(
+    source: str | os.PathLike[str] | bytes, *, require_compatible: bool = True, verify_signatures: bool = True
+) -> Archive:
     """Read and check a ``.cloacina`` archive (a path, or its bytes). Raises ``ArchiveError``, nothing else.
 
     With ``require_compatible=False`` wheels tagged for other platforms are accepted (``inspect`` shows
-    an archive built elsewhere); everything else is checked all the same.
+    an archive built elsewhere); everything else is checked all the same. Every signature must
+    verify over the manifest's bytes, unless ``verify_signatures=False`` (``inspect``, which shows
+    which do): their form is checked all the same.
     """
     if isinstance(source, bytes):
         name, data = "<archive bytes>", source
@@ -314,4 +365,4 @@ def read_archive(source: str | os.PathLike[str] | bytes, *, require_compatible: 
     else:
         name = os.fspath(source)
         data = read_archive_file(source)
-    return _Reader(name, require_compatible).read(data)
+    return _Reader(name, require_compatible, verify_signatures).read(data)

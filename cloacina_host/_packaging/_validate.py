@@ -26,6 +26,7 @@ from ._reader import Archive, read_archive
 CHECKS = (
     "zip structure, member names, links, sizes and compression ratios",
     "manifest.json first, JSON, known format_version, schema",
+    "signatures (if any) well formed and verifying over manifest.json's bytes",
     "wheel sizes and sha256 match the manifest",
     "wheels are wheels: dist-info, METADATA, WHEEL tags, entry points",
     "wheel tags loadable by this interpreter",

@@ -1,6 +1,7 @@
 """Writing a ``.cloacina`` archive, byte-for-byte reproducibly.
 
-``manifest.json`` first, then ``wheels/`` members sorted by name; every member with the same
+``manifest.json`` first, then ``wheels/`` members sorted by name, then ``signatures/`` members
+sorted by name (``_signing``); every member with the same
 timestamp (``SOURCE_DATE_EPOCH``, or 1980-01-01 when unset), mode 0644, Unix as creator and deflate
 at level 9. The file is written beside its destination and renamed into place only when complete,
 so a failure never leaves a partial archive behind.
@@ -56,22 +57,38 @@ def _info(name: str, epoch: int) -> zipfile.ZipInfo:
     return info
 
 
-def write_archive(output: Path, manifest: Manifest, wheels: Mapping[str, Path], epoch: int) -> int:
-    """Write ``manifest`` and ``wheels`` (file name -> path) to ``output``; return its size in bytes."""
+def write_archive(
+    output: Path,
+    manifest: Manifest,
+    wheels: Mapping[str, Path | bytes],
+    epoch: int,
+    *,
+    manifest_bytes: bytes | None = None,
+    signatures: Mapping[str, bytes] | None = None,
+) -> int:
+    """Write ``manifest`` and ``wheels`` (file name -> path or bytes) to ``output``; return its size in bytes.
+
+    ``manifest_bytes``: the manifest exactly as to be stored (default ``manifest.to_json()``): a signed
+    manifest is copied byte for byte. ``signatures``: member name -> bytes, written last, sorted.
+    """
     from ._manifest import MANIFEST_NAME, WHEELS_DIR  # here: ``package`` reads the epoch before pydantic is loaded
 
     expected = manifest.wheel_members()
     given = sorted(WHEELS_DIR + name for name in wheels)
     if given != expected:
         raise PackagingError(f"internal error: wheels {given} do not match the manifest's {expected}")
+    raw_manifest = manifest.to_json().encode("utf-8") if manifest_bytes is None else manifest_bytes
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as zf:
-            zf.writestr(_info(MANIFEST_NAME, epoch), manifest.to_json().encode("utf-8"), compresslevel=_COMPRESS_LEVEL)
+            zf.writestr(_info(MANIFEST_NAME, epoch), raw_manifest, compresslevel=_COMPRESS_LEVEL)
             for member in expected:
-                data = wheels[member[len(WHEELS_DIR) :]].read_bytes()
+                wheel = wheels[member[len(WHEELS_DIR) :]]
+                data = wheel if isinstance(wheel, bytes) else wheel.read_bytes()
+                zf.writestr(_info(member, epoch), data, compresslevel=_COMPRESS_LEVEL)
+            for member, data in sorted((signatures or {}).items()):
                 zf.writestr(_info(member, epoch), data, compresslevel=_COMPRESS_LEVEL)
         os.chmod(tmp, 0o644)
         os.replace(tmp, output)
@@ -79,3 +96,8 @@ def write_archive(output: Path, manifest: Manifest, wheels: Mapping[str, Path], 
         tmp.unlink(missing_ok=True)
         raise
     return output.stat().st_size
+
+
+def epoch_of(when: datetime) -> int:
+    """The epoch an archive was written with, from its manifest's ``created_at`` (what ``created_at`` made)."""
+    return min(max(int(when.timestamp()), ZIP_EPOCH), 4354819199)

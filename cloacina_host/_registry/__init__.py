@@ -1,5 +1,6 @@
 """The registry: ``.cloacina`` archives stored in the database, installed into content-addressed
-directories, loaded into isolated workers; versions, the active one, hot swap; tenants."""
+directories, loaded into isolated workers; versions, the active one, hot swap; tenants; trusted
+keys and the signature policy."""
 
 from __future__ import annotations
 
@@ -15,19 +16,26 @@ from ._tenants import (
     tenant_exists,
     tenant_location,
 )
+from ._trust import PolicyResult, RevokeResult, TrustedKey, TrustResult, TrustStore, VersionSigner
 
 __all__ = [
     "ActivateResult",
     "PackageInfo",
     "PackageNotFoundError",
     "PackageVersion",
+    "PolicyResult",
     "RegisterResult",
     "RegisteredWorkflow",
     "Registry",
     "RegistryError",
     "RemoveResult",
+    "RevokeResult",
     "TenantError",
     "TenantInfo",
+    "TrustResult",
+    "TrustStore",
+    "TrustedKey",
+    "VersionSigner",
     "check_tenant_name",
     "create_tenant",
     "list_tenants",

@@ -3,7 +3,9 @@
 Entries are built from the stored manifest (no package code runs in the host) and cached per
 archive, so a lookup costs one small query (the active versions) once an archive has been seen.
 Workers are per event loop (a worker's pipes belong to the loop that started it); a missing
-install directory is re-created from the database right before a worker starts there.
+install directory is re-created from the database right before a worker starts there, and the
+first time a process runs a version's code the registry's load check (``check_dir``: signatures
+and the tenant's policy) runs first, off the event loop.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ class LoopPools:
         *,
         idle_timeout_s: float,
         load_timeout_s: float,
+        check_dir: Callable[[Path], None] | None = None,
     ) -> None:
         self._ensure_dir = ensure_dir
+        self._check_dir = check_dir
+        self._checked: set[Path] = set()
         self.idle_timeout_s = idle_timeout_s
         self.load_timeout_s = load_timeout_s
         self._pools: dict[asyncio.AbstractEventLoop, WorkerPool] = {}
@@ -52,6 +57,9 @@ class LoopPools:
         pool = self.pool()
         if not is_installed(package_dir):
             await asyncio.to_thread(self._ensure_dir, package_dir)
+        if self._check_dir is not None and package_dir not in self._checked:  # before its code first runs here
+            await asyncio.to_thread(self._check_dir, package_dir)
+            self._checked.add(package_dir)
         self._maybe_reap(pool)
         return await pool.get(package_dir)
 

@@ -3,8 +3,10 @@
 Registering runs, in order: the hostile-archive checks of ``read_archive`` (the standard-library
 shadow check among them); install into the content-addressed directory; load in a fresh worker
 with a time limit and compare workflows and fingerprints with the manifest; then one transaction
-stores the archive and manifest and switches the active version. On any failure nothing is left
-behind: a directory this call created is removed and the database is unchanged.
+stores the archive, manifest and signers and switches the active version. On any failure nothing is left
+behind: a directory this call created is removed and the database is unchanged. Signatures are
+verified by the archive reader; whose signatures the tenant accepts, at registering and at every
+later load, is ``_trust``'s to say.
 
 A ``Registry`` is also a catalog source: ``catalog_entries()`` gives the active versions' workflows,
 read from the database on each call, so a host sees a version registered by another process at its
@@ -29,9 +31,11 @@ from .._packaging import DEFAULT_LOAD_TIMEOUT_S, Archive, Manifest, read_archive
 from .._storage import Database
 from .._storage import _queries as q
 from .._storage import _schedules as qs
+from .._storage import _signing as qsig
 from .._storage import _triggers as qt
 from .._storage._pauses import forget_source
 from .._storage._records import PackageRecord
+from .._storage._signing import SignerRow
 from ._catalog import LoopPools, build_entries
 from ._errors import PackageNotFoundError, RegistryError
 from ._installer import clean_leftovers, ensure_installed, install_dir, is_installed, remove_install
@@ -46,6 +50,7 @@ from ._results import (
     RemoveResult,
 )
 from ._tenants import open_tenant_database
+from ._trust import TrustState, TrustStore, VersionSigner, version_signers
 
 Progress = Callable[[str], None]
 
@@ -141,7 +146,9 @@ class Registry:
         self.home = None if home is None else str(home)
         self.tenant = check_tenant_name(tenant)
         self.load_timeout_s = load_timeout_s
-        self.pools = LoopPools(self._ensure_dir, idle_timeout_s=idle_timeout_s, load_timeout_s=load_timeout_s)
+        self.pools = LoopPools(
+            self._ensure_dir, idle_timeout_s=idle_timeout_s, load_timeout_s=load_timeout_s, check_dir=self._check_dir
+        )
         self._lock = threading.Lock()
         self._db: Database | None = None
         self._opener = database_opener
@@ -179,6 +186,11 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def trust(self) -> TrustStore:
+        """The tenant's trusted keys and signature policy (``trust add|list|remove``, ``tenants policy``)."""
+        return TrustStore(self.database, self.tenant)
 
     def _record(self, name: str, version: str) -> PackageRecord:
         check_version(version, name=name)
@@ -233,13 +245,18 @@ class Registry:
         db = self.database
         with db.read("reading a registered package") as conn:
             existing = q.get_package(conn, name=name, version=version)
+            state = TrustState.read(conn, self.tenant)
+        signers = state.signers(archive, source=archive.source)  # refused here when the tenant's trust says so
+        shown_signers = version_signers(state, signers)
+        if archive.signatures:
+            say(f"Signatures verified over the manifest: {', '.join(s.text() for s in shown_signers)}")
         if existing is not None and existing.archive_sha256 == archive.sha256:
             say(f"{display} is registered already with these exact bytes: nothing to do")
             active, previous = existing.active, None
             if activate and not existing.active:
                 previous = self.activate(name, version).previous
                 active = True
-            return self._result(archive, "unchanged", active, previous, started)
+            return self._result(archive, "unchanged", active, previous, started, shown_signers)
         if existing is not None and not force:
             raise RegistryError(
                 f"{archive.source}: {display} is registered already in tenant {self.tenant!r} with different "
@@ -254,7 +271,7 @@ class Registry:
                 f"Loaded {len(manifest.workflows)} workflow(s) in a fresh worker within the "
                 f"{self.load_timeout_s:g} s limit: workflows, tasks and fingerprints match the manifest"
             )
-            status, active, previous = self._store(archive, data, name, force=force, activate=activate)
+            status, active, previous, shown_signers = self._store(archive, data, name, force=force, activate=activate)
         except BaseException:
             if created:
                 remove_install(target)
@@ -264,7 +281,7 @@ class Registry:
             say(f"{display} is active now" + (f" (was {previous})" if previous else ""))
         elif not active:
             say(f"{display} is registered; the active version stays {previous}")
-        return self._result(archive, status, active, previous, started)
+        return self._result(archive, status, active, previous, started, shown_signers)
 
     def _read(self, source: str | os.PathLike[str] | bytes) -> tuple[Archive, bytes]:
         archive = read_archive(source)  # the bytes it checked are the bytes stored: no second read, no race
@@ -272,7 +289,7 @@ class Registry:
 
     def _store(
         self, archive: Archive, data: bytes, name: str, *, force: bool, activate: bool | None
-    ) -> tuple[str, bool, str | None]:
+    ) -> tuple[str, bool, str | None, tuple[VersionSigner, ...]]:
         manifest = archive.manifest
         version = manifest.package.version
         now = time.time()
@@ -294,9 +311,12 @@ class Registry:
                     f"{archive.source}: {manifest.package.name} {version} was registered by another process "
                     "meanwhile, with different bytes; bump the version, or replace it with --force."
                 )
+            state = TrustState.read(conn, self.tenant)  # again, under the write lock: a key revoked meanwhile counts
+            signers = state.signers(archive, source=archive.source)
             active_now = q.active_version(conn, name=name)
             if current is None or current.archive_sha256 != archive.sha256:
                 q.store_package(conn, record=record, archive=data, workflows=workflows, replace=current is not None)
+                qsig.replace_signers(conn, name=name, version=version, signers=signers)
             make_active = activate if activate is not None else (active_now is None or _newer(version, active_now))
             if active_now == version:
                 make_active = True
@@ -308,10 +328,17 @@ class Registry:
                 )
                 _swap_triggers(conn, manifest, source=name, version=version, tenant=self.tenant, now=now)
         status = "replaced" if current is not None else "registered"
-        return status, bool(make_active), None if active_now is None else str(active_now)
+        previous = None if active_now is None else str(active_now)
+        return status, bool(make_active), previous, version_signers(state, signers)
 
     def _result(
-        self, archive: Archive, status: str, active: bool, previous: str | None, started: float
+        self,
+        archive: Archive,
+        status: str,
+        active: bool,
+        previous: str | None,
+        started: float,
+        signers: tuple[VersionSigner, ...] = (),
     ) -> RegisterResult:
         manifest = archive.manifest
         return RegisterResult(
@@ -326,6 +353,7 @@ class Registry:
             workflows=_workflows(manifest),
             install_dir=install_dir(self.home, archive.sha256),
             seconds=time.perf_counter() - started,
+            signers=signers,
         )
 
     # -- versions ---------------------------------------------------------------------------------
@@ -338,6 +366,9 @@ class Registry:
         """
         key = _key(name)
         record = self._record(key, version)
+        archive = self._stored_archive(key, version, record)
+        with self.database.read("reading the trusted keys") as conn:
+            TrustState.read(conn, self.tenant).signers(archive, source=f"{record.display_name} {version}")
         target, created = self._install(key, version)
         try:
             manifest = Manifest.model_validate_json(record.manifest)
@@ -398,7 +429,12 @@ class Registry:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def _package_versions(self, records: list[PackageRecord], running: dict[str, int]) -> tuple[PackageVersion, ...]:
+    def _package_versions(
+        self,
+        records: list[PackageRecord],
+        running: dict[str, int],
+        signers: dict[str, tuple[VersionSigner, ...]] | None = None,
+    ) -> tuple[PackageVersion, ...]:
         return tuple(
             PackageVersion(
                 name=r.display_name,
@@ -409,6 +445,7 @@ class Registry:
                 active=r.active,
                 workflows=_workflows(Manifest.model_validate_json(r.manifest)),
                 running=running.get(r.version, 0),
+                signers=(signers or {}).get(r.version, ()),
             )
             for r in records
         )
@@ -422,10 +459,16 @@ class Registry:
             by_name.setdefault(r.name, []).append(r)
         return [self._info(rs, {}) for _name, rs in sorted(by_name.items())]
 
-    def _info(self, records: list[PackageRecord], running: dict[str, int]) -> PackageInfo:
+    def _info(
+        self,
+        records: list[PackageRecord],
+        running: dict[str, int],
+        signers: dict[str, tuple[VersionSigner, ...]] | None = None,
+    ) -> PackageInfo:
         records = sorted(records, key=_version_order)  # 1.10 after 1.9, whatever the order of registration
         active = next((r.version for r in records if r.active), None)
-        return PackageInfo(records[0].display_name, self.tenant, active, self._package_versions(records, running))
+        versions = self._package_versions(records, running, signers)
+        return PackageInfo(records[0].display_name, self.tenant, active, versions)
 
     def show(self, name: str) -> PackageInfo:
         """One package: every version, the active one, their workflows and unfinished executions."""
@@ -438,9 +481,12 @@ class Registry:
                 running[r.version] = q.count_running_executions(
                     conn, tenant=self.tenant, packages=packages, version=r.version
                 )
+            state = TrustState.read(conn, self.tenant)
+            rows = qsig.signers_of_package(conn, name=key)
         if not records:
             raise self._not_found(key)
-        return self._info(records, running)
+        signers = {v: version_signers(state, r) for (_n, v), r in rows.items()}
+        return self._info(records, running, signers)
 
     # -- installing and resolving -----------------------------------------------------------------
 
@@ -454,19 +500,62 @@ class Registry:
         target = install_dir(self.home, record.archive_sha256)
         created = False
         if not is_installed(target):
-            with self.database.read("reading a package archive") as conn:
-                data = q.package_archive(conn, name=key, version=version)
-            if data is None:
-                raise self._not_found(key)
-            archive = read_archive(data)
-            if archive.sha256 != record.archive_sha256:
-                raise StorageError(
-                    f"The stored archive of {key} {version} does not match its recorded sha256; "
-                    "register it again with --force."
-                )
+            archive = self._stored_archive(key, version, record)
+            with self.database.read("reading the signers of a package version") as conn:
+                rules = self._load_rules(conn, key, version)
+            self._check_load(key, version, record, rules, archive)
             target, created = ensure_installed(self.home, archive)
         self._dirs[target] = (key, version)
         return target, created
+
+    def _stored_archive(self, key: str, version: str, record: PackageRecord) -> Archive:
+        """The stored archive of a version, read with every check again (signatures verified over its bytes)."""
+        with self.database.read("reading a package archive") as conn:
+            data = q.package_archive(conn, name=key, version=version)
+        if data is None:
+            raise self._not_found(key)
+        archive = read_archive(data)
+        if archive.sha256 != record.archive_sha256 or archive.manifest != Manifest.model_validate_json(record.manifest):
+            raise StorageError(
+                f"The stored archive of {key} {version} does not match its recorded sha256 and manifest; "
+                "register it again with --force."
+            )
+        return archive
+
+    def _load_rules(self, conn: Any, key: str, version: str) -> tuple[list[SignerRow], TrustState]:
+        """What loading a version is checked against: its recorded signers and the tenant's trust (in ``conn``)."""
+        return qsig.signers_of(conn, name=key, version=version), TrustState.read(conn, self.tenant)
+
+    def _check_load(
+        self,
+        key: str,
+        version: str,
+        record: PackageRecord,
+        rules: tuple[list[SignerRow], TrustState],
+        archive: Archive | None = None,
+    ) -> None:
+        """Refuse to load a version the tenant's signature policy does not accept (its archive verified again).
+
+        Nothing to do for an unsigned version in a tenant that does not require signatures.
+        """
+        recorded, state = rules
+        if not recorded and not state.require and archive is None:
+            return
+        archive = archive or self._stored_archive(key, version, record)
+        state.check_load(archive, recorded, what=f"Registered package {record.display_name} {version}")
+
+    def _check_dir(self, package_dir: Path) -> None:
+        """The load check of the version installed in ``package_dir``, before a worker first runs its code here."""
+        known = self._dirs.get(package_dir)
+        if known is None:
+            raise RegistryError(f"{package_dir} is not the install directory of a registered package version.")
+        key, version = known
+        with self.database.read("reading the signers of a package version") as conn:
+            record = q.get_package(conn, name=key, version=version)
+            rules = self._load_rules(conn, key, version)
+        if record is None:
+            raise self._not_found(key)
+        self._check_load(key, version, record, rules)
 
     def _ensure_dir(self, package_dir: Path) -> Path:
         known = self._dirs.get(package_dir)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._trust import VersionSigner
 
 RegisterStatus = Literal["registered", "replaced", "unchanged"]
 
@@ -50,6 +53,8 @@ class PackageVersion:
     active: bool
     workflows: tuple[RegisteredWorkflow, ...]
     running: int = 0
+    #: the keys that signed it (empty: unsigned)
+    signers: tuple[VersionSigner, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +64,7 @@ class PackageVersion:
             "size": self.size,
             "registered_at": _when(self.registered_at),
             "running_executions": self.running,
+            "signed_by": [s.to_json() for s in self.signers],
             "workflows": [w.to_json() for w in self.workflows],
         }
 
@@ -105,6 +111,7 @@ class RegisterResult:
     workflows: tuple[RegisteredWorkflow, ...]
     install_dir: Path
     seconds: float
+    signers: tuple[VersionSigner, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +125,7 @@ class RegisterResult:
             "previous_active": self.previous_active,
             "workflows": [w.to_json() for w in self.workflows],
             "install_dir": str(self.install_dir),
+            "signed_by": [s.to_json() for s in self.signers],
             "seconds": round(self.seconds, 3),
         }
 

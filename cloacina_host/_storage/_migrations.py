@@ -242,6 +242,46 @@ def _v5_triggers(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v6_signing(conn: Connection) -> None:
+    """Signed packages: the tenant's trusted keys, its signature policy, and who signed each registered version."""
+    md = MetaData()
+    Table(
+        "packages",
+        md,
+        Column("name", String(200), primary_key=True),
+        Column("version", String(100), primary_key=True),
+    )
+    Table(
+        "trusted_keys",
+        md,
+        Column("fingerprint", String(64), primary_key=True),
+        Column("name", String(64), nullable=False, unique=True),
+        Column("public_key", Text, nullable=False),
+        Column("added_at", Float, nullable=False),
+        Column("revoked_at", Float, nullable=True),
+    )
+    Table(
+        "tenant_policy",
+        md,
+        Column("name", String(100), primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("updated_at", Float, nullable=False),
+    )
+    Table(
+        "package_signers",
+        md,
+        Column("name", String(200), primary_key=True),
+        Column("version", String(100), primary_key=True),
+        Column("fingerprint", String(64), primary_key=True),
+        Column("key_name", String(64), nullable=False),
+        Column("trusted", Integer, nullable=False),
+        ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"], ondelete="CASCADE"),
+        Index("ix_package_signers_fingerprint", "fingerprint"),
+    )
+    for name in ("trusted_keys", "tenant_policy", "package_signers"):
+        md.tables[name].create(conn)
+
+
 def _v7_api_keys(conn: Connection) -> None:
     """API keys of ``cloacina-ctl server``: a tenant and a role each; only a hash of the secret is kept."""
     md = MetaData()
@@ -283,7 +323,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "task output per attempt, queued and cancelled executions, retries and reruns", _v3_operating),
     Migration(4, "cron schedules, their claimed fire times, what started each execution", _v4_schedules),
     Migration(5, "poll triggers: last poll, last error, last fire", _v5_triggers),
-    # 6 is signing's (merged beside these); versions apply in order, gaps allowed
+    Migration(6, "signed packages: trusted keys, signature policy, signers of each version", _v6_signing),
     Migration(7, "API keys of the server: tenant, role, the secret's hash", _v7_api_keys),
     Migration(8, "pauses of schedules and triggers kept across deactivation, trigger polls in flight", _v8_pauses),
 )

@@ -28,6 +28,12 @@ plugins, written by ``serve``); ``schedule_fires`` one row per fire time claimed
 Triggers (migration 5): ``triggers`` holds the poll triggers live in the tenant, by package and name,
 with the workflows each firing starts; a host claims a poll by moving ``last_poll_at`` forward only
 where it is at least one interval old, so one host polls each interval.
+
+Signing (migration 6): ``trusted_keys`` holds the Ed25519 public keys the tenant trusts, by
+fingerprint (sha256 of the raw key), under the tenant's own names; removing one sets ``revoked_at``
+(the row stays: versions it signed say so). ``tenant_policy`` holds the tenant's settings by name
+(``require_signatures``). ``package_signers`` records who signed each registered version, and
+whether the tenant trusted that key when the version was registered.
 """
 
 from __future__ import annotations
@@ -242,6 +248,38 @@ triggers = Table(  # the poll triggers of the active versions and of installed p
     # migration 8: a claimed poll runs until it ends or this time (claim + timeout_s); no other host polls meanwhile
     Column("polling_until", Float, nullable=True),
     Index("ix_triggers_source", "source"),
+)
+
+# -- signing (migration 6) ------------------------------------------------------------------------
+
+trusted_keys = Table(  # the public keys the tenant trusts; a revoked one keeps its row
+    "trusted_keys",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),  # sha256 of the raw 32-byte Ed25519 key, hex
+    Column("name", String(64), nullable=False, unique=True),  # the tenant's name for it
+    Column("public_key", Text, nullable=False),  # SubjectPublicKeyInfo PEM
+    Column("added_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),  # None: trusted
+)
+
+tenant_policy = Table(  # the tenant's settings, by name
+    "tenant_policy",
+    metadata,
+    Column("name", String(100), primary_key=True),  # require_signatures
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", Float, nullable=False),
+)
+
+package_signers = Table(  # who signed each registered version
+    "package_signers",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", String(100), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("key_name", String(64), nullable=False),  # the tenant's name for the key, else the signer's
+    Column("trusted", Integer, nullable=False),  # 1: the tenant trusted the key when the version was registered
+    ForeignKeyConstraint(["name", "version"], ["packages.name", "packages.version"], ondelete="CASCADE"),
+    Index("ix_package_signers_fingerprint", "fingerprint"),
 )
 
 # -- pauses (migration 8) -------------------------------------------------------------------------

@@ -55,6 +55,9 @@ COMMANDS = {
     "triggers": "._triggers:triggers_group",
     "api-keys": "._api_keys:api_keys_group",
     "server": "._server:server_command",
+    "signing-keys": "._signing:signing_keys_group",
+    "sign": "._signing:sign_command",
+    "trust": "._signing:trust_group",
 }
 
 

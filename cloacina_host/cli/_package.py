@@ -44,6 +44,7 @@ def _result_json(result: PackageResult) -> dict[str, Any]:
         "wheel": m.wheel.filename,
         "bundled_wheels": [b.filename for b in m.bundled_wheels],
         "workflows": [{"name": wf.key, "fingerprint": wf.fingerprint} for wf in m.workflows],
+        "signed_by": list(result.signed_by),
         "build_seconds": round(result.build_seconds, 3),
         "total_seconds": round(result.total_seconds, 3),
     }
@@ -99,6 +100,14 @@ def _packaging_options(f: Any) -> Any:
     "--find-links", multiple=True, metavar="DIR|URL", help="With --bundle-deps: also look for wheels here (repeatable)."
 )
 @click.option("--no-index", is_flag=True, help="With --bundle-deps: do not use the package index.")
+@click.option(
+    "--sign",
+    "sign_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Sign the archive with this private key file (or a key's NAME under <home>/signing-keys); repeatable. "
+    "An encrypted key's passphrase: $CLOACINA_SIGNING_PASSPHRASE, else asked on the terminal.",
+)
 @global_options
 @pass_settings
 def package_command(
@@ -110,13 +119,15 @@ def package_command(
     bundle_deps: bool,
     find_links: tuple[str, ...],
     no_index: bool,
+    sign_keys: tuple[str, ...],
 ) -> None:
     """Build DIRECTORY's wheel with pypa build and write the .cloacina archive FILE.
 
     \b
     Steps: build the wheel (isolated, like `python -m build`), read its METADATA, tags and
     cloacina.workflows entry points, read every workflow's task graph by loading the wheel in a
-    separate process, write manifest.json + wheels/ reproducibly (SOURCE_DATE_EPOCH honoured).
+    separate process, write manifest.json + wheels/ reproducibly (SOURCE_DATE_EPOCH honoured),
+    and with --sign a signature over the manifest per key (signatures/; still reproducible).
     Progress goes to stderr; the archive's path and size to stdout (an object with --json).
     """
     if not output.parent.is_dir():  # checked before the build: a mistyped path is not created
@@ -126,6 +137,11 @@ def package_command(
             f"Cannot write {output}: the directory {output.parent} does not exist. "
             f"Create it first (mkdir -p {output.parent}) or choose another -o."
         )
+    keys = []
+    if sign_keys:  # read (and decrypted) before the build: a wrong passphrase fails at once
+        from ._signing import load_keys
+
+        keys = load_keys(settings, sign_keys)
     result = _package(
         settings,
         directory,
@@ -135,6 +151,7 @@ def package_command(
         find_links=find_links,
         no_index=no_index,
         load_timeout_s=load_timeout,
+        sign=keys,
     )
     if settings.json:
         print_json(_result_json(result))
@@ -155,22 +172,88 @@ def inspect_command(settings: Settings, file: Path, graph: str | None) -> None:
     \b
     Package metadata (name, version, author, description), each workflow with its tasks and
     dependencies as a tree, retry settings, platform (python/abi/platform tags, pure or not), the
-    fingerprints and the builder's version. --json prints manifest.json; --graph draws the DAG.
+    fingerprints and the builder's version, and each signature: its key's fingerprint and name,
+    whether it verifies, and which key of the tenant's trust store it matches (looked up when a
+    database is configured or the home has one; offline otherwise). --json prints manifest.json
+    (with a "signatures" list added when the archive is signed); --graph draws the DAG.
     The manifest's JSON Schema: `cloacina-ctl manifest-schema`.
     """
     from .._packaging import read_archive
     from .._packaging._render import dot, inspect_renderable, mermaid
 
-    archive = read_archive(file, require_compatible=False)
+    archive = read_archive(file, require_compatible=False, verify_signatures=False)
     manifest: Manifest = archive.manifest
     if graph == "mermaid":
         click.echo(mermaid(manifest), nl=False)
     elif graph == "dot":
         click.echo(dot(manifest), nl=False)
     elif settings.json:
-        print_json(manifest.model_dump(mode="json"))
+        data = manifest.model_dump(mode="json")
+        if archive.signatures:
+            data["signatures"] = _signature_rows(settings, archive)
+        print_json(data)
     else:
         settings.out.print(inspect_renderable(manifest, archive_size=archive.size))
+        if archive.signatures:
+            _print_signatures(settings, _signature_rows(settings, archive))
+
+
+def _trust_state(settings: Settings) -> tuple[Any, str | None]:
+    """The tenant's trust store, read-only, when a database is configured (or the home has one); else a note."""
+    from .._errors import HostError
+    from .._settings import cloacina_home
+
+    if not settings.database_url and not (cloacina_home(settings.home) / "cloacina.db").exists():
+        return None, "no database configured: trust not looked up (--database-url)"
+    try:
+        from .._registry import TrustStore
+
+        return TrustStore(settings.database(read_only=True), settings.tenant).state(), None
+    except HostError as exc:
+        return None, f"trust not looked up: {exc}"
+
+
+def _signature_rows(settings: Settings, archive: Any) -> list[dict[str, Any]]:
+    from .._packaging import check_signatures
+
+    state, note = _trust_state(settings)
+    rows = []
+    for check in check_signatures(archive.signatures, archive.manifest_bytes):
+        e = check.entry
+        key = None if state is None else state.keys.get(e.fingerprint)
+        rows.append(
+            {
+                "member": e.member,
+                "fingerprint": e.fingerprint,
+                "key_name": e.key_name,
+                "verified": check.verified,
+                "problem": check.problem,
+                "tenant": settings.tenant,
+                "trust": None if state is None else state.standing(e.fingerprint),
+                "trusted_as": None if key is None else key.name,
+                "note": note,
+            }
+        )
+    return rows
+
+
+def _print_signatures(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    from rich.text import Text
+
+    settings.out.print(Text(""))
+    settings.out.print(Text("Signatures", style="bold"))
+    for r in rows:
+        line = Text(f"  {r['key_name']}  {r['fingerprint']}  ")
+        line.append(
+            "verifies" if r["verified"] else f"DOES NOT VERIFY: {r['problem']}", "green" if r["verified"] else "red"
+        )
+        if r["trust"] is None:
+            line.append(f"  ({r['note']})", "dim")
+        elif r["trusted_as"] is not None:
+            line.append(f"  {r['trust']} in tenant {r['tenant']!r} as {r['trusted_as']!r}")
+        else:
+            line.append(f"  not trusted in tenant {r['tenant']!r}")
+        settings.out.print(line)  # names and fingerprints are checked patterns: nothing to escape
 
 
 @click.command("validate")
@@ -219,6 +302,7 @@ def validate_command(settings: Settings, target: Path, load_timeout: float, no_i
                 "version": m.package.version,
                 "sha256": report.archive.sha256,
                 "workflows": [wf.key for wf in m.workflows],
+                "signed_by": [e.to_json() for e in report.archive.signatures],
                 "checks": list(report.checks),
             }
         )

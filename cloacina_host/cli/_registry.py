@@ -60,6 +60,8 @@ def register_command(settings: Settings, archive: str, force: bool, activate: bo
     <home>/packages/<sha256> and loaded in a fresh worker, whose workflows and fingerprints must match
     the manifest; only then does the version become active. On any failure nothing is changed.
     The same bytes again is a no-op; different bytes under a registered version need --force.
+    Every signature must verify over the manifest; a signature by a key the tenant revoked is
+    refused, and under `tenants policy TENANT --require-signatures` one by a trusted key is needed.
     Steps go to stderr; the result to stdout.
     """
     step = 0
@@ -87,6 +89,8 @@ def register_command(settings: Settings, archive: str, force: bool, activate: bo
     )
     for wf in result.workflows:
         settings.out.print(safe_text(f"  {wf.key}: {' → '.join(wf.tasks)}"), markup=False, highlight=False)
+    if result.signers:
+        settings.out.print(f"  signed by {', '.join(s.text() for s in result.signers)}", markup=False, highlight=False)
 
 
 @click.group("packages")
@@ -136,7 +140,11 @@ def list_command(settings: Settings) -> None:
 @global_options
 @pass_settings
 def show_command(settings: Settings, name: str) -> None:
-    """Show package NAME: every version, the active one, workflows, tasks and unfinished executions."""
+    """Show package NAME: every version, the active one, who signed each, workflows, tasks and unfinished executions.
+
+    A signer is shown with its key's name, fingerprint and standing in the tenant now (trusted,
+    revoked, not trusted).
+    """
     registry = _registry(settings, read_only=True)
     try:
         info = registry.show(name)
@@ -157,6 +165,7 @@ def show_command(settings: Settings, name: str) -> None:
         line(f"    registered  {_local(v.registered_at)}")
         line(f"    archive     {v.size:,} bytes, sha256 {v.sha256}")
         line(f"    running     {v.running} unfinished execution(s)")
+        line(f"    signed by   {', '.join(s.text() for s in v.signers) or 'nobody (unsigned)'}")
         for wf in v.workflows:
             line(f"    workflow    {wf.key}: {' → '.join(wf.tasks)}")
             line(f"                {wf.fingerprint}")

@@ -1,4 +1,5 @@
-"""``cloacina-ctl tenants``: create and list tenants (a PostgreSQL schema, or a SQLite file, each)."""
+"""``cloacina-ctl tenants``: create and list tenants (a PostgreSQL schema, or a SQLite file, each), and set
+a tenant's signature policy."""
 
 from __future__ import annotations
 
@@ -73,3 +74,43 @@ def list_command(settings: Settings) -> None:
     for t in tenants:
         table.add_row(t.name, t.location)
     settings.out.print(table)
+
+
+@tenants_group.command("policy")
+@click.argument("tenant_name", metavar="TENANT")
+@click.option(
+    "--require-signatures/--no-require-signatures",
+    "require",
+    default=None,
+    help="Accept only archives signed by a key the tenant trusts (or any archive again) [default: show the policy].",
+)
+@global_options
+@pass_settings
+def policy_command(settings: Settings, tenant_name: str, require: bool | None) -> None:
+    """Show or set TENANT's signature policy.
+
+    \b
+    With --require-signatures, `register`, `serve --watch`, `packages activate` and every later
+    load of a registered version accept only archives signed by a key the tenant trusts
+    (`cloacina-ctl trust add NAME PUBKEY --tenant TENANT`). Refused while the tenant trusts no key,
+    or while an active version is not signed by a trusted key (it would stop loading).
+    """
+    from .._registry import TrustStore, check_tenant_name
+
+    settings.tenant = check_tenant_name(tenant_name)
+    settings.given.add("tenant")
+    store = TrustStore(settings.database(read_only=require is None), settings.tenant)
+    result = store.policy() if require is None else store.set_policy(required=require)
+    if settings.json:
+        print_json(result.to_json())
+        return
+    changed = require is not None and result.previous != result.require_signatures
+    state = ("are now" if changed else "are") + " required" if result.require_signatures else "are not required"
+    if changed and not result.require_signatures:
+        state = "are no longer required"
+    settings.out.print(
+        f"Tenant {result.tenant!r}: signatures by a trusted key {state} ({result.trusted_keys} trusted "
+        "key(s); cloacina-ctl trust list)",
+        markup=False,
+        highlight=False,
+    )

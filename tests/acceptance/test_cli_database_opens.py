@@ -24,6 +24,8 @@ READ_ONLY = [
     (["packages", "show", "nothing-here"], 3),
     (["workflows", "list"], 0),
     (["tenants", "list"], 0),
+    (["trust", "list"], 0),
+    (["tenants", "policy", "public"], 0),
 ]
 
 _CHANGES = re.compile(r"\s*(CREATE|ALTER|DROP|INSERT|UPDATE|DELETE|TRUNCATE)\b", re.IGNORECASE)

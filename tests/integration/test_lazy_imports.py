@@ -19,7 +19,7 @@ import cloacina_host
 import cloacina_workflow
 
 #: the heavy libraries, by top-level module name
-HEAVY = ("sqlalchemy", "psycopg", "pydantic", "pydantic_core", "pluggy", "rich", "build", "installer")
+HEAVY = ("sqlalchemy", "psycopg", "pydantic", "pydantic_core", "pluggy", "rich", "build", "installer", "cryptography")
 
 
 def run(code: str) -> str:
@@ -60,8 +60,30 @@ def test_inspect_loads_no_database_plugin_or_build_machinery(reg_archives: dict[
         "assert 'simple_demo::data_processing' in out.getvalue()\n"
     )
     loaded = loaded_after(code)
-    assert loaded & {"sqlalchemy", "psycopg", "pluggy", "build", "installer"} == set()
+    assert loaded & {"sqlalchemy", "psycopg", "pluggy", "build", "installer", "cryptography"} == set()
     assert {"pydantic", "rich"} <= loaded  # the manifest is validated, and shown as a tree
+
+
+def test_inspect_of_a_signed_archive_verifies_offline(reg_archives: dict[str, Path], tmp_path: Path) -> None:
+    """Verifying needs cryptography; with no database configured, trust is not looked up (no SQLAlchemy)."""
+    from cloacina_host._packaging import generate_key_pair, load_signing_key, sign_archive
+
+    generate_key_pair("k", tmp_path, passphrase=None)
+    key = load_signing_key(tmp_path / "k.key", passphrase=lambda: b"")
+    archive = tmp_path / "signed.cloacina"
+    sign_archive(reg_archives["demo"], [key], output=archive)
+    code = (
+        "import contextlib, io, os\n"
+        f"os.environ['CLOACINA_HOME'] = {str(tmp_path / 'no-home')!r}\n"
+        "os.environ.pop('CLOACINA_DATABASE_URL', None)\n"
+        "from cloacina_host.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main(['inspect', {str(archive)!r}]) == 0\n"
+        "assert 'verifies' in out.getvalue()\n"
+    )
+    loaded = loaded_after(code)
+    assert "cryptography" in loaded
+    assert loaded & {"sqlalchemy", "psycopg", "pluggy", "build", "installer"} == set()
 
 
 @pytest.mark.parametrize("package", [cloacina_host, cloacina_workflow], ids=lambda p: p.__name__)
