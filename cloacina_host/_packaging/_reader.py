@@ -298,14 +298,17 @@ class _Reader:
                 raise self.fail(f"workflows[{i}] {wf.key!r} in {MANIFEST_NAME} {exc}", MANIFEST_NAME) from None
 
 
-def read_archive(source: str | os.PathLike[str] | bytes, *, require_compatible: bool = True) -> Archive:
+def read_archive(
+    source: str | os.PathLike[str] | bytes, *, require_compatible: bool = True, name: str | None = None
+) -> Archive:
     """Read and check a ``.cloacina`` archive (a path, or its bytes). Raises ``ArchiveError``, nothing else.
 
     With ``require_compatible=False`` wheels tagged for other platforms are accepted (``inspect`` shows
-    an archive built elsewhere); everything else is checked all the same.
+    an archive built elsewhere); everything else is checked all the same. ``name``: what messages call
+    bytes (an upload's file name; default ``<archive bytes>``).
     """
     if isinstance(source, bytes):
-        name, data = "<archive bytes>", source
+        name, data = name or "<archive bytes>", source
         if len(data) > MAX_ARCHIVE_SIZE:
             raise ArchiveError(
                 f"{name}: is {len(data):,} bytes, more than the limit of {MAX_ARCHIVE_SIZE:,} (MAX_ARCHIVE_SIZE).",
