@@ -346,17 +346,22 @@ class _Reader:
 
 
 def read_archive(
-    source: str | os.PathLike[str] | bytes, *, require_compatible: bool = True, verify_signatures: bool = True
+    source: str | os.PathLike[str] | bytes,
+    *,
+    require_compatible: bool = True,
+    verify_signatures: bool = True,
+    name: str | None = None,
 ) -> Archive:
     """Read and check a ``.cloacina`` archive (a path, or its bytes). Raises ``ArchiveError``, nothing else.
 
     With ``require_compatible=False`` wheels tagged for other platforms are accepted (``inspect`` shows
     an archive built elsewhere); everything else is checked all the same. Every signature must
     verify over the manifest's bytes, unless ``verify_signatures=False`` (``inspect``, which shows
-    which do): their form is checked all the same.
+    which do): their form is checked all the same. ``name``: what messages call bytes (an upload's
+    file name; default ``<archive bytes>``).
     """
     if isinstance(source, bytes):
-        name, data = "<archive bytes>", source
+        name, data = name or "<archive bytes>", source
         if len(data) > MAX_ARCHIVE_SIZE:
             raise ArchiveError(
                 f"{name}: is {len(data):,} bytes, more than the limit of {MAX_ARCHIVE_SIZE:,} (MAX_ARCHIVE_SIZE).",

@@ -224,17 +224,19 @@ class Registry:
         force: bool = False,
         activate: bool | None = None,
         progress: Progress | None = None,
+        name: str | None = None,
     ) -> RegisterResult:
         """Register a ``.cloacina`` archive (a path or its bytes); return what was done.
 
         ``activate``: None makes the version active when the package has no active version or this
-        one is newer (PEP 440); True always; False never. The same bytes again is a no-op;
+        one is newer (PEP 440); True always; False never. ``name``: what messages call archive bytes
+        (an upload's file name; default ``<archive bytes>``). The same bytes again is a no-op;
         different bytes under a registered name and version are refused unless ``force``.
         Raises ``ArchiveError`` or ``RegistryError`` (user errors), ``StorageError``; changes nothing then.
         """
         say = progress or (lambda _message: None)
         started = time.perf_counter()
-        archive, data = self._read(source)
+        archive, data = self._read(source, name)
         manifest = archive.manifest
         name, version = normalize(manifest.package.name), manifest.package.version
         display = f"{manifest.package.name} {version}"
@@ -283,8 +285,8 @@ class Registry:
             say(f"{display} is registered; the active version stays {previous}")
         return self._result(archive, status, active, previous, started, shown_signers)
 
-    def _read(self, source: str | os.PathLike[str] | bytes) -> tuple[Archive, bytes]:
-        archive = read_archive(source)  # the bytes it checked are the bytes stored: no second read, no race
+    def _read(self, source: str | os.PathLike[str] | bytes, name: str | None = None) -> tuple[Archive, bytes]:
+        archive = read_archive(source, name=name)  # the bytes it checked are the bytes stored: no second read, no race
         return archive, archive.data
 
     def _store(

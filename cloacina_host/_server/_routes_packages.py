@@ -35,7 +35,7 @@ async def upload(
     ``multipart/form-data`` file. Checked, stored, installed and loaded as ``register`` does; over the
     size limit it is refused (413) before it is read whole, and nothing is stored."""
     data = await read_upload(request, limit=request.app.state.max_archive_size, name=filename)
-    result = await asyncio.to_thread(rt.host.registry.register, data, force=force, activate=activate)
+    result = await asyncio.to_thread(rt.host.registry.register, data, force=force, activate=activate, name=filename)
     return RegisterResponse.model_validate(result.to_json())
 
 
