@@ -62,6 +62,15 @@ class PackagesList(Model):
     packages: list[PackageSummary]
 
 
+class SignerModel(Model):
+    """A key that signed a registered version (``packages show``'s signers)."""
+
+    fingerprint: str
+    name: str
+    trusted_at_registration: bool
+    trust: Literal["trusted", "revoked", "not trusted"]
+
+
 class PackageVersionModel(Model):
     version: str
     active: bool
@@ -69,6 +78,7 @@ class PackageVersionModel(Model):
     size: int
     registered_at: str | None
     running_executions: int
+    signed_by: list[SignerModel]
     workflows: list[RegisteredWorkflowModel]
 
 
@@ -90,6 +100,7 @@ class RegisterResponse(Model):
     active: bool
     previous_active: str | None
     workflows: list[RegisteredWorkflowModel]
+    signed_by: list[SignerModel]
     install_dir: str
     seconds: float
 
