@@ -524,7 +524,16 @@ class WorkerPool:
         if starting is None:
             starting = self._starting[package_dir] = asyncio.ensure_future(self._start(package_dir))
             starting.add_done_callback(functools.partial(self._started, package_dir))
-        return await asyncio.shield(starting)
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            cancelling = getattr(current, "cancelling", None)  # 3.11+; on 3.10 the caller's own is assumed
+            if starting.cancelled() and cancelling is not None and not cancelling():  # close() ended the start
+                raise WorkerCrashed(
+                    f"the worker for {package_dir.name} was not started: the host closed its package workers"
+                ) from None
+            raise
 
     async def _start(self, package_dir: Path) -> Worker:
         worker = Worker(package_dir, cancel_grace_s=self.cancel_grace_s)

@@ -135,6 +135,7 @@ class DistributedWorker:
         grace_s: float = DEFAULT_GRACE_S,
         default_timeout_s: float | None = None,
         name: str | None = None,
+        close_catalog: bool = True,
     ) -> None:
         if concurrency < 1:
             raise UsageError(f"concurrency must be at least 1, not {concurrency}.")
@@ -158,6 +159,8 @@ class DistributedWorker:
         self.db_threads = self._db_threads
         self.resolver = resolver or catalog_resolver(self.catalog)
         self._owns_db = database_opener is None  # a database from database_opener is its caller's to close
+        #: False: the catalog (its package workers) is shared with a runner its caller stops after this worker
+        self._close_catalog = close_catalog
         self._open = database_opener or (
             lambda: open_tenant_database(
                 self.database_url, home=self.home, tenant=self.tenant, pool_size=self._db_threads
@@ -275,7 +278,8 @@ class DistributedWorker:
                 await asyncio.wait_for(asyncio.wrap_future(closing), timeout=self.grace_s + 5)
             if self._owns_db:
                 self.db.dispose()
-            await self.catalog.aclose()  # the workers of registered packages started on this loop
+            if self._close_catalog:
+                await self.catalog.aclose()  # the workers of registered packages started on this loop
         if self.failure is not None:
             raise self.failure
         return self.stats

@@ -258,6 +258,8 @@ async def _serve(
             concurrency=distributed,
             grace_s=10.0,
             database_opener=lambda: db,
+            # the runner shares its package workers: closed after the runner's executions are left
+            close_catalog=False,
         )
         worker_run = asyncio.ensure_future(worker.run())
     watching_task = asyncio.ensure_future(reconciling(reconciler)) if reconciler is not None else None
