@@ -50,6 +50,17 @@ def _postgres_url(session: nox.Session) -> str | None:
     return None
 
 
+def _chromium(session: nox.Session) -> None:
+    """CLOACINA_CHROMIUM, else what `.ci/chromium.sh` finds (it installs Debian's package when root)."""
+    if os.environ.get("CLOACINA_CHROMIUM"):
+        return
+    proc = subprocess.run(["bash", str(ROOT / ".ci" / "chromium.sh")], capture_output=True, text=True, check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        os.environ["CLOACINA_CHROMIUM"] = proc.stdout.strip().splitlines()[-1]  # later sessions reuse it
+    else:
+        session.warn(f"No Chromium ({proc.stderr.strip()[-300:]}); the browser test will be skipped (CI fails).")
+
+
 #: the interpreter every test runs on; on the others the ``slow`` end-to-end tests (wheel builds,
 #: subprocess hosts) are left out unless ``-- --all-tests`` is given, which keeps CI near 20 minutes
 FULL_PYTHON = "3.11"
@@ -65,6 +76,7 @@ def tests(session: nox.Session) -> None:
     _install_project(session, "test")
     url = _postgres_url(session)
     env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
+    _chromium(session)
     args = [arg for arg in session.posargs if arg != "--all-tests"]
     if session.python != FULL_PYTHON and "--all-tests" not in session.posargs:
         args = ["-m", "not slow", *args]
