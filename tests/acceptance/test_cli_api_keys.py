@@ -12,22 +12,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cloacina_host._registry._api_keys import open_key_store
-from cloacina_host.cli import main
-
-
-@pytest.fixture
-def ctl(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Any:
-    monkeypatch.setenv("CLOACINA_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLOACINA_DATABASE_URL", database_url)
-    monkeypatch.delenv("CLOACINA_TENANT", raising=False)
-    capfd.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
-        out, err = capfd.readouterr()
-        return status, out, err
-
-    return run
 
 
 def test_create_list_revoke_and_only_a_hash_is_stored(ctl: Any, database_url: str, tmp_path: Path) -> None:

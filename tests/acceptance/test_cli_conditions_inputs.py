@@ -15,22 +15,6 @@ import pytest
 
 from cloacina_host._storage import _queries as q
 from cloacina_host._storage import open_database
-from cloacina_host.cli import main
-
-
-@pytest.fixture
-def ctl(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Any:
-    """``ctl(*args)`` → ``(status, stdout, stderr)`` of ``cloacina-ctl`` on this test's database and home."""
-    monkeypatch.setenv("CLOACINA_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLOACINA_DATABASE_URL", database_url)
-    capfd.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
-        out, err = capfd.readouterr()
-        return status, out, err
-
-    return run
 
 
 def _executions(database_url: str) -> int:

@@ -29,22 +29,6 @@ DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging
 Ctl = Callable[..., tuple[int, str, str]]
 
 
-@pytest.fixture
-def ctl(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Ctl:
-    """``ctl(*args)`` → ``(status, stdout, stderr)`` of ``cloacina-ctl`` on this test's database and home."""
-    monkeypatch.setenv("CLOACINA_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLOACINA_DATABASE_URL", database_url)
-    monkeypatch.delenv("CLOACINA_SIGNING_PASSPHRASE", raising=False)
-    capfd.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
-        out, err = capfd.readouterr()
-        return status, out, err
-
-    return run
-
-
 def ok(ctl: Ctl, *args: str) -> Any:
     status, out, err = ctl(*args, "--json")
     assert status == 0, err
