@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cloacina_host._registry._api_keys import open_key_store
+from cloacina_host._storage import parse_database_url
 
 
 def test_create_list_revoke_and_only_a_hash_is_stored(ctl: Any, database_url: str, tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_create_list_revoke_and_only_a_hash_is_stored(ctl: Any, database_url: st
     )
     assert "key" not in listed
 
-    engine = create_engine(database_url)
+    engine = create_engine(parse_database_url(database_url))  # psycopg 3, as the host connects
     try:
         with engine.connect() as conn:
             rows = [tuple(map(str, r)) for r in conn.execute(text("SELECT * FROM api_keys"))]
