@@ -119,7 +119,9 @@ async def test_a_sigkilled_worker_loses_only_its_in_flight_tasks(
 ) -> None:
     out = tmp_path / "runs"
     out.mkdir()
-    options = ("--concurrency", "4", "--lease-seconds", "2", "--quiet")
+    # a lease long enough that a busy survivor on a loaded 2-core machine always renews in time;
+    # short enough that the victim's tasks are taken over within seconds
+    options = ("--concurrency", "4", "--lease-seconds", "5", "--quiet")
     workers = [start_worker(postgres_schema_url, f"k{i}", *options) for i in range(3)]
     victim = workers[0]
     async with _submitter(postgres_schema_url, scale_flows) as runner:
