@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -24,7 +23,9 @@ from cloacina_host.cli import main
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-DEADLINE_S = 90  # only so that a broken serve fails the test instead of hanging it
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
 
 Ctl = Callable[..., tuple[int, str, str]]
 
@@ -238,37 +239,20 @@ def test_serve_watch_registers_only_what_the_tenant_trusts(
     shutil.copy(reg_archives["swap-1"], watch / "unsigned.cloacina")
     good = signed(reg_archives["swap-2"], tmp_path / "good.cloacina", ctl, "alice")
     log = tmp_path / "serve.log"
-    serve = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert serve is not None
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            [serve, "serve", "--interval", "0.2", "--watch", str(watch)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    proc = SERVING.start_serve(log, "--watch", str(watch))
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while "unsigned.cloacina was not registered" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        SERVING.until(
+            "the unsigned archive refused", lambda: "unsigned.cloacina was not registered" in log.read_text(), proc
+        )
         assert ok(ctl, "packages", "list")["packages"] == []
         staging = watch / "good.part"
         shutil.copy(good, staging)
         os.replace(staging, watch / "good.cloacina")
-        while "good.cloacina: registered reg-swap 2.0.0" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        SERVING.until(
+            "the signed archive registered", lambda: "good.cloacina: registered reg-swap 2.0.0" in log.read_text(), proc
+        )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        SERVING.stop_serve(proc)
     output = log.read_text()
     assert "the archive is not signed" in output
     assert [p["active_version"] for p in ok(ctl, "packages", "list")["packages"]] == ["2.0.0"]

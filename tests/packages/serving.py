@@ -76,7 +76,7 @@ def place(archive: Path, target: Path) -> None:
 def until(
     what: str,
     check: Callable[[], Any],
-    procs: subprocess.Popen[str] | Sequence[subprocess.Popen[str]],
+    procs: subprocess.Popen[str] | Sequence[subprocess.Popen[str]] = (),
     *,
     timeout_s: float = DEADLINE_S,
     name: str = "serve",

@@ -8,14 +8,12 @@ Every server started is stopped (SIGTERM, then kill) when the test ends.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,21 +23,15 @@ from typing import Any
 import httpx
 import pytest
 
-DEADLINE_S = 90.0  # only so that a broken server fails the test instead of hanging it
+SERVING = importlib.import_module("tests.conftest").load_helper(  # tests/ is not a package
+    "cloacina_tests_serving", "serving.py"
+)
 LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 def until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str] | None = None) -> Any:
-    """Poll ``check`` until it returns something truthy (returned), within a deadline."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode} while waiting for {what}")
-        time.sleep(0.05)
-    pytest.fail(f"gave up waiting for {what}")
+    """Poll ``check`` until it returns something truthy (returned), within a deadline (``serving.until``)."""
+    return SERVING.until(what, check, () if proc is None else proc, name="the server")
 
 
 @dataclass
@@ -128,9 +120,7 @@ class Deployment:
 
 
 def _ctl() -> str:
-    found = shutil.which("cloacina-ctl", path=str(Path(sys.executable).parent))
-    assert found is not None
-    return found
+    return str(SERVING.ctl_path())
 
 
 @pytest.fixture
