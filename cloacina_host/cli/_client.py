@@ -147,8 +147,11 @@ def connect(url: str, key: str | None, *, tenant: str | None) -> tuple[Client, s
     if not key:
         raise UsageError(f"--server {url} needs an API key. {KEY_FIX}")
     client = Client(url.rstrip("/"), key)
-    who = client.get(path("whoami"))
-    key_tenant = str(who["tenant"])
+    try:
+        key_tenant = str(client.get(path("whoami"))["tenant"])
+    except BaseException:
+        client.close()
+        raise
     if tenant is not None and tenant != key_tenant:
         client.close()
         raise UsageError(
