@@ -100,8 +100,8 @@ class RegisterResponse(Model):
     active: bool
     previous_active: str | None
     workflows: list[RegisteredWorkflowModel]
-    signed_by: list[SignerModel]
     install_dir: str
+    signed_by: list[SignerModel]
     seconds: float
 
 
