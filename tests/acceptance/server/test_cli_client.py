@@ -187,7 +187,8 @@ def test_every_command_prints_the_same_through_the_server(
         if extra:
             assert _result(there.json()) == _result(here.json())
         else:
-            assert there.out == here.out == '{\n  "name": "ada",\n  "greeting": "hello ada",\n  "shout": "HELLO ADA"\n}\n'
+            assert there.out == here.out
+            assert json.loads(there.out) == {"name": "ada", "greeting": "hello ada", "shout": "HELLO ADA"}
     failed_here, failed_there = sides.local("run", "cli_failing"), sides.remote("run", "cli_failing")
     assert (failed_here.status, failed_there.status) == (1, 1)
     assert failed_there.out == failed_here.out
