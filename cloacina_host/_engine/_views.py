@@ -9,7 +9,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from .._discovery import CatalogEntry
+from .._discovery import CatalogEntry, WorkflowCatalog
 from .._output import OutputLine
 from .._storage import AttemptRecord, ExecutionRecord
 
@@ -25,6 +25,7 @@ __all__ = [
     "when",
     "workflow_graph",
     "workflow_json",
+    "workflow_problems_json",
 ]
 
 
@@ -192,3 +193,26 @@ def workflow_graph(entry: CatalogEntry) -> list[dict[str, Any]]:
     """The workflow's DAG: each task (in run order) with the tasks it depends on."""
     wf = entry.workflow
     return [{"task_id": tid, "dependencies": list(wf.tasks[tid].spec.dependencies)} for tid in wf.order]
+
+
+def workflow_problems_json(
+    catalog: WorkflowCatalog, conflicts: dict[str, list[CatalogEntry]], tenant: str
+) -> list[dict[str, Any]]:
+    """What ``workflows list`` reports besides the workflows: plugins that failed to load, and workflows
+    offered by more than one source (each source's entry in ``entries``, as ``workflow_json`` gives it)."""
+    problems: list[dict[str, Any]] = [
+        {"kind": "load", "distribution": p.distribution, "entry_point": p.entry_point, "message": str(p)}
+        for p in catalog.problems
+    ]
+    for key, found in conflicts.items():
+        error = catalog.conflict_error(key, conflicts)
+        problems.append(
+            {
+                "kind": "conflict",
+                "workflow": key,
+                "sources": error.sources,
+                "message": str(error),
+                "entries": [workflow_json(e, tenant) for e in found],
+            }
+        )
+    return problems

@@ -100,8 +100,8 @@ class RegisterResponse(Model):
     active: bool
     previous_active: str | None
     workflows: list[RegisteredWorkflowModel]
-    signed_by: list[SignerModel]
     install_dir: str
+    signed_by: list[SignerModel]
     seconds: float
 
 
@@ -148,9 +148,22 @@ class WorkflowModel(Model):
     graph: list[GraphNode]
 
 
+class WorkflowProblem(Model):
+    """A plugin that failed to load (``kind`` load), or a workflow more than one source offers (conflict)."""
+
+    kind: Literal["load", "conflict"]
+    message: str
+    distribution: str | None = None
+    entry_point: str | None = None
+    workflow: str | None = None
+    sources: list[str] | None = None
+    entries: list[dict[str, Any]] | None = None
+
+
 class WorkflowsList(Model):
     tenant: str
     workflows: list[WorkflowModel]
+    problems: list[WorkflowProblem] = Field(default_factory=list)
 
 
 # -- executions ------------------------------------------------------------------------------------

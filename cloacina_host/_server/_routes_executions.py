@@ -9,7 +9,8 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Query
 
 from .._engine._history import ExecutionRecord, find_execution, list_executions
-from .._engine._views import attempt_output_json, execution_detail_json, execution_summary_json
+from .._engine._logs import logs_json
+from .._engine._views import execution_detail_json, execution_summary_json
 from ._auth import Principal, principal
 from ._deps import actor, runtime
 from ._models import (
@@ -80,17 +81,16 @@ async def show(execution_id: str, rt: TenantRuntime = Depends(runtime)) -> Execu
 
 
 @router.get("/{execution_id}/logs", name="executions.logs", response_model=ExecutionLogs)
-async def logs(execution_id: str, rt: TenantRuntime = Depends(runtime)) -> ExecutionLogs:  # noqa: B008
-    """What each attempt of each task wrote, in workflow order."""
+async def logs(
+    execution_id: str,
+    rt: TenantRuntime = Depends(runtime),  # noqa: B008
+    task: str | None = Query(None, max_length=1000, description="Only this task's attempts"),
+    attempt: int | None = Query(None, ge=1, description="Only attempt N (of each task shown)"),
+) -> ExecutionLogs:
+    """What each attempt of each task wrote, in workflow order, as ``executions logs --json`` (404 naming
+    the tasks or attempts there are when ``task`` or ``attempt`` is not one of them)."""
     record = await find(rt, execution_id)
-    attempts = [
-        {"task_id": t.task_id, "attempt": a.attempt, "status": a.status, **attempt_output_json(a)}
-        for t in record.tasks
-        for a in t.attempts
-    ]
-    return ExecutionLogs.model_validate(
-        {"execution_id": record.id, "status": record.shown_status, "attempts": attempts}
-    )
+    return ExecutionLogs.model_validate(logs_json(record, task, attempt))
 
 
 @router.post("/{execution_id}/cancel", name="executions.cancel", response_model=CancelResponse)

@@ -31,8 +31,10 @@ __all__ = ["cli", "main", "run_main"]
 
 EPILOG = """\b
 Exit status: 0 success, 1 user error (bad input, validation),
-2 infrastructure failure (database unreachable, or at a schema
-version the command cannot use), 3 not found.
+2 infrastructure failure (database or --server unreachable, or at
+a schema version the command cannot use), 3 not found. Through
+--server, a missing, wrong or revoked API key (401) or a role that
+does not allow the command (403) exits 1.
 """
 
 

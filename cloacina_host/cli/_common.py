@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .._discovery import WorkflowCatalog
     from .._host import Database, Host
+    from ._client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,8 +38,40 @@ class Settings:
     disabled_plugins: list[str] = field(default_factory=list)
     #: the settings given as options on the command line (the environment does not override them)
     given: set[str] = field(default_factory=set)
+    #: the settings given at all (as options or in the environment)
+    chosen: set[str] = field(default_factory=set)
+    #: ``--server URL`` (env ``CLOACINA_SERVER``): the commands that support it use the server's API
+    server: str | None = None
+    api_key: str | None = None
     _host: Host | None = None
     _db: Database | None = None
+    _client: Client | None = None
+
+    def remote(self) -> Client | None:
+        """The client of ``--server`` (None without it), connected on first use; ``tenant`` becomes the key's."""
+        if self.server is None:
+            return None
+        if self._client is None:
+            from ._client import connect
+
+            self._client, self.tenant = connect(
+                self.server, self.api_key, tenant=self.tenant if "tenant" in self.chosen else None
+            )
+        return self._client
+
+    def refuse_server(self) -> None:
+        """``UsageError`` when ``--server`` is set: the running command works on the database only."""
+        if self.server is None:
+            return
+        from .._errors import UsageError
+        from ._client import COVERED
+
+        ctx = click.get_current_context(silent=True)
+        command = ctx.command_path if ctx is not None else "this command"
+        raise UsageError(
+            f"`{command}` works on the database and cannot go through --server {self.server} (--server applies "
+            f"to: {COVERED}). Run it where the database is, without --server (unset CLOACINA_SERVER)."
+        )
 
     def database(self, *, read_only: bool = False, pool_size: int = 4) -> Database:
         """The tenant's database: opened once per command, on first use, and closed when the command ends.
@@ -60,7 +93,11 @@ class Settings:
 
     def check_database_url(self) -> None:
         """A SQLite ``--database-url`` must name a file in a directory that exists: none is created for it
-        (a mistyped path would otherwise become a new, empty database). The home's default one is."""
+        (a mistyped path would otherwise become a new, empty database). The home's default one is.
+
+        Every command that reaches the database passes here first: with ``--server`` it is refused.
+        """
+        self.refuse_server()  # never the database silently in place of the server asked for
         if not self.database_url:
             return
         from .._errors import UsageError
@@ -82,6 +119,7 @@ class Settings:
         if self._host is None:
             from .._host import compose  # not needed by commands that only read archives
 
+            self.refuse_server()
             with package_output_to_stderr():  # importing plugins runs their code: what it prints is no result
                 self._host = compose(
                     self.database_url,
@@ -103,6 +141,8 @@ class Settings:
         ``failed``: the command failed; a SQLite file it created and left holding nothing is removed
         (a refused ``register`` on a new home leaves no empty database behind).
         """
+        if self._client is not None:
+            self._client.close()
         if self._host is not None:
             self._host.close()
         db, self._db = self._db, None
@@ -175,6 +215,7 @@ def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
         if from_env and attr in settings.given:
             return  # an option given before the subcommand wins over the environment, as options do
         setattr(settings, attr, value)
+        settings.chosen.add(attr)
         if not from_env:
             settings.given.add(attr)
 
@@ -210,6 +251,25 @@ def global_options(f: F) -> F:
             callback=_setter("tenant"),
             help="Tenant whose packages and executions to use; create one with `tenants create` "
             "[env CLOACINA_TENANT; default: public].",
+        ),
+        click.option(
+            "--server",
+            envvar="CLOACINA_SERVER",
+            expose_value=False,
+            callback=_setter("server"),
+            metavar="URL",
+            help="Talk to `cloacina-ctl server` at URL instead of the database, with the API key in "
+            "CLOACINA_API_KEY (its tenant is used). Applies to: register, packages, workflows list, run, "
+            "executions, schedules, triggers; commands that need the database refuse it "
+            "[env CLOACINA_SERVER].",
+        ),
+        click.option(
+            "--api-key",
+            envvar="CLOACINA_API_KEY",
+            expose_value=False,
+            callback=_setter("api_key"),
+            metavar="KEY",
+            help="The API key for --server (prefer the environment: CLOACINA_API_KEY).",
         ),
         click.option(
             "--json", "json_", is_flag=True, expose_value=False, callback=_setter("json"), help="JSON output."

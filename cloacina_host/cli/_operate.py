@@ -12,6 +12,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -80,20 +81,81 @@ def _runner(settings: Settings, max_concurrent_tasks: int, default_timeout_s: fl
     )
 
 
-def report_result(settings: Settings, result: ExecutionResult) -> None:
-    """What ``run`` prints at the end: a summary on stderr, the final context (or the result) on stdout;
-    a failed or cancelled execution raises, for exit status 1."""
+def report_result(settings: Settings, result: dict[str, Any]) -> None:
+    """What ``run`` prints at the end of ``result`` (``ExecutionResult.to_json()``): a summary on stderr, the
+    final context (or the result) on stdout; a failed or cancelled execution raises, for exit status 1."""
     from ._progress import format_duration
     from ._run import ExecutionFailedError
 
     if settings.json:
-        print_json(result.to_json())
+        print_json(result)
     else:
-        summary = f"execution {result.execution_id} of {result.workflow} {result.status}"
-        settings.err.print(f"{summary} in {format_duration(result.duration_s)}", markup=False)
-        print_json(result.context.to_dict())
-    if not result.ok:
-        raise ExecutionFailedError(result)
+        summary = f"execution {result['execution_id']} of {result['workflow']} {result['status']}"
+        settings.err.print(f"{summary} in {format_duration(result['duration_s'])}", markup=False)
+        print_json(result["context"])
+    if result["status"] != "completed":
+        raise ExecutionFailedError(result["execution_id"], result["error"])
+
+
+def result_of(record: dict[str, Any]) -> dict[str, Any]:
+    """``ExecutionResult.to_json()`` of an execution's JSON view (``executions show --json``), as
+    ``ExecutionResult.from_record`` gives it."""
+    context = record["final_context"] if record["final_context"] is not None else record["context"]
+    return {
+        "execution_id": record["id"],
+        "workflow": record["workflow"],
+        "status": record["status"],
+        "error": record["error"],
+        "duration_s": record["duration_s"],
+        "context": context if context is not None else {},
+        "tasks": {
+            t["task_id"]: {
+                "status": t["status"],
+                "attempts": len(t["attempts"]),
+                "duration_s": t["duration_s"] or 0.0,
+                "error": t["error"],
+            }
+            for t in record["tasks"]
+        },
+    }
+
+
+def follow(settings: Settings, record: dict[str, Any]) -> dict[str, Any] | None:
+    """Show execution ``record``'s tasks (``_Watch``) as they change, read again every ``WATCH_POLL_S``
+    until it has ended: its last view. Ctrl-C stops following (None), the execution goes on."""
+    from ._executions import execution_view
+
+    view = _Watch(settings.err, live=settings.err.is_terminal)
+    try:
+        with view:
+            while True:
+                view.show(record)
+                if record["status"] not in ("running", "queued"):
+                    return record
+                time.sleep(WATCH_POLL_S)
+                record = execution_view(settings, record["id"])
+    except KeyboardInterrupt:
+        settings.err.print(f"stopped watching; execution {record['id']} goes on", markup=False)
+        return None
+
+
+def follow_to_end(settings: Settings, execution_id: str) -> None:
+    """``run`` through the server after submitting: follow the execution, then report as ``run`` does
+    (Ctrl-C: exit status 130, the execution goes on in the server)."""
+    from ._executions import execution_view
+
+    record = follow(settings, execution_view(settings, execution_id))
+    if record is None:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    report_result(settings, result_of(record))
+
+
+def refuse_remote(settings: Settings, what: str, given: bool) -> None:
+    """``UsageError`` for an option that has no meaning through ``--server`` (the server decides it)."""
+    if given and settings.server is not None:
+        from .._errors import UsageError
+
+        raise UsageError(f"{what} is not available through --server: the server runs executions its own way.")
 
 
 # -- cancel -----------------------------------------------------------------------------------------
@@ -111,21 +173,30 @@ def cancel_command(settings: Settings, execution_id: str) -> None:
     One no host runs (queued, its host gone, or distributed) is ended now. Exits 1 if it has
     already ended, 3 if there is no such execution.
     """
-    from .._engine._operate import actor_name, cancel_execution
+    from ._executions import execution_view
 
-    record = _find(settings, execution_id, read_only=False)
-    outcome = cancel_execution(settings.database(), tenant=settings.tenant, execution_id=record.id, actor=actor_name())
-    if settings.json:
-        print_json(
-            {"execution_id": record.id, "ended": outcome.ended, "owner": outcome.owner, "status": outcome.status}
+    record = execution_view(settings, execution_id, read_only=False)
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
+
+        outcome = client.post(path("executions", record["id"], "cancel"))
+    else:
+        from .._engine._operate import actor_name, cancel_execution
+
+        found = cancel_execution(
+            settings.database(), tenant=settings.tenant, execution_id=record["id"], actor=actor_name()
         )
+        outcome = {"execution_id": record["id"], "ended": found.ended, "owner": found.owner, "status": found.status}
+    if settings.json:
+        print_json(outcome)
         return
-    if outcome.ended:
-        settings.err.print(f"execution {record.id} of {record.namespace} {outcome.status}", markup=False)
+    if outcome["ended"]:
+        settings.err.print(f"execution {record['id']} of {record['workflow']} {outcome['status']}", markup=False)
     else:
         settings.err.print(
-            f"cancel of execution {record.id} requested; {outcome.owner}, the host running it, stops it at its "
-            f"next lease renewal (follow it: cloacina-ctl executions watch {record.id})",
+            f"cancel of execution {record['id']} requested; {outcome['owner']}, the host running it, stops it at "
+            f"its next lease renewal (follow it: cloacina-ctl executions watch {record['id']})",
             markup=False,
         )
 
@@ -157,6 +228,19 @@ def retry_command(
     package version the execution started with (--latest: the active one, refused if its tasks
     changed), here with progress like `run` (exits like `run`), or with --detach in a `serve`.
     """
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
+
+        found = _remote_record(settings, execution_id)
+        _start_remote(
+            settings,
+            found,
+            detach,
+            lambda: client.post(path("executions", found["id"], "retry"), {"latest": latest})["execution_id"],
+            what="retry of",
+        )
+        return
     record = _find(settings, execution_id, read_only=False)
     runner = _runner(settings, max_concurrent_tasks, default_timeout_s)
 
@@ -193,6 +277,20 @@ def rerun_command(
 ) -> None:
     """Start a new execution of execution ID's workflow with the same input (as `run` would: its active
     version); the new one records which it reran. Options as for `run`."""
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
+
+        refuse_remote(settings, "--distributed", distributed)
+        found = _remote_record(settings, execution_id)
+        _start_remote(
+            settings,
+            found,
+            detach,
+            lambda: client.post(path("executions", found["id"], "rerun"))["execution_id"],
+            what="rerun of",
+        )
+        return
     record = _find(settings, execution_id, read_only=False)
     runner = _runner(settings, max_concurrent_tasks, default_timeout_s)
     if distributed:
@@ -238,17 +336,40 @@ def _start(settings: Settings, record: ExecutionRecord, detach: bool, go: Any, *
             settings.err.print(exc.message, markup=False)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     if isinstance(outcome, str):
-        if settings.json:
-            print_json({"execution_id": outcome, "workflow": record.namespace, "detached": True})
-        else:
-            settings.err.print(
-                f"{what} execution {record.id} stored as {outcome}; a `cloacina-ctl serve` sharing this database "
-                f"runs it (cloacina-ctl executions watch {outcome})",
-                markup=False,
-            )
-            click.echo(outcome)
+        _detached(settings, what, record.id, record.namespace, outcome, "a `cloacina-ctl serve` sharing this database")
         return
-    report_result(settings, outcome)
+    report_result(settings, outcome.to_json())
+
+
+def _detached(settings: Settings, what: str, execution_id: str, workflow: str, new_id: str, runs_it: str) -> None:
+    """What a detached retry or rerun prints: the new id (JSON: with the workflow)."""
+    if settings.json:
+        print_json({"execution_id": new_id, "workflow": workflow, "detached": True})
+        return
+    settings.err.print(
+        f"{what} execution {execution_id} stored as {new_id}; {runs_it} runs it "
+        f"(cloacina-ctl executions watch {new_id})",
+        markup=False,
+    )
+    click.echo(new_id)
+
+
+def _remote_record(settings: Settings, execution_id: str) -> dict[str, Any]:
+    from ._executions import execution_view
+
+    return execution_view(settings, execution_id)
+
+
+def _start_remote(
+    settings: Settings, record: dict[str, Any], detach: bool, submit: Callable[[], str], *, what: str
+) -> None:
+    """A retry or rerun through the server: ``submit`` it, then follow it to its end as ``run`` does."""
+    new_id = submit()
+    if detach:
+        assert settings.server is not None
+        _detached(settings, what, record["id"], record["workflow"], new_id, f"the server at {settings.server}")
+        return
+    follow_to_end(settings, new_id)
 
 
 # -- Ctrl-C while an execution runs in this process --------------------------------------------------
@@ -319,22 +440,11 @@ def watch_command(settings: Settings, execution_id: str) -> None:
     execution ends, exiting as `run` does (0 completed, 1 failed or cancelled); Ctrl-C stops watching
     and leaves the execution running.
     """
-    from .._engine import ExecutionResult
+    from ._executions import execution_view
 
-    record = _find(settings, execution_id, read_only=True)
-    view = _Watch(settings.err, live=settings.err.is_terminal)
-    try:
-        with view:
-            while True:
-                view.show(record)
-                if record.status != "running":
-                    break
-                time.sleep(WATCH_POLL_S)
-                record = _find(settings, record.id, read_only=True)
-    except KeyboardInterrupt:
-        settings.err.print(f"stopped watching; execution {record.id} goes on", markup=False)
-        return
-    report_result(settings, ExecutionResult.from_record(record))
+    record = follow(settings, execution_view(settings, execution_id))
+    if record is not None:
+        report_result(settings, result_of(record))
 
 
 class _Watch:
@@ -357,42 +467,46 @@ class _Watch:
         if self._live is not None:
             self._live.stop()
 
-    def show(self, record: ExecutionRecord) -> None:
+    def show(self, record: dict[str, Any]) -> None:
+        """Execution ``record`` (its JSON view, ``executions show --json``) as it is now."""
         if self._live is not None:
             self._live.update(self._table(record), refresh=True)
             return
-        status = record.shown_status
+        status = record["status"]
         if status != self._status:
             self._status = status
-            self.console.print(f"execution {record.id} of {record.namespace}: {status}", markup=False)
-        for t in record.tasks:
-            now = (t.status, len(t.attempts))
-            if self._seen.get(t.task_id, ("pending", 0)) == now:
+            self.console.print(f"execution {record['id']} of {record['workflow']}: {status}", markup=False)
+        for t in record["tasks"]:
+            now = (t["status"], len(t["attempts"]))
+            if self._seen.get(t["task_id"], ("pending", 0)) == now:
                 continue
-            self._seen[t.task_id] = now
-            suffix = f" — {t.error}" if t.error and t.status != "completed" else ""
-            self.console.print(f"{t.task_id}: {t.status} (attempt {len(t.attempts)}){suffix}", markup=False)
+            self._seen[t["task_id"]] = now
+            suffix = f" — {t['error']}" if t["error"] and t["status"] != "completed" else ""
+            self.console.print(f"{t['task_id']}: {t['status']} (attempt {len(t['attempts'])}){suffix}", markup=False)
 
-    def _table(self, record: ExecutionRecord) -> Any:
+    def _table(self, record: dict[str, Any]) -> Any:
         from rich.table import Table
         from rich.text import Text
 
         from ._progress import _STYLE, format_duration
+        from ._text import seconds
 
-        table = Table(box=None, pad_edge=False, title=f"{record.namespace} {record.id}: {record.shown_status}")
+        title = f"{record['workflow']} {record['id']}: {record['status']}"
+        table = Table(box=None, pad_edge=False, title=title)
         for column in ("TASK", "STATUS", "ATTEMPT", "DURATION", ""):
             table.add_column(column, no_wrap=column != "", overflow="fold" if column == "" else "ellipsis")
         now = time.time()
-        for t in record.tasks:
-            duration = t.duration_s
-            if duration is None and t.started_at is not None and t.status == "running":
-                duration = now - t.started_at
+        for t in record["tasks"]:
+            duration = t["duration_s"]
+            started = seconds(t["started_at"])
+            if duration is None and started is not None and t["status"] == "running":
+                duration = now - started
             table.add_row(
-                t.task_id,
-                Text(t.status, style=_STYLE.get(t.status, "")),
-                str(len(t.attempts) or "-"),
+                t["task_id"],
+                Text(t["status"], style=_STYLE.get(t["status"], "")),
+                str(len(t["attempts"]) or "-"),
                 format_duration(duration),
-                t.error or "" if t.status != "completed" else "",
+                t["error"] or "" if t["status"] != "completed" else "",
             )
         return table
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from .._defaults import DEFAULT_LOAD_TIMEOUT_S
 from . import _complete as complete
+from ._client import path, query
 from ._common import Settings, global_options, pass_settings, print_json
 from ._streams import package_output_to_stderr
-from ._text import safe_cell, safe_text
+from ._text import local_time, safe_cell, safe_text
 
 if TYPE_CHECKING:
-    from .._registry import PackageInfo, Registry
+    from .._registry import Registry
+    from ._client import Client
 
 
 def _registry(settings: Settings, load_timeout_s: float | None = None, *, read_only: bool = False) -> Registry:
@@ -30,10 +33,6 @@ def _registry(settings: Settings, load_timeout_s: float | None = None, *, read_o
         database_opener=lambda: settings.database(read_only=read_only),
         **kwargs,
     )
-
-
-def _local(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @click.command("register")
@@ -71,26 +70,44 @@ def register_command(settings: Settings, archive: str, force: bool, activate: bo
         step += 1
         settings.err.print(f"[{step}] {message}", markup=False, highlight=False)
 
-    registry = _registry(settings, load_timeout)
-    try:
-        with package_output_to_stderr():  # loading the package runs its code
-            result = registry.register(archive, force=force, activate=activate, progress=say)
-    finally:
-        registry.close()
+    client = settings.remote()
+    if client is not None:
+        view = _upload(client, archive, force=force, activate=activate)
+    else:
+        registry = _registry(settings, load_timeout)
+        try:
+            with package_output_to_stderr():  # loading the package runs its code
+                view = registry.register(archive, force=force, activate=activate, progress=say).to_json()
+        finally:
+            registry.close()
     if settings.json:
-        print_json(result.to_json())
+        print_json(view)
         return
-    verb = {"registered": "Registered", "replaced": "Replaced", "unchanged": "Already registered:"}[result.status]
-    state = "active" if result.active else f"not active (active: {result.previous_active or 'none'})"
-    settings.out.print(
-        safe_text(f"{verb} {result.name} {result.version} in tenant {result.tenant!r}, {state}"),
-        markup=False,
-        highlight=False,
-    )
-    for wf in result.workflows:
-        settings.out.print(safe_text(f"  {wf.key}: {' → '.join(wf.tasks)}"), markup=False, highlight=False)
-    if result.signers:
-        settings.out.print(f"  signed by {', '.join(s.text() for s in result.signers)}", markup=False, highlight=False)
+    verb = {"registered": "Registered", "replaced": "Replaced", "unchanged": "Already registered:"}[view["status"]]
+    state = "active" if view["active"] else f"not active (active: {view['previous_active'] or 'none'})"
+    line = functools.partial(settings.out.print, markup=False, highlight=False)
+    line(safe_text(f"{verb} {view['name']} {view['version']} in tenant {view['tenant']!r}, {state}"))
+    for wf in view["workflows"]:
+        line(safe_text(f"  {wf['name']}: {' → '.join(wf['tasks'])}"))
+    if view["signed_by"]:
+        line(f"  signed by {_signers(view['signed_by'])}")
+
+
+def _upload(client: Client, archive: str, *, force: bool, activate: bool | None) -> dict[str, Any]:
+    """``register`` through the server: the archive read (and refused) as here, then sent as the body."""
+    from .._packaging._source import read_archive_file
+
+    data = read_archive_file(archive)
+    params = query({"force": force, "activate": activate, "filename": archive[-200:]})
+    headers = {"Content-Type": "application/octet-stream"}
+    return dict(client.request("POST", path("packages"), content=data, params=params, headers=headers))
+
+
+def _signers(signers: list[dict[str, Any]]) -> str:
+    """Signers of a version as text: ``NAME (FINGERPRINT16, STANDING)``, as ``VersionSigner.text`` gives it."""
+    from .._registry._trust import short
+
+    return ", ".join(f"{s['name']} ({short(s['fingerprint'])}, {s['trust']})" for s in signers)
 
 
 @click.group("packages")
@@ -98,8 +115,20 @@ def packages_group() -> None:
     """Registered packages: list, show, activate a version (roll back), deactivate, remove."""
 
 
-def _versions_text(info: PackageInfo) -> str:
-    return ", ".join(f"{v.version}*" if v.active else v.version for v in info.versions)
+def _versions_text(p: dict[str, Any]) -> str:
+    return ", ".join(f"{v}*" if v == p["active_version"] else v for v in p["versions"])
+
+
+def _remote_or(settings: Settings, remote: Callable[[Client], Any], local: Callable[[Registry], Any]) -> Any:
+    """The JSON view from the server (``--server``), else from the tenant's registry here."""
+    client = settings.remote()
+    if client is not None:
+        return remote(client)
+    registry = _registry(settings, read_only=False)
+    try:
+        return local(registry)
+    finally:
+        registry.close()
 
 
 @packages_group.command("list")
@@ -107,17 +136,22 @@ def _versions_text(info: PackageInfo) -> str:
 @pass_settings
 def list_command(settings: Settings) -> None:
     """List the tenant's registered packages: versions (* marks the active one) and workflows."""
-    registry = _registry(settings, read_only=True)
-    try:
-        packages = registry.list_packages()
-    finally:
-        registry.close()
+    client = settings.remote()
+    if client is not None:
+        view = client.get(path("packages"))
+    else:
+        registry = _registry(settings, read_only=True)
+        try:
+            view = {"tenant": settings.tenant, "packages": [p.to_json() for p in registry.list_packages()]}
+        finally:
+            registry.close()
     if settings.json:
-        print_json({"tenant": settings.tenant, "packages": [p.to_json() for p in packages]})
+        print_json(view)
         return
+    packages = view["packages"]
     if not packages:
         settings.out.print(
-            f"No packages registered in tenant {settings.tenant!r}. Register one: cloacina-ctl register FILE",
+            f"No packages registered in tenant {view['tenant']!r}. Register one: cloacina-ctl register FILE",
             markup=False,
         )
         return
@@ -125,12 +159,11 @@ def list_command(settings: Settings) -> None:
     for column in ("PACKAGE", "ACTIVE", "VERSIONS", "WORKFLOWS"):  # wrapped between names, never inside one
         table.add_column(column, no_wrap=column != "WORKFLOWS", overflow="ellipsis")
     for p in packages:
-        shown = p.active or p.versions[-1]
         table.add_row(
-            safe_cell(p.name),
-            safe_cell(p.active_version or "-"),
+            safe_cell(p["name"]),
+            safe_cell(p["active_version"] or "-"),
             safe_cell(_versions_text(p)),
-            safe_cell(", ".join(w.key for w in shown.workflows)),
+            safe_cell(", ".join(p["workflows"])),
         )
     settings.out.print(table)
 
@@ -145,30 +178,34 @@ def show_command(settings: Settings, name: str) -> None:
     A signer is shown with its key's name, fingerprint and standing in the tenant now (trusted,
     revoked, not trusted).
     """
-    registry = _registry(settings, read_only=True)
-    try:
-        info = registry.show(name)
-    finally:
-        registry.close()
+    client = settings.remote()
+    if client is not None:
+        info = client.get(path("packages", name))
+    else:
+        registry = _registry(settings, read_only=True)
+        try:
+            info = registry.show(name).to_json(detail=True)
+        finally:
+            registry.close()
     if settings.json:
-        print_json(info.to_json(detail=True))
+        print_json(info)
         return
 
     def line(text: str) -> None:
         settings.out.print(safe_text(text), markup=False, highlight=False)
 
-    line(f"Package {info.name} (tenant {info.tenant!r})")
-    line(f"  active    {info.active_version or 'none (deactivated)'}")
-    for v in info.versions:
-        mark = " (active)" if v.active else ""
-        line(f"  version {v.version}{mark}")
-        line(f"    registered  {_local(v.registered_at)}")
-        line(f"    archive     {v.size:,} bytes, sha256 {v.sha256}")
-        line(f"    running     {v.running} unfinished execution(s)")
-        line(f"    signed by   {', '.join(s.text() for s in v.signers) or 'nobody (unsigned)'}")
-        for wf in v.workflows:
-            line(f"    workflow    {wf.key}: {' → '.join(wf.tasks)}")
-            line(f"                {wf.fingerprint}")
+    line(f"Package {info['name']} (tenant {info['tenant']!r})")
+    line(f"  active    {info['active_version'] or 'none (deactivated)'}")
+    for v in info["versions"]:
+        mark = " (active)" if v["active"] else ""
+        line(f"  version {v['version']}{mark}")
+        line(f"    registered  {local_time(v['registered_at'])}")
+        line(f"    archive     {v['size']:,} bytes, sha256 {v['sha256']}")
+        line(f"    running     {v['running_executions']} unfinished execution(s)")
+        line(f"    signed by   {_signers(v['signed_by']) or 'nobody (unsigned)'}")
+        for wf in v["workflows"]:
+            line(f"    workflow    {wf['name']}: {' → '.join(wf['tasks'])}")
+            line(f"                {wf['fingerprint']}")
 
 
 @packages_group.command("activate")
@@ -184,18 +221,19 @@ def activate_command(settings: Settings, requirement: str) -> None:
     from .._registry import parse_requirement
 
     name, version = parse_requirement(requirement)
-    registry = _registry(settings)
-    try:
+
+    def local(registry: Registry) -> Any:
         with package_output_to_stderr():  # loading the package runs its code
-            result = registry.activate(name, version)
-    finally:
-        registry.close()
+            return registry.activate(name, version).to_json()
+
+    result = _remote_or(settings, lambda c: c.post(path("packages", name, "versions", version, "activate")), local)
     if settings.json:
-        print_json(result.to_json())
+        print_json(result)
         return
-    was = f" (was {result.previous})" if result.previous and result.previous != version else ""
+    previous = result["previous"]
+    was = f" (was {previous})" if previous and previous != version else ""
     settings.out.print(
-        f"{result.name} {version} is active in tenant {result.tenant!r}{was}", markup=False, highlight=False
+        f"{result['name']} {version} is active in tenant {result['tenant']!r}{was}", markup=False, highlight=False
     )
 
 
@@ -205,17 +243,15 @@ def activate_command(settings: Settings, requirement: str) -> None:
 @pass_settings
 def deactivate_command(settings: Settings, name: str) -> None:
     """Leave package NAME without an active version: its workflows are no longer offered (versions stay)."""
-    registry = _registry(settings)
-    try:
-        result = registry.deactivate(name)
-    finally:
-        registry.close()
+    result = _remote_or(
+        settings, lambda c: c.post(path("packages", name, "deactivate")), lambda r: r.deactivate(name).to_json()
+    )
     if settings.json:
-        print_json(result.to_json())
+        print_json(result)
         return
     settings.out.print(
-        f"{result.name} has no active version now (was {result.previous or 'none'}); activate one with "
-        f"cloacina-ctl packages activate {result.name}==VERSION",
+        f"{result['name']} has no active version now (was {result['previous'] or 'none'}); activate one with "
+        f"cloacina-ctl packages activate {result['name']}==VERSION",
         markup=False,
         highlight=False,
     )
@@ -235,20 +271,20 @@ def remove_command(settings: Settings, requirement: str, force: bool) -> None:
     from .._registry import parse_requirement
 
     name, version = parse_requirement(requirement)
-    registry = _registry(settings)
-    try:
-        result = registry.remove(name, version, force=force)
-    finally:
-        registry.close()
+    result = _remote_or(
+        settings,
+        lambda c: c.delete(path("packages", name, "versions", version), force=force),
+        lambda r: r.remove(name, version, force=force).to_json(),
+    )
     if settings.json:
-        print_json(result.to_json())
+        print_json(result)
         return
     note = (
-        f"; it was active, so {result.name} has no active version now (cloacina-ctl packages activate "
-        f"{result.name}==VERSION)"
-        if result.was_active
+        f"; it was active, so {result['name']} has no active version now (cloacina-ctl packages activate "
+        f"{result['name']}==VERSION)"
+        if result["was_active"]
         else ""
     )
     settings.out.print(
-        f"Removed {result.name} {version} from tenant {result.tenant!r}{note}", markup=False, highlight=False
+        f"Removed {result['name']} {version} from tenant {result['tenant']!r}{note}", markup=False, highlight=False
     )

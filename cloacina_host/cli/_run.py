@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,17 +26,20 @@ from ._common import (
     task_timeout_option,
 )
 from ._echo import task_output_shown
-from ._progress import Progress, format_duration
+from ._progress import Progress
 from ._streams import package_output_to_stderr
+
+if TYPE_CHECKING:
+    from ._client import Client
 
 
 class ExecutionFailedError(HostError):
     """The workflow ran and failed: exit status 1, with the failing task's error and where to look."""
 
-    def __init__(self, result: ExecutionResult) -> None:
-        reason = (result.error or "it failed").rstrip(".")
-        super().__init__(f"{reason}. Details: cloacina-ctl executions show {result.execution_id}")
-        self.result = result
+    def __init__(self, execution_id: str, error: str | None) -> None:
+        reason = (error or "it failed").rstrip(".")
+        super().__init__(f"{reason}. Details: cloacina-ctl executions show {execution_id}")
+        self.execution_id = execution_id
 
 
 @click.command("run")
@@ -81,6 +84,10 @@ def run_command(
     records that version and the workflow's fingerprint.
     """
     context = read_context(context_arg)
+    client = settings.remote()
+    if client is not None:
+        _run_remote(settings, client, workflow, context, detach=detach, distributed=distributed)
+        return
     with package_output_to_stderr():  # what tasks print goes to stderr: stdout carries only the result
         entry = _resolve(settings, workflow)
         namespace = entry.namespace(settings.tenant)
@@ -115,25 +122,40 @@ def run_command(
                 err.print(exc.message, markup=False)
                 raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     if detach:
-        if settings.json:
-            print_json({"execution_id": execution_id, "workflow": namespace})
-        else:
-            runs_it = "`cloacina-ctl worker` (or `serve`) processes" if distributed else "a `cloacina-ctl serve`"
-            err.print(
-                f"execution {execution_id} of {namespace} stored; {runs_it} "
-                f"sharing this database run it (cloacina-ctl executions show {execution_id})",
-                markup=False,
-            )
-            click.echo(execution_id)
+        runs_it = "`cloacina-ctl worker` (or `serve`) processes" if distributed else "a `cloacina-ctl serve`"
+        _detached(settings, execution_id, namespace, f"{runs_it} sharing this database run it")
         return
+    from ._operate import report_result
+
+    report_result(settings, result.to_json())
+
+
+def _run_remote(
+    settings: Settings, client: Client, workflow: str, context: dict[str, Any], *, detach: bool, distributed: bool
+) -> None:
+    """``run`` through the server: submitted there (its typed input checked there: 422 names the field),
+    then followed to its end (``--detach``: its id)."""
+    from ._client import path
+    from ._operate import follow_to_end, refuse_remote
+
+    refuse_remote(settings, "--distributed", distributed)
+    submitted = client.post(path("executions"), {"workflow": workflow, "context": context})
+    execution_id, namespace = submitted["execution_id"], submitted["workflow"]
+    if detach:
+        _detached(settings, execution_id, namespace, f"the server at {client.url} runs it")
+        return
+    follow_to_end(settings, execution_id)
+
+
+def _detached(settings: Settings, execution_id: str, namespace: str, runs_it: str) -> None:
     if settings.json:
-        print_json(result.to_json())
-    else:
-        summary = f"execution {result.execution_id} of {result.workflow} {result.status}"
-        err.print(f"{summary} in {format_duration(result.duration_s)}", markup=False)
-        print_json(result.context.to_dict())
-    if not result.ok:
-        raise ExecutionFailedError(result)
+        print_json({"execution_id": execution_id, "workflow": namespace})
+        return
+    settings.err.print(
+        f"execution {execution_id} of {namespace} stored; {runs_it} (cloacina-ctl executions show {execution_id})",
+        markup=False,
+    )
+    click.echo(execution_id)
 
 
 def _resolve(settings: Settings, name: str) -> CatalogEntry:

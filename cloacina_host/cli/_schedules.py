@@ -6,7 +6,7 @@ import time
 
 import click
 
-from .._engine._views import local_seconds, schedule_json, utc_seconds
+from .._engine._views import schedule_json
 from ._common import Settings, global_options, pass_settings, print_json
 
 
@@ -21,9 +21,6 @@ def schedules_group() -> None:
     """
 
 
-_utc, _local = utc_seconds, local_seconds
-
-
 @schedules_group.command("list")
 @global_options
 @pass_settings
@@ -31,15 +28,22 @@ def list_command(settings: Settings) -> None:
     """List the live schedules: cron, time zone, next fire time (local and UTC), last fire and its execution."""
     from rich.table import Table
 
-    from .._engine._schedules import schedule_states
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
 
-    states = schedule_states(settings.database(read_only=True), now=time.time())
+        view = client.get(path("schedules"))
+    else:
+        from .._engine._schedules import schedule_states
+
+        states = schedule_states(settings.database(read_only=True), now=time.time())
+        view = {"tenant": settings.tenant, "schedules": [schedule_json(s) for s in states]}
     if settings.json:
-        print_json({"tenant": settings.tenant, "schedules": [schedule_json(s) for s in states]})
+        print_json(view)
         return
-    if not states:
+    if not view["schedules"]:
         settings.out.print(
-            f"No live schedules in tenant {settings.tenant!r}. Declare one with @workflow(..., "
+            f"No live schedules in tenant {view['tenant']!r}. Declare one with @workflow(..., "
             "schedules=[Schedule('*/5 * * * *')]) and register the package (installed plugins' schedules go "
             "live when `cloacina-ctl serve` starts).",
             markup=False,
@@ -49,37 +53,45 @@ def list_command(settings: Settings) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("WORKFLOW", "SCHEDULE", "CRON", "TIME ZONE", "NEXT (LOCAL)", "NEXT (UTC)", "LAST FIRE", "EXECUTION"):
         table.add_column(column, no_wrap=True)
-    for s in states:
-        row = s.row
-        next_local = "paused" if row.paused else (_local(s.next_fire_at, row.timezone) or "-")
-        next_utc = "paused" if row.paused else (_utc(s.next_fire_at) or "-")
+    for s in view["schedules"]:
+        next_fire, last_fire = s["next_fire"] or {}, s["last_fire"] or {}
         table.add_row(
-            row.workflow_key,
-            row.name,
-            row.cron,
-            row.timezone,
-            next_local,
-            next_utc,
-            _utc(row.last_fire_at) or "-",
-            row.last_execution_id or "-",
+            s["workflow"],
+            s["name"],
+            s["cron"],
+            s["timezone"],
+            "paused" if s["paused"] else (next_fire.get("local") or "-"),
+            "paused" if s["paused"] else (next_fire.get("utc") or "-"),
+            last_fire.get("utc") or "-",
+            last_fire.get("execution_id") or "-",
         )
     settings.out.print(table)
 
 
 def _toggle(settings: Settings, workflow: str, name: str | None, *, paused: bool) -> None:
-    from .._engine._schedules import set_paused
-
-    changed = set_paused(
-        settings.database(), tenant=settings.tenant, workflow=workflow, name=name, paused=paused, now=time.time()
-    )
     verb = "paused" if paused else "resumed"
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
+
+        found = client.post(path("schedules", workflow, "pause" if paused else "resume"), name=name)
+        changed = found["changed"]
+    else:
+        from .._engine._schedules import set_paused
+
+        rows = set_paused(
+            settings.database(), tenant=settings.tenant, workflow=workflow, name=name, paused=paused, now=time.time()
+        )
+        changed = [{"workflow": r.workflow_key, "name": r.name} for r in rows]
     if settings.json:
-        print_json({verb: [{"workflow": r.workflow_key, "name": r.name} for r in changed]})
+        print_json({verb: changed})
         return
     if not changed:
         settings.out.print(f"Nothing to do: already {verb}.", markup=False, highlight=False)
     for r in changed:
-        settings.out.print(f"{verb.capitalize()} schedule {r.name} of {r.workflow_key}.", markup=False, highlight=False)
+        settings.out.print(
+            f"{verb.capitalize()} schedule {r['name']} of {r['workflow']}.", markup=False, highlight=False
+        )
 
 
 @schedules_group.command("pause")

@@ -108,6 +108,7 @@ def server_command(  # serve's options, passed on to it
     key's tenant is the only one they see. /healthz, /readyz and /metrics need no key. Stop it with
     SIGTERM or Ctrl-C: requests in flight finish, then executions still running are left to resume later.
     """
+    settings.refuse_server()  # it serves the database: --server names a server to talk to, not this one
     require_extra()
     serve = {
         "watch": watch,

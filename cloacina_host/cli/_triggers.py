@@ -6,7 +6,7 @@ import time
 
 import click
 
-from .._engine._views import trigger_json, utc_seconds
+from .._engine._views import trigger_json
 from ._common import Settings, global_options, pass_settings, print_json
 
 
@@ -21,9 +21,6 @@ def triggers_group() -> None:
     """
 
 
-_utc = utc_seconds
-
-
 @triggers_group.command("list")
 @global_options
 @pass_settings
@@ -31,15 +28,22 @@ def list_command(settings: Settings) -> None:
     """List the live triggers: interval, subscribed workflows, last poll, last fire, last error."""
     from rich.table import Table
 
-    from .._engine._triggers import trigger_rows
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
 
-    rows = trigger_rows(settings.database(read_only=True))
+        view = client.get(path("triggers"))
+    else:
+        from .._engine._triggers import trigger_rows
+
+        rows = trigger_rows(settings.database(read_only=True))
+        view = {"tenant": settings.tenant, "triggers": [trigger_json(r) for r in rows]}
     if settings.json:
-        print_json({"tenant": settings.tenant, "triggers": [trigger_json(r) for r in rows]})
+        print_json(view)
         return
-    if not rows:
+    if not view["triggers"]:
         settings.out.print(
-            f"No live triggers in tenant {settings.tenant!r}. Declare one with @trigger(poll_interval_s=...) and "
+            f"No live triggers in tenant {view['tenant']!r}. Declare one with @trigger(poll_interval_s=...) and "
             "@workflow(..., triggers=[...]) and register the package (installed plugins' triggers go live when "
             "`cloacina-ctl serve` starts).",
             markup=False,
@@ -49,30 +53,38 @@ def list_command(settings: Settings) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("TRIGGER", "EVERY", "WORKFLOWS", "LAST POLL", "LAST FIRE", "LAST ERROR"):
         table.add_column(column, no_wrap=column != "LAST ERROR")
-    for r in rows:
-        error = "-" if r.last_error is None else f"{_utc(r.last_error_at)} {r.last_error}"
+    for r in view["triggers"]:
+        error = r["last_error"]
         table.add_row(
-            r.key,
-            "paused" if r.paused else f"{r.poll_interval_s:g} s",
-            ", ".join(w.split("::", 1)[1] for w in r.workflows),
-            _utc(r.last_poll_at) or "-",
-            _utc(r.last_fire_at) or "-",
-            error,
+            r["trigger"],
+            "paused" if r["paused"] else f"{r['poll_interval_s']:g} s",
+            ", ".join(r["workflows"]),
+            r["last_poll"] or "-",
+            (r["last_fire"] or {}).get("utc") or "-",
+            "-" if error is None else f"{error['utc']} {error['error']}",
         )
     settings.out.print(table)
 
 
 def _toggle(settings: Settings, name: str, *, paused: bool) -> None:
-    from .._engine._triggers import set_trigger_paused
-
-    row, changed = set_trigger_paused(
-        settings.database(), tenant=settings.tenant, name=name, paused=paused, now=time.time()
-    )
     verb = "paused" if paused else "resumed"
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
+
+        found = client.post(path("triggers", name, "pause" if paused else "resume"))
+        key, changed = found["trigger"], found["changed"]
+    else:
+        from .._engine._triggers import set_trigger_paused
+
+        row, changed = set_trigger_paused(
+            settings.database(), tenant=settings.tenant, name=name, paused=paused, now=time.time()
+        )
+        key = row.key
     if settings.json:
-        print_json({"trigger": row.key, verb: changed})
+        print_json({"trigger": key, verb: changed})
         return
-    text = f"{verb.capitalize()} trigger {row.key}." if changed else f"Nothing to do: trigger {row.key} is {verb}."
+    text = f"{verb.capitalize()} trigger {key}." if changed else f"Nothing to do: trigger {key} is {verb}."
     settings.out.print(text, markup=False, highlight=False)
 
 
@@ -107,19 +119,29 @@ def fire_command(settings: Settings, name: str, context_arg: str | None) -> None
     The executions are stored queued, started by "trigger NAME"; a `cloacina-ctl serve` sharing
     this database runs them (`cloacina-ctl executions show ID`). Exit 3 for an unknown trigger.
     """
-    from .._engine._triggers import fire_trigger, sync_installed_triggers
     from ._run import read_context
 
     context = read_context(context_arg)
-    database = settings.database()
-    catalog = settings.catalog()
-    sync_installed_triggers(database, catalog, tenant=settings.tenant, now=time.time())  # plugins' too
-    row, ids = fire_trigger(database, catalog, tenant=settings.tenant, name=name, context=context, now=time.time())
-    workflows = [w.split("::", 1)[1] for w in row.workflows]
-    if settings.json:
+    client = settings.remote()
+    if client is not None:
+        from ._client import path
+
+        fired = client.post(path("triggers", name, "fire"), {"context": context})
+        runs_it = f"the server at {client.url} runs it"
+    else:
+        from .._engine._triggers import fire_trigger, sync_installed_triggers
+
+        database = settings.database()
+        catalog = settings.catalog()
+        sync_installed_triggers(database, catalog, tenant=settings.tenant, now=time.time())  # plugins' too
+        row, ids = fire_trigger(database, catalog, tenant=settings.tenant, name=name, context=context, now=time.time())
+        workflows = [w.split("::", 1)[1] for w in row.workflows]
         started = [{"workflow": w, "execution_id": i} for w, i in zip(workflows, ids, strict=True)]
-        print_json({"trigger": row.key, "executions": started})
+        fired = {"trigger": row.key, "executions": started}
+        runs_it = "a `cloacina-ctl serve` runs it"
+    if settings.json:
+        print_json(fired)
         return
-    for w, i in zip(workflows, ids, strict=True):
-        settings.err.print(f"execution {i} of {w} stored; a `cloacina-ctl serve` runs it", markup=False)
-        click.echo(i)
+    for e in fired["executions"]:
+        settings.err.print(f"execution {e['execution_id']} of {e['workflow']} stored; {runs_it}", markup=False)
+        click.echo(e["execution_id"])
