@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloacina_workflow import ContextConflict, JSONValue, Task, TaskStatus, Workflow
+from cloacina_workflow import Context, ContextConflict, JSONValue, Task, TaskStatus, Workflow
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_depth_exceeded
 
@@ -116,6 +116,10 @@ class EngineServices:
         self.live = LiveOutputs(store_with(self.writer))
 
 
+#: what ``_attempt`` returns when the task must run again (a retry, a deferral)
+_AGAIN = "\x00again"
+
+
 @dataclass(slots=True)
 class _TaskState:
     status: TaskStatus = TaskStatus.PENDING
@@ -132,6 +136,29 @@ class _TaskState:
 
 class ExecutionRun:
     """Drives one execution. Build with ``new`` (then store ``insert_ops()``) or ``resume``; ``await run()``."""
+
+    __slots__ = (  # thousands may be in flight: no __dict__ each
+        "_cancelled",
+        "_done",
+        "_final",
+        "_finish_stored",
+        "_finished_at",
+        "_remaining",
+        "_running",
+        "_starts",
+        "_stop",
+        "_tasks",
+        "_written",
+        "cancel_requested",
+        "created_at",
+        "execution_id",
+        "initial",
+        "namespace",
+        "outputs",
+        "services",
+        "states",
+        "workflow",
+    )
 
     def __init__(
         self,
@@ -356,12 +383,30 @@ class ExecutionRun:
         self._running.add(t)
         t.add_done_callback(self._running.discard)
 
+    def _claim(self, tid: str) -> bool:
+        """Take ``tid`` to run it in the current coroutine (a dependent it goes on with); False if it cannot start."""
+        state = self.states[tid]
+        if not self._waiting(tid) or self._cancelled:
+            return False
+        state.status = TaskStatus.READY
+        current = asyncio.current_task()
+        assert current is not None
+        self._tasks[tid] = current  # a cancel stops it through the coroutine that runs it
+        return True
+
     async def _drive_task(self, tid: str, delay: float) -> None:
+        """Run ``tid`` to its end, then the first dependent it started, and so on down a chain: one
+        coroutine per branch, not one per task (the others it starts get coroutines of their own)."""
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            while await self._attempt(tid) and not self._cancelled:
-                pass
+            while not self._cancelled:
+                after = await self._attempt(tid)
+                if after is _AGAIN:
+                    continue
+                if after is None:
+                    break
+                tid = after
         except asyncio.CancelledError:
             start = self._starts.pop(tid, None)
             if start is not None:  # the attempt is abandoned: its record must reach storage for recovery
@@ -378,8 +423,9 @@ class ExecutionRun:
         timeout = m.effective_timeout(task, self.services.default_timeout_s)
         await call_task(task, context, timeout, self.services.executor, slot, output)
 
-    async def _attempt(self, tid: str) -> bool:
-        """Run one attempt of ``tid``; True when it failed and must run again."""
+    async def _attempt(self, tid: str) -> str | None:
+        """Run one attempt of ``tid``: ``_AGAIN`` when it must run again, else the dependent the caller
+        runs next (claimed for it), or None."""
         services = self.services
         task = self.workflow.tasks[tid]
         state = self.states[tid]
@@ -388,7 +434,7 @@ class ExecutionRun:
         await services.semaphore.acquire()
         with TaskSlot(services.semaphore.release) as slot:
             if self._cancelled:  # cancelled while it waited for its place: never started
-                return False
+                return None
             STOP_REQUEST.set(self._stop)
             state.attempt += 1
             attempt = state.attempt
@@ -453,15 +499,19 @@ class ExecutionRun:
             starting, skipped = self._settle(self.workflow.dependents[tid])
             if skipped:
                 await self._store_skips(skipped)
+            after: str | None = None
             for child in sorted(starting, key=self.workflow.position.__getitem__):
-                self._spawn(child)
+                if after is None and self._claim(child):
+                    after = child  # this coroutine goes on with it
+                else:
+                    self._spawn(child)
             self._maybe_done()
-            return False
+            return after
 
         verdict = m.defer_or_fail(tid, error, state.deferrals, ended)
         if isinstance(verdict, m.Deferral):
             await self._defer(tid, attempt, start, verdict, ended, logs, logs_cut)
-            return True
+            return _AGAIN
         error = verdict  # the deferral past the cap fails with the cap's error
         message = m.describe(error)
         tb = m.traceback_text(error)
@@ -502,7 +552,7 @@ class ExecutionRun:
             )
             if delay > 0:
                 await asyncio.sleep(delay)
-            return True
+            return _AGAIN
 
         state.status, state.finished_at = TaskStatus.FAILED, ended
         self._remaining -= 1
@@ -523,7 +573,7 @@ class ExecutionRun:
         for child in sorted(starting, key=self.workflow.position.__getitem__):
             self._spawn(child)  # a dependent whose trigger rule runs it after a failure (all_done, any_failed)
         self._maybe_done()
-        return False
+        return None
 
     async def _defer(
         self,
@@ -704,7 +754,10 @@ class ExecutionRun:
             execution_id=self.execution_id,
             workflow=self.namespace,
             status=end.status if finished else ExecutionStatus.RUNNING,
-            context=self.workflow.final_context(self.initial, self.outputs),
+            # at the end nothing but the result reads the outputs (private copies already): no copy more
+            context=Context._trusted(m.final_context(self.initial, self.workflow.order, self.outputs))
+            if finished
+            else self.workflow.final_context(self.initial, self.outputs),
             tasks=tasks,
             error=end.error,
             created_at=self.created_at,
