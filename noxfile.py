@@ -33,7 +33,7 @@ def _install_project(session: nox.Session, *groups: str) -> None:
     # (and Playwright for the web UI's browser test: it drives Debian's Chromium, which .ci/run installs;
     # never `playwright install`)
     browser = BROWSER_TEST if "test" in groups else []
-    session.install(KIT, ".[server]", *PLUGIN_DIRS, *extra, *browser)
+    session.install(KIT, ".[server,otel]", *PLUGIN_DIRS, *extra, *browser)
 
 
 def _postgres_url(session: nox.Session) -> str | None:
