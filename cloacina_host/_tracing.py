@@ -35,6 +35,9 @@ _SCOPE = "cloacina"
 #: the running attempt's trace context (a ``traceparent`` carrier), for the worker request it makes
 _ATTEMPT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("cloacina_trace", default=None)
 
+#: spans held open at most (oldest dropped unsent): an execution whose end another host sees never ends here
+MAX_OPEN_SPANS = 10_000
+
 _lock = threading.Lock()
 _state: dict[str, Any] = {}  # "tracer", "provider": set once per process by _tracer()
 
@@ -98,7 +101,9 @@ class TraceObserver:
     """Spans for one tenant's executions and task attempts (registered on its catalog's plugin manager).
 
     The hooks of one execution run on the host that drives it; a span is ended by the event that
-    ends its attempt (retrying, deferred, finished), and any still open when the execution ends.
+    ends its attempt (retrying, deferred, finished), and any still open when the execution ends. A span
+    whose end this process never hears of (a distributed execution ended by another host) is dropped
+    unsent once ``MAX_OPEN_SPANS`` are open.
     """
 
     def __init__(self, tracer: Tracer, tenant: str) -> None:
@@ -124,6 +129,7 @@ class TraceObserver:
 
     @hookimpl
     def cloacina_execution_started(self, execution_id: str, workflow: str) -> None:
+        _bound(self._executions)
         self._executions[execution_id] = self._tracer.start_span(
             "cloacina.execution",
             attributes={
@@ -148,6 +154,7 @@ class TraceObserver:
                 "cloacina.attempt": attempt,
             },
         )
+        _bound(self._attempts)
         self._attempts[(execution_id, task_id, attempt)] = span
         carrier: dict[str, str] = {}
         self._propagator.inject(carrier, context=self._trace.set_span_in_context(span))
@@ -179,6 +186,12 @@ class TraceObserver:
         span = self._executions.pop(execution_id, None)
         if span is not None:
             self._end(span, status)
+
+
+def _bound(spans: dict[Any, Span]) -> None:
+    """Make room for one more open span: drop the oldest (never ended, so never sent) past the bound."""
+    while len(spans) >= MAX_OPEN_SPANS:
+        spans.pop(next(iter(spans)))
 
 
 class RemoteAttempt:
