@@ -37,7 +37,7 @@ def _install_project(session: nox.Session, *groups: str) -> None:
     # never `playwright install`)
     browser = BROWSER_TEST if "test" in groups else []
     # pip itself too: a uv environment has none, and `package --bundle-deps` runs `pip wheel`
-    session.install("pip", KIT, ".[server]", *PLUGIN_DIRS, *extra, *browser)
+    session.install("pip", KIT, ".[server,otel]", *PLUGIN_DIRS, *extra, *browser)
 
 
 def _postgres_url(session: nox.Session) -> str | None:

@@ -199,6 +199,7 @@ def main(argv: list[str]) -> int:
     # host, imported before the package dir goes in right after the standard library
     del sys.path[0]
     from cloacina_host import _output as out
+    from cloacina_host import _tracing as tracing
     from cloacina_host._defaults import OUTPUT_FLUSH_S
     from cloacina_workflow import Context, ContextError, RetryPolicy, TaskError
     from cloacina_workflow import _machine as m
@@ -305,6 +306,11 @@ def main(argv: list[str]) -> int:
         running = None
         written = written_by[rid] = out.AttemptOutput(task_id)
         token = out.enter(written)
+        # the attempt's span here, a child of the host's (only when the host sent its trace context)
+        traced = (
+            None if "trace" not in request else tracing.remote_attempt(request["trace"], request["workflow"], task_id)
+        )
+        error: str | None = "cancelled"
         try:
             task = workflows[str(request["workflow"])].tasks[task_id]
             context = Context(request["context"])
@@ -321,6 +327,7 @@ def main(argv: list[str]) -> int:
             if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
                 raise context_too_large(what, len(body))
             answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
+            error = None
         except asyncio.CancelledError as exc:
             if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
                 answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
@@ -329,10 +336,14 @@ def main(argv: list[str]) -> int:
             cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": stopped}
             answer(rid, json.dumps({**cancelled, "error_type": "Cancelled", "message": "cancelled"}))
         except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
+            error = f"{type(exc).__name__}: {exc}"
             answer(rid, json.dumps(failure(rid, exc)))
         except BaseException as exc:  # noqa: BLE001  # SystemExit...: a failed attempt, as in-process
+            error = f"{type(exc).__name__}: {exc}"
             answer(rid, json.dumps(failure(rid, _escaped(task_id, exc))))
         finally:
+            if traced is not None:
+                traced.end(error)
             out.leave(token)
             written_by.pop(rid, None)
             cancel_asked.discard(rid)
@@ -411,6 +422,7 @@ def main(argv: list[str]) -> int:
         flusher.cancel()
 
     asyncio.run(serve())
+    tracing.flush()  # the spans still buffered: os._exit below skips the SDK's exit hook
     # a plain task that never returns would keep the interpreter waiting for its thread: leave now
     for stream in (sys.stdout, sys.stderr, replies):
         try:

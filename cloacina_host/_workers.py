@@ -48,7 +48,7 @@ from cloacina_workflow import (
 from cloacina_workflow import _machine as m
 from cloacina_workflow.limits import MAX_CONTEXT_BYTES, MAX_JSON_DEPTH, context_too_large, loads_limited
 
-from . import _output
+from . import _output, _tracing
 from ._defaults import DEFAULT_CANCEL_GRACE_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_LOAD_TIMEOUT_S, MAX_TASK_OUTPUT_BYTES
 from ._errors import HostError
 from ._sandbox import Child, spawn
@@ -361,9 +361,11 @@ class Worker:
         if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
             raise context_too_large(f"the context given to task {task_id!r}", len(body))
         rid = next(self._ids)
+        traced = _tracing.request_context()  # the attempt's trace context, when traces are on
+        trace = "" if traced is None else f'"trace":{json.dumps(traced)},'
         line = (
             f'{{"op":"run","id":{rid},"workflow":{json.dumps(workflow_key)},'
-            f'"task":{json.dumps(task_id)},"context":{body}}}\n'
+            f'"task":{json.dumps(task_id)},{trace}"context":{body}}}\n'
         )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future

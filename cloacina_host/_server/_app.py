@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
 
+from .. import _tracing
 from .._packaging._source import MAX_ARCHIVE_SIZE
 from .._registry._api_keys import ApiKeyStore
 from .._version import host_version
@@ -17,6 +18,7 @@ from . import (
     _routes_packages,
     _routes_schedules,
     _routes_system,
+    _routes_trust,
     _routes_workflows,
 )
 from ._auth import authorize
@@ -38,6 +40,7 @@ ROUTERS = tuple(
         _events,
         _routes_schedules,
         _routes_keys,
+        _routes_trust,
     )
 )
 
@@ -76,9 +79,11 @@ def create_app(
     app.state.closing = asyncio.Event()
 
     def observe(runtime: TenantRuntime) -> None:
-        runtime.host.catalog.plugin_manager.register(
-            metrics.observer(runtime.tenant), name=f"cloacina-server-metrics-{runtime.tenant}"
-        )
+        plugins = runtime.host.catalog.plugin_manager
+        plugins.register(metrics.observer(runtime.tenant), name=f"cloacina-server-metrics-{runtime.tenant}")
+        traces = _tracing.observer(runtime.tenant)  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+        if traces is not None:
+            plugins.register(traces, name=f"cloacina-server-traces-{runtime.tenant}")
 
     tenants.started.append(observe)
     for runtime in tenants.running():

@@ -54,6 +54,12 @@ RULES: dict[str, Role | str] = {
     "api_keys.list": Role.ADMIN,
     "api_keys.create": Role.ADMIN,
     "api_keys.revoke": Role.ADMIN,
+    "tenants.list": Role.READ,
+    "tenants.policy": Role.READ,
+    "tenants.set_policy": Role.ADMIN,
+    "trust.list": Role.READ,
+    "trust.add": Role.ADMIN,
+    "trust.remove": Role.ADMIN,
 }
 
 

@@ -410,3 +410,72 @@ class TaskChanged(Model):
     status: str
     attempts: int
     error: str | None
+
+
+# -- tenants and trust -----------------------------------------------------------------------------
+
+
+class TenantModel(Model):
+    name: str
+    created_at: str | None
+
+
+class TenantsList(Model):
+    """The tenants the calling key sees: its own (a key belongs to one tenant and sees no other)."""
+
+    tenants: list[TenantModel]
+
+
+class PolicyModel(Model):
+    """A tenant's signature policy (``tenants policy``); ``previous``: the policy before this request."""
+
+    tenant: str
+    require_signatures: bool
+    previous: bool
+    trusted_keys: int
+
+
+class PolicyRequest(Model):
+    require_signatures: bool
+
+
+class TrustedKeyModel(Model):
+    name: str
+    fingerprint: str
+    trusted: bool
+    added_at: str | None
+    revoked_at: str | None
+    public_key: str
+
+
+class TrustList(Model):
+    tenant: str
+    require_signatures: bool
+    keys: list[TrustedKeyModel]
+
+
+class TrustAddRequest(Model):
+    name: str = Field(max_length=200, description="The key's name in the tenant's trust store")
+    public_key: str = Field(
+        max_length=16384,
+        description="The public key's text: SubjectPublicKeyInfo PEM, its one-line base64 body, or an "
+        "`ssh-ed25519 ...` line (never a file name: the server reads no file for it)",
+    )
+
+
+class TrustAdded(TrustedKeyModel):
+    tenant: str
+    status: Literal["added", "restored", "unchanged"]
+
+
+class SignedVersionModel(Model):
+    name: str
+    version: str
+    active: bool
+
+
+class TrustRevoked(Model):
+    tenant: str
+    revoked: bool = Field(description="False when the key was revoked already")
+    key: TrustedKeyModel
+    signed_versions: list[SignedVersionModel] = Field(description="They keep running until deactivated")

@@ -372,6 +372,77 @@ async function schedulesPage() {
   );
 }
 
+// -- trust ----------------------------------------------------------------------------------------
+
+// The tenant's signature policy and trusted keys; adding, revoking and the policy need an admin key
+// (any other key is refused by the API, and its message shows).
+async function trustPage() {
+  page("Trust");
+  const [me, trust] = await Promise.all([act(() => api("GET", "/api/v1/whoami")), act(() => api("GET", "/api/v1/trust?all=true"))]);
+  if (!me || !trust) return;
+  const again = (message) => async () => {
+    await trustPage();
+    flash(message, "info");
+  };
+  const policyPath = `/api/v1/tenants/${encodeURIComponent(me.tenant)}/policy`;
+  const required = trust.require_signatures;
+  main.append(
+    h(
+      "section",
+      { class: "card", id: "policy", "data-required": String(required) },
+      h("p", { text: `Tenant ${me.tenant}: signatures by a trusted key ${required ? "are required" : "are not required"}.` }),
+      h("button", {
+        id: "toggle-policy",
+        text: required ? "Stop requiring signatures" : "Require signatures",
+        onclick: () =>
+          act(() => api("PUT", policyPath, { require_signatures: !required }), (r) =>
+            again(r.require_signatures ? "Signatures are now required" : "Signatures are no longer required")(),
+          ),
+      }),
+    ),
+  );
+  main.append(h("h2", { text: "Trusted keys" }));
+  main.append(
+    trust.keys.length
+      ? h(
+          "table",
+          { id: "trusted-keys" },
+          h("tr", {}, ...["Name", "Fingerprint", "Added", "Revoked", ""].map((t) => h("th", { text: t }))),
+          trust.keys.map((k) =>
+            h(
+              "tr",
+              { "data-key": k.name, "data-trusted": String(k.trusted) },
+              h("td", { text: k.name }),
+              h("td", {}, h("code", { text: k.fingerprint })),
+              h("td", { text: when(k.added_at) }),
+              h("td", { text: k.revoked_at ? when(k.revoked_at) : "—" }),
+              h("td", {}, k.trusted
+                ? h("button", {
+                    text: "Revoke",
+                    onclick: () => act(() => api("DELETE", `/api/v1/trust/${encodeURIComponent(k.name)}`), (r) =>
+                      again(`Revoked ${r.key.name}; versions it signed: ${r.signed_versions.map((v) => `${v.name} ${v.version}`).join(", ") || "none"}`)(),
+                    ),
+                  })
+                : null),
+            ),
+          ),
+        )
+      : h("p", { class: "muted", text: "No trusted keys yet." }),
+  );
+  const name = h("input", { id: "trust-name", placeholder: "name" });
+  const key = h("textarea", { id: "trust-key", rows: 4, placeholder: "public key: PEM, its one-line base64 body, or ssh-ed25519 …" });
+  const add = h("button", {
+    class: "primary",
+    id: "trust-add",
+    text: "Trust this key",
+    onclick: () =>
+      act(() => api("POST", "/api/v1/trust", { name: name.value.trim(), public_key: key.value }), (r) =>
+        again(`${r.name}: ${r.status} (${r.fingerprint.slice(0, 16)})`)(),
+      ),
+  });
+  main.append(h("h2", { text: "Trust a key" }), h("section", { class: "card" }, h("div", { class: "row" }, name), key, add));
+}
+
 // -- executions -----------------------------------------------------------------------------------
 
 function executionsPage() {
@@ -510,6 +581,7 @@ async function route() {
   const [, name, arg] = hash.split("/");
   if (name === "workflows") return workflowsPage();
   if (name === "schedules") return schedulesPage();
+  if (name === "trust") return trustPage();
   if (name === "executions" && arg) return executionPage(decodeURIComponent(arg));
   if (name === "executions") return executionsPage();
   if (name === "login") {

@@ -16,6 +16,9 @@ ADMIN_ONLY = {
     ("GET", "/api/v1/api-keys"),
     ("POST", "/api/v1/api-keys"),
     ("DELETE", "/api/v1/api-keys/{key_id}"),
+    ("PUT", "/api/v1/tenants/{tenant}/policy"),
+    ("POST", "/api/v1/trust"),
+    ("DELETE", "/api/v1/trust/{key}"),
 }
 RANK = {"read": 0, "write": 1, "admin": 2}
 

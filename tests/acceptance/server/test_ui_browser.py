@@ -200,3 +200,55 @@ def test_upload_run_watch_read_the_failed_log_and_retry_in_a_browser(
     expect(page.locator("#api-key")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('cloacina.apiKey')") is None
     assert errors == [], errors
+
+
+def test_trust_a_key_require_signatures_and_revoke_it_in_a_browser(
+    deployment: Any, browser_page: Any, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
+    made = deployment.ctl("signing-keys", "generate", "alice")
+    pem = (Path(made["public_key"])).read_text()
+    read_key, admin_key = deployment.key("read", name="viewer"), deployment.key("admin", name="browser")
+    server = deployment.start()
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def login(key: str) -> None:
+        page.goto(server.url + "/ui/#/login")
+        page.fill("#api-key", key)
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Packages")
+
+    # a read key sees the page; adding a key is refused with the API's message
+    login(read_key)
+    page.click("#nav >> text=Trust")
+    expect(page.locator("#policy")).to_contain_text("are not required")
+    expect(page.locator("main")).to_contain_text("No trusted keys yet.")
+    page.fill("#trust-name", "alice")
+    page.fill("#trust-key", pem)
+    page.click("#trust-add")
+    expect(page.locator("#flash")).to_contain_text("has role read; POST /api/v1/trust needs admin or above.")
+    page.click("#logout")
+
+    login(admin_key)
+    page.click("#nav >> text=Trust")
+    page.click("#toggle-policy")  # no key trusted yet: refused, saying what to do
+    expect(page.locator("#flash")).to_contain_text("trusts no key, so requiring signatures would refuse every package")
+    page.fill("#trust-name", "alice")
+    page.fill("#trust-key", pem)
+    page.click("#trust-add")
+    expect(page.locator("#flash")).to_contain_text(f"alice: added ({made['fingerprint'][:16]})")
+    row = page.locator('#trusted-keys tr[data-key="alice"]')
+    expect(row).to_contain_text(made["fingerprint"])
+    page.click("#toggle-policy")
+    expect(page.locator("#flash")).to_contain_text("Signatures are now required")
+    expect(page.locator("#policy")).to_have_attribute("data-required", "true")
+    page.screenshot(path=str(screenshots / "01-trust.png"), full_page=True)
+    row.locator("button", has_text="Revoke").click()
+    expect(page.locator("#flash")).to_contain_text("Revoked alice; versions it signed: none")
+    expect(row).to_have_attribute("data-trusted", "false")
+    page.screenshot(path=str(screenshots / "02-trust-revoked.png"), full_page=True)
+    assert errors == []
