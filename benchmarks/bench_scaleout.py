@@ -165,7 +165,10 @@ def _round(base: str, site: Path, logs: Path, workers: int, args: argparse.Names
 
         open_database(url).dispose()  # migrate before the workers race to
         path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONPATH": path, "CLOACINA_HOME": str(logs / "home")}
+        # the workers' connections carry this round's name: other workers LISTENing on the same database
+        # (another schema, another user of the machine) must not count as this round's
+        app = f"cloacina-bench-{url.rsplit('%3D', 1)[-1]}"
+        env = {**os.environ, "PYTHONPATH": path, "CLOACINA_HOME": str(logs / "home"), "PGAPPNAME": app}
         env.pop("CLOACINA_DATABASE_URL", None)
         procs = []
         for i in range(workers):
@@ -174,7 +177,7 @@ def _round(base: str, site: Path, logs: Path, workers: int, args: argparse.Names
                 cmd = [str(CTL), "worker", "--database-url", url, "--concurrency", str(args.concurrency)]
                 procs.append((subprocess.Popen([*cmd, "--quiet"], stderr=err, env=env), log))
         try:
-            _wait_listening(url, workers)  # every worker serves before the clock starts
+            _wait_listening(url, workers, app)  # every worker serves before the clock starts
             ids, started = _submit_all(url, site, args.workflows)
             finished = _wait_done(url, ids, timeout=600)
         finally:
@@ -218,8 +221,8 @@ def _inprocess(base: str, site: Path, args: argparse.Namespace) -> Row:
     return Row(0, seconds, args.workflows / seconds, args.workflows * TASKS / seconds)
 
 
-def _wait_listening(url: str, workers: int, timeout: float = 60.0) -> None:
-    """Until ``workers`` connections LISTEN on the workers' channel (each worker has started serving)."""
+def _wait_listening(url: str, workers: int, app: str, timeout: float = 60.0) -> None:
+    """Until ``workers`` connections named ``app`` LISTEN on the workers' channel (each worker has started serving)."""
     import psycopg
 
     base = url.split("?")[0]
@@ -227,8 +230,9 @@ def _wait_listening(url: str, workers: int, timeout: float = 60.0) -> None:
     with psycopg.connect(base, autocommit=True) as conn:
         while True:
             row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN cloacina_tasks%' "
-                "AND backend_start > now() - interval '10 minutes' AND datname = current_database()"
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN cloacina_tasks%%' "
+                "AND application_name = %s AND datname = current_database()",
+                (app,),
             ).fetchone()
             if row is not None and row[0] >= workers:
                 return

@@ -77,7 +77,22 @@ def catalog_resolver(catalog: WorkflowCatalog) -> WorkflowResolver:
         task = None if workflow is None else workflow.tasks.get(task_id)
         return None if task is None else task.dependencies
 
+    known: list[tuple[int, list[c.Edge]]] = [(0, [])]
+
+    def edges() -> list[c.Edge]:
+        """Every dependency of every task of the workflows found so far (recomputed when one is added)."""
+        if known[0][0] != len(cache):
+            found = [
+                (namespace, version or "", tid, dep)
+                for (namespace, version), workflow in cache.items()
+                for tid, task in workflow.tasks.items()
+                for dep in task.dependencies
+            ]
+            known[0] = (len(cache), found)
+        return known[0][1]
+
     resolve.dependencies = dependencies  # type: ignore[attr-defined]  # read with the claim, see _claim
+    resolve.edges = edges  # type: ignore[attr-defined]
     return resolve
 
 

@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 from cloacina_workflow import (
     DEFAULT_TENANT,
     ContextConflict,
-    ExecutionStatus,
     JSONValue,
     Task,
     TaskError,
@@ -407,6 +406,7 @@ class DistributedWorker:
             limit=limit,
             lease_s=self.lease_s,
             dependencies=getattr(self.resolver, "dependencies", None),
+            edges=edges() if (edges := getattr(self.resolver, "edges", None)) is not None else (),
             notify_if_full=notify_if_full,
         )
 
@@ -664,27 +664,21 @@ class DistributedWorker:
 
         Returns each end's outcome, and the tenants in which tasks became ready or wait for a retry.
         """
-        locked = c.lock_executions(conn, (e.claim.execution_id for e in ends))
-        live = [
-            e
-            for e in ends
-            if e.claim.execution_id in locked and locked[e.claim.execution_id][0] == ExecutionStatus.RUNNING
-        ]
-        raised = [e.claim.key for e in live if e.error is not None]
-        failures = c.failed_attempt_counts(conn, raised)
-        deferred = [e.claim.key for e in live if isinstance(e.error, TaskError.Deferred)]
+        raised = [e.claim.key for e in ends if e.error is not None]
+        failures = c.failed_attempt_counts(conn, raised)  # no statement unless some raised
+        deferred = [e.claim.key for e in ends if isinstance(e.error, TaskError.Deferred)]
         deferrals = c.attempt_counts(conn, deferred, "deferred") if deferred else {}
         outcomes: dict[tuple[str, str], Outcome] = {}
         stored: list[c.TaskEnd] = []
-        for e in live:
+        for e in ends:
             outcome, task_end = decide_end(e, failures.get(e.claim.key, 0) + 1, deferrals.get(e.claim.key, 0))
             outcomes[e.claim.key] = outcome
             stored.append(with_output(task_end, e.written))
-        held = c.end_tasks(conn, owner=self.owner, ends=stored)
-        ended = [e for e in live if e.claim.key in held]
+        batch = c.end_tasks(conn, owner=self.owner, ends=stored)  # locks, ends, and reads the tasks: one statement
+        locked, tasks = batch.executions, batch.tasks
+        ended = [e for e in ends if e.claim.key in batch.ended]
         ready_in: set[str] = set()
         retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status in AGAIN}
-        tasks = c.execution_tasks(conn, {e.claim.execution_id for e in ended})
         ready: set[tuple[str, str]] = set()
         last: dict[str, End] = {}
         for e in ended:
@@ -709,8 +703,7 @@ class DistributedWorker:
             for t in starting:
                 statuses[t] = TaskStatus.READY
                 ready.add((eid, t))
-                ready_in.add(locked[eid][1])
-        c.make_ready_many(conn, ready)
+                ready_in.add(locked[eid].tenant)
         finished: list[c.ExecutionEnd] = []
         for eid, e in last.items():
             if not m.all_ended(tasks[eid].statuses.values()):
@@ -718,10 +711,10 @@ class DistributedWorker:
             results = tasks[eid].results
             if results is None:  # it ended with this batch's skips: read what the tasks left
                 results = c.task_results(conn, execution_id=eid)
-            status, context, error = final_of(results, locked[eid][2], e.workflow)
+            status, context, error = final_of(results, locked[eid].context_in, e.workflow)
             finished.append(c.ExecutionEnd(eid, status, context, error))
             outcomes[e.claim.key].finished = (status, context)
-        c.finish_executions(conn, finished)
+        c.settle(conn, ready=ready, finished=finished)  # one statement: dependents ready, executions finished
         lost = Outcome(lost=True)
         return [outcomes[e.claim.key] if e in ended else lost for e in ends], ready_in, retried_in
 

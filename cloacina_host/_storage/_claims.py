@@ -21,10 +21,11 @@ import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Connection,
     Float,
@@ -32,7 +33,6 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    Update,
     and_,
     any_,
     bindparam,
@@ -206,6 +206,9 @@ def _claimable(tenant: str | BindParameter[str]) -> ColumnElement[bool]:
 
 #: ``(namespace, package_version, task_id)`` → the task's dependencies, or None when not known yet
 DependencyLookup = Callable[[str, "str | None", str], "Sequence[str] | None"]
+#: ``(namespace, package_version or "", task_id, dependency)``: one dependency of a task of a workflow the claimer knows
+Edge = tuple[str, str, str, str]
+_EDGE_COLUMNS = ("namespace", "version", "task_id", "dependency")
 
 
 def _pairs() -> Any:
@@ -226,11 +229,13 @@ def _ids() -> Any:
     return any_(bindparam("p_ids", type_=ARRAY(String)))
 
 
-@functools.cache
-def _outputs_statement() -> Select[Any]:
-    pairs = _pairs()
-    return select(_te.c.execution_id, _te.c.task_id, _te.c.context_out).where(
-        _te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "completed"
+def _edges() -> Any:
+    """``(namespace, version, task_id, dependency)`` rows from the array parameters ``p_e_*`` (see ``Edge``)."""
+    names = _EDGE_COLUMNS
+    return (
+        func.unnest(*(bindparam(f"p_e_{n}", type_=ARRAY(String)) for n in names))
+        .table_valued(*(column(n, String) for n in names))
+        .render_derived(name="edges")
     )
 
 
@@ -303,9 +308,26 @@ def _claim_statement() -> Select[Any]:
         .where(bindparam("p_notify", type_=Boolean), taken >= bindparam("p_limit", type_=Integer))
         .cte("notified")
     )
-    return select(claimed, select(func.count()).select_from(notified).scalar_subquery().label("notified")).add_cte(
-        attempts
+    # the outputs of each claimed task's dependencies (where the claimer knows them: ``p_e_*``), as one JSON object
+    edges = _edges()
+    parent = _te.alias("parent")
+    parents = (
+        select(cast(func.json_object_agg(parent.c.task_id, cast(parent.c.context_out, JSON)), Text))
+        .select_from(parent.join(edges, edges.c.dependency == parent.c.task_id))
+        .where(
+            parent.c.execution_id == claimed.c.execution_id,
+            parent.c.status == "completed",
+            edges.c.namespace == claimed.c.namespace,
+            edges.c.version == func.coalesce(claimed.c.package_version, ""),
+            edges.c.task_id == claimed.c.task_id,
+        )
+        .scalar_subquery()
     )
+    return select(
+        claimed,
+        select(func.count()).select_from(notified).scalar_subquery().label("notified"),
+        parents.label("parent_outputs"),
+    ).add_cte(attempts)
 
 
 def claim_tasks(
@@ -316,14 +338,15 @@ def claim_tasks(
     limit: int,
     lease_s: float,
     dependencies: DependencyLookup | None = None,
+    edges: Sequence[Edge] = (),
     notify_if_full: bool = False,
 ) -> list[Claim]:
     """Claim up to ``limit`` tasks: ready ones, retries that are due, and running ones whose lease lapsed.
 
     Sets the lease and the next attempt number and records the attempt (``running``, by ``owner``) in
     one statement, then marks the attempt of a lapsed lease ``interrupted``. Rows other workers are
-    claiming are skipped. Where ``dependencies`` knows a task's dependencies, their outputs come with
-    the claim (a second statement, in the same transaction). ``notify_if_full``: notify the tenant's
+    claiming are skipped. Where ``dependencies`` knows a task's dependencies (and ``edges`` lists them),
+    their outputs come with the claim, read by the same statement. ``notify_if_full``: notify the tenant's
     workers (at commit) when ``limit`` tasks were claimed, since more may be ready.
     """
     if limit < 1:
@@ -334,6 +357,7 @@ def claim_tasks(
         "p_limit": limit,
         "p_lease_s": float(lease_s),
         "p_notify": notify_if_full,
+        **{f"p_e_{name}": [e[i] for e in edges] for i, name in enumerate(_EDGE_COLUMNS)},
     }
     rows = conn.execute(_claim_statement(), params).all()
     queued = sorted({r.execution_id for r in rows if r.execution_started_at is None})
@@ -376,20 +400,15 @@ def claim_tasks(
     ]
     if dependencies is None:
         return claims
-    wanted: dict[int, list[str]] = {}
-    for i, claim in enumerate(claims):
+    for i, (claim, r) in enumerate(zip(claims, rows, strict=True)):
         deps = dependencies(claim.namespace, claim.package_version, claim.task_id)
-        if deps is not None:
-            wanted[i] = list(deps)
-    pairs = sorted({(claims[i].execution_id, d) for i, deps in wanted.items() for d in deps})
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    if pairs:
-        read = conn.execute(_outputs_statement(), _pair_params(pairs))
-        found = {(str(r[0]), str(r[1])): json.loads(r[2]) if r[2] is not None else {} for r in read}
-    for i, deps in wanted.items():
-        eid = claims[i].execution_id
-        if all((eid, d) in found for d in deps):
-            claims[i] = replace(claims[i], parent_outputs={d: found[(eid, d)] for d in deps})
+        if deps is None:
+            continue
+        found: dict[str, dict[str, Any]] = {
+            tid: out if out is not None else {} for tid, out in json.loads(r.parent_outputs or "{}").items()
+        }
+        if all(d in found for d in deps):
+            claims[i] = replace(claim, parent_outputs={d: found[d] for d in deps})
     return claims
 
 
@@ -448,28 +467,6 @@ class TaskEnd:
     logs_cut: int | None = None
 
 
-@functools.cache
-def _lock_statement() -> Select[Any]:
-    return (
-        select(_ex.c.id, _ex.c.status, _ex.c.tenant, _ex.c.context_in)
-        .where(_ex.c.id == _ids())
-        .order_by(_ex.c.id)
-        .with_for_update()
-    )
-
-
-def lock_executions(conn: Connection, execution_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
-    """Lock these execution rows in id order (so that two batches never wait on each other in a cycle).
-
-    Returns ``{id: (status, tenant, context_in)}`` of those that exist.
-    """
-    ids = sorted(set(execution_ids))
-    if not ids:
-        return {}
-    rows = conn.execute(_lock_statement(), {"p_ids": ids})
-    return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
-
-
 def failed_attempt_counts(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """How many attempts of each task failed (what the retry policy counts; interruptions are not failures).
 
@@ -510,11 +507,26 @@ _END_COLUMNS: dict[str, Any] = {
 
 @functools.cache
 def _end_statement() -> Select[Any]:
-    """The batch of ends, built once: one row per end from ``unnest`` of the array parameters, and ``p_owner``."""
+    """The batch of ends in one statement, built once (array parameters ``p_<column>``, ``p_ids``, ``p_owner``).
+
+    It names the execution rows locked before it (``locked``), ends the attempts whose claim still holds in
+    the executions still running (``ended``, compare-and-swap on owner and attempt), records their
+    attempts, and returns every task of the locked executions as it stands after the ends: one row
+    per task (``ex_*`` columns: the execution's; its input context on its first row only), the
+    results only where every task of the execution has ended, and whether this batch ended it.
+    """
     given = (
         func.unnest(*(bindparam(f"p_{name}", type_=ARRAY(kind)) for name, kind in _END_COLUMNS.items()))
         .table_valued(*(column(name, kind) for name, kind in _END_COLUMNS.items()))
         .render_derived(name="ends")
+    )
+    # locked already by this transaction (``_lock_statement``): this takes nothing new, and names their rows
+    locked = (
+        select(_ex.c.id, _ex.c.status, _ex.c.tenant, _ex.c.context_in)
+        .where(_ex.c.id == _ids())
+        .order_by(_ex.c.id)
+        .with_for_update()
+        .cte("locked")
     )
     now = db_now()
     terminal = given.c.status.not_in(_AGAIN)
@@ -526,6 +538,8 @@ def _end_statement() -> Select[Any]:
             _te.c.attempt == given.c.attempt,
             _te.c.status == "running",
             _te.c.lease_owner == bindparam("p_owner", type_=String),
+            locked.c.id == given.c.execution_id,
+            locked.c.status == "running",
         )
         .values(
             status=given.c.status,
@@ -537,7 +551,7 @@ def _end_statement() -> Select[Any]:
             finished_at=case((terminal, now), else_=None),
             duration_s=case((terminal, now - _te.c.started_at), else_=None),
         )
-        .returning(_te.c.execution_id, _te.c.task_id, _te.c.attempt, _te.c.status)
+        .returning(_te.c.execution_id, _te.c.task_id, _te.c.attempt, _te.c.status, _te.c.error, _te.c.context_out)
         .cte("ended")
     )
     attempts = (
@@ -559,18 +573,93 @@ def _end_statement() -> Select[Any]:
         )
         .cte("ended_attempts")
     )
-    return select(ended.c.execution_id, ended.c.task_id).add_cte(attempts)
+    # the task rows as the statement found them (its own updates are not visible to it) with the ends over them
+    here = ended.c.task_id.is_not(None)
+    rows = (
+        select(
+            locked.c.id.label("eid"),
+            locked.c.status.label("ex_status"),
+            locked.c.tenant.label("ex_tenant"),
+            locked.c.context_in.label("ex_context_in"),
+            _te.c.task_id,
+            _te.c.position,
+            func.coalesce(ended.c.status, _te.c.status).label("status"),
+            case((here, ended.c.error), else_=_te.c.error).label("error"),
+            case((here, ended.c.context_out), else_=_te.c.context_out).label("context_out"),
+            here.label("ended"),
+        )
+        .select_from(
+            locked.outerjoin(_te, and_(_te.c.execution_id == locked.c.id, locked.c.status == "running")).outerjoin(
+                ended, and_(ended.c.execution_id == _te.c.execution_id, ended.c.task_id == _te.c.task_id)
+            )
+        )
+        .subquery("rows")
+    )
+    done = func.bool_and(rows.c.status.in_(TERMINAL_TASK)).over(partition_by=rows.c.eid)
+    first = func.row_number().over(partition_by=rows.c.eid, order_by=rows.c.position) == 1
+    return (
+        select(
+            rows.c.eid,
+            rows.c.ex_status,
+            rows.c.ex_tenant,
+            case((first, rows.c.ex_context_in), else_=None),
+            rows.c.task_id,
+            rows.c.status,
+            case((done, rows.c.error), else_=None),
+            case((done, rows.c.context_out), else_=None),
+            done,
+            rows.c.ended,
+        )
+        .order_by(rows.c.eid, rows.c.position)
+        .add_cte(attempts)
+    )
 
 
-def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[tuple[str, str]]:
-    """End the attempts: ``completed`` (with the output), ``failed``, ``retry_wait`` or ``deferred``; return the
-    keys of those ended.
+@functools.cache
+def _lock_statement() -> Select[Any]:
+    return select(_ex.c.id).where(_ex.c.id == _ids()).order_by(_ex.c.id).with_for_update()
 
-    Compare-and-swap per row: an attempt whose lease passed to another worker is left as it is (and
-    missing from the result). Call with the executions' rows locked (``lock_executions``).
+
+@dataclass(frozen=True)
+class ExecutionTasks:
+    """The tasks of one execution after a batch of ends: statuses, and results when every task has ended."""
+
+    statuses: dict[str, str]
+    #: in workflow order, only when every task had ended (``None`` otherwise)
+    results: list[TaskResult] | None
+
+
+@dataclass(frozen=True)
+class LockedExecution:
+    """An execution row locked by a batch of ends: its status, tenant and input context (JSON text)."""
+
+    status: str
+    tenant: str
+    context_in: str
+
+
+@dataclass
+class EndedBatch:
+    """What ``end_tasks`` did: the executions it locked, the ends it stored, and the running executions' tasks."""
+
+    executions: dict[str, LockedExecution] = field(default_factory=dict)
+    ended: set[tuple[str, str]] = field(default_factory=set)
+    tasks: dict[str, ExecutionTasks] = field(default_factory=dict)
+
+
+def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> EndedBatch:
+    """End the attempts (``completed`` with the output, ``failed``, ``retry_wait`` or ``deferred``): lock their
+    executions' rows in id order (so that two batches never wait on each other in a cycle), then, in one
+    statement, store the ends of those still running and read their tasks as they stand after the ends.
+
+    The lock is a statement of its own: a statement that waited for a lock reads the other tables as they
+    were when it began, so the tasks the previous holder ended would look unended to it.
+
+    Compare-and-swap per row: an attempt whose lease passed to another worker, or whose execution is no
+    longer running, is left as it is (and missing from ``ended``).
     """
     if not ends:
-        return set()
+        return EndedBatch()
     rows = [
         (
             e.claim.execution_id,
@@ -588,8 +677,24 @@ def end_tasks(conn: Connection, *, owner: str, ends: Sequence[TaskEnd]) -> set[t
     ]
     params: dict[str, Any] = {f"p_{name}": [row[i] for row in rows] for i, name in enumerate(_END_COLUMNS)}
     params["p_owner"] = owner
-    held = conn.execute(_end_statement(), params)
-    return {(str(r[0]), str(r[1])) for r in held}
+    params["p_ids"] = sorted({e.claim.execution_id for e in ends})
+    conn.execute(_lock_statement(), {"p_ids": params["p_ids"]})
+    batch = EndedBatch()
+    for r in conn.execute(_end_statement(), params):
+        eid = str(r[0])
+        if eid not in batch.executions:
+            batch.executions[eid] = LockedExecution(str(r[1]), str(r[2]), str(r[3]))
+        if r[4] is None:  # not running: its tasks were not read
+            continue
+        tasks = batch.tasks.get(eid)
+        if tasks is None:
+            tasks = batch.tasks[eid] = ExecutionTasks({}, [] if r[8] else None)
+        tasks.statuses[str(r[4])] = str(r[5])
+        if tasks.results is not None:
+            tasks.results.append(TaskResult(str(r[4]), str(r[5]), r[6], r[7]))
+        if r[9]:
+            batch.ended.add((eid, str(r[4])))
+    return batch
 
 
 def store_running_output(conn: Connection, owner: str, rows: Sequence[tuple[str, str, int, str, int]]) -> None:
@@ -608,67 +713,6 @@ def store_running_output(conn: Connection, owner: str, rows: Sequence[tuple[str,
     )
     names = ("b_execution_id", "b_task_id", "b_attempt", "b_output", "b_output_cut")
     conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
-
-
-@dataclass(frozen=True)
-class ExecutionTasks:
-    """The tasks of one execution after a batch of ends: statuses, and results when every task has ended."""
-
-    statuses: dict[str, str]
-    #: in workflow order, only when every task had ended (``None`` otherwise)
-    results: list[TaskResult] | None
-
-
-@functools.cache
-def _execution_tasks_statement() -> Select[Any]:
-    ended = func.bool_and(_te.c.status.in_(TERMINAL_TASK)).over(partition_by=_te.c.execution_id)
-    return (
-        select(
-            _te.c.execution_id,
-            _te.c.task_id,
-            _te.c.status,
-            case((ended, _te.c.error), else_=None),
-            case((ended, _te.c.context_out), else_=None),
-            ended,
-        )
-        .where(_te.c.execution_id == _ids())
-        .order_by(_te.c.execution_id, _te.c.position)
-    )
-
-
-def execution_tasks(conn: Connection, execution_ids: Iterable[str]) -> dict[str, ExecutionTasks]:
-    """The statuses of every task of these executions, with their results where all had ended (one query)."""
-    ids = sorted(set(execution_ids))
-    if not ids:
-        return {}
-    rows = conn.execute(_execution_tasks_statement(), {"p_ids": ids}).all()
-    found: dict[str, ExecutionTasks] = {}
-    for r in rows:
-        eid = str(r[0])
-        tasks = found.get(eid)
-        if tasks is None:
-            tasks = found[eid] = ExecutionTasks({}, [] if r[5] else None)
-        tasks.statuses[str(r[1])] = str(r[2])
-        if tasks.results is not None:
-            tasks.results.append(TaskResult(str(r[1]), str(r[2]), r[3], r[4]))
-    return found
-
-
-@functools.cache
-def _make_ready_statement() -> Update:
-    pairs = _pairs()
-    return (
-        update(_te)
-        .where(_te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "pending")
-        .values(status="ready", ready_at=db_now())
-    )
-
-
-def make_ready_many(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    """Pending tasks whose last dependency just completed become claimable now (``(execution_id, task_id)`` pairs)."""
-    wanted = sorted(set(pairs))
-    if wanted:
-        conn.execute(_make_ready_statement(), _pair_params(wanted))
 
 
 @dataclass(frozen=True)
@@ -699,6 +743,51 @@ def finish_executions(conn: Connection, ends: Sequence[ExecutionEnd]) -> None:
             for e in ends
         ],
     )
+
+
+#: the columns of the executions a batch finishes, one array parameter each (``p_f_<name>``)
+_FINISH_COLUMNS: dict[str, Any] = {"id": String, "status": String, "context_out": Text, "error": Text}
+
+
+@functools.cache
+def _settle_statement() -> Select[Any]:
+    """Make tasks ready (``p_eids``/``p_tids`` pairs) and finish executions (``p_f_*``) in one statement."""
+    pairs = _pairs()
+    ready = (
+        update(_te)
+        .where(_te.c.execution_id == pairs.c.execution_id, _te.c.task_id == pairs.c.task_id, _te.c.status == "pending")
+        .values(status="ready", ready_at=db_now())
+        .returning(_te.c.task_id)
+        .cte("made_ready")
+    )
+    given = (
+        func.unnest(*(bindparam(f"p_f_{name}", type_=ARRAY(kind)) for name, kind in _FINISH_COLUMNS.items()))
+        .table_valued(*(column(name, kind) for name, kind in _FINISH_COLUMNS.items()))
+        .render_derived(name="finishing")
+    )
+    finished = (
+        update(_ex)
+        .where(_ex.c.id == given.c.id, _ex.c.status == "running")
+        .values(status=given.c.status, finished_at=db_now(), context_out=given.c.context_out, error=given.c.error)
+        .returning(_ex.c.id)
+        .cte("finished")
+    )
+    return select(
+        select(func.count()).select_from(ready).scalar_subquery(),
+        select(func.count()).select_from(finished).scalar_subquery(),
+    )
+
+
+def settle(conn: Connection, *, ready: Iterable[tuple[str, str]], finished: Sequence[ExecutionEnd]) -> None:
+    """After a batch of ends, in one statement: pending tasks whose last dependency just completed become
+    claimable now (``(execution_id, task_id)`` pairs), and the executions whose every task ended end."""
+    wanted = sorted(set(ready))
+    if not wanted and not finished:
+        return
+    params: dict[str, Any] = _pair_params(wanted)
+    rows = [(e.execution_id, str(e.status), dumps(e.context_out), e.error) for e in finished]
+    params.update({f"p_f_{name}": [row[i] for row in rows] for i, name in enumerate(_FINISH_COLUMNS)})
+    conn.execute(_settle_statement(), params)
 
 
 def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], reason: str) -> list[str]:
