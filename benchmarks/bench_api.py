@@ -27,6 +27,7 @@ import os
 import random
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,7 @@ class Result:
     unfinished: int
     drain_s: float
     peak_rss_kb: int
+    cpu_s: float  # the server process's CPU time (user + system, all threads) during the load
 
 
 # -- the package and the server ------------------------------------------------------------------
@@ -181,6 +183,12 @@ def _server(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen[b
                 proc.wait()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (every thread; not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -210,10 +218,11 @@ async def _call(
     return body
 
 
-async def _client(url: str, key: str, stats: Stats, until: float, rng: random.Random) -> None:
+async def _client(url: str, key: str, stats: Stats, until: float, rng: random.Random, tls: ssl.SSLContext) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+    client = httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT_S, verify=tls)
+    async with client:
         n = 0
         while time.perf_counter() < until:
             n += 1
@@ -231,9 +240,10 @@ async def _client(url: str, key: str, stats: Stats, until: float, rng: random.Ra
 
 async def _load(url: str, key: str, clients: int, seconds: float) -> tuple[Stats, float]:
     stats = Stats()
+    tls = ssl.create_default_context()  # unused on http://, but each client would build its own (slow)
     started = time.perf_counter()
     until = started + seconds
-    await asyncio.gather(*(_client(url, key, stats, until, random.Random(i)) for i in range(clients)))
+    await asyncio.gather(*(_client(url, key, stats, until, random.Random(i), tls) for i in range(clients)))
     return stats, time.perf_counter() - started
 
 
@@ -264,7 +274,9 @@ def _drain(database_url: str, ids: set[str], timeout: float) -> tuple[Counter[st
         time.sleep(0.25)
 
 
-def _run_backend(backend: str, database_url: str, archive: Path, root: Path, args: argparse.Namespace) -> Result:
+def _run_backend(
+    backend: str, database_url: str, archive: Path, root: Path, args: argparse.Namespace, console: Console
+) -> Result:
     home = root / f"home-{backend}"
     env = {**os.environ, "CLOACINA_HOME": str(home), "CLOACINA_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     env.pop("CLOACINA_TENANT", None)
@@ -283,7 +295,13 @@ def _run_backend(backend: str, database_url: str, archive: Path, root: Path, arg
                 raise SystemExit(f"uploading the package: {uploaded.status_code} {uploaded.text}")
             warm = http.post("/api/v1/executions", json={"workflow": WORKFLOW}).json()["execution_id"]
             _wait_one(http, warm)  # the package's worker process has started
+        console.print(
+            f"[dim]{backend}: server at {url}, package uploaded; {args.clients} clients for {args.seconds:g} s...[/dim]"
+        )
+        cpu_before = _cpu_s(proc.pid)
         stats, seconds = asyncio.run(_load(url, key, args.clients, args.seconds))
+        cpu = _cpu_s(proc.pid) - cpu_before
+        console.print(f"[dim]{backend}: waiting for {len(stats.submitted):,} executions to finish...[/dim]")
         counts, drain_s = _drain(database_url, set(stats.submitted), args.drain_timeout)
         peak = _peak_rss_kb(proc.pid)
     return Result(
@@ -295,6 +313,7 @@ def _run_backend(backend: str, database_url: str, archive: Path, root: Path, arg
         unfinished=counts.get("running", 0) + counts.get("queued", 0) + len(stats.submitted) - sum(counts.values()),
         drain_s=drain_s,
         peak_rss_kb=peak,
+        cpu_s=cpu,
     )
 
 
@@ -352,7 +371,8 @@ def _table(results: list[Result], args: argparse.Namespace) -> Table:
 
 def _executions_table(results: list[Result]) -> Table:
     table = Table(title="Submitted executions after the load, and the server process")
-    for column in ("backend", "submitted", "completed", "failed", "unfinished", "drain s", "server peak RSS"):
+    columns = ("submitted", "completed", "failed", "unfinished", "drain s", "server CPU ms/request", "server peak RSS")
+    for column in ("backend", *columns):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(
@@ -362,6 +382,7 @@ def _executions_table(results: list[Result]) -> Table:
             f"[red]{r.failed}[/red]" if r.failed else "0",
             f"[red]{r.unfinished}[/red]" if r.unfinished else "0",
             f"{r.drain_s:.1f}",
+            f"{r.cpu_s * 1000 / max(1, sum(len(v) for v in r.stats.latencies.values())):.1f}",
             f"{r.peak_rss_kb / 1024:,.0f} MiB",
         )
     return table
@@ -396,9 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             if backend == "postgresql" and not pg:
                 console.print("PostgreSQL skipped: set CLOACINA_BENCH_POSTGRES_URL (or CLOACINA_TEST_POSTGRES_URL).")
                 continue
-            console.print(f"[dim]{backend}: {args.clients} clients for {args.seconds:g} s...[/dim]")
+            console.print(f"[dim]{backend}: starting the server...[/dim]")
             with _sqlite_url(root) if backend == "sqlite" else _postgres_url(pg or "") as url:
-                results.append(_run_backend(backend, url, archive, root, args))
+                results.append(_run_backend(backend, url, archive, root, args, console))
     console.print(_table(results, args))
     console.print(_executions_table(results))
     bad = 0
