@@ -57,7 +57,8 @@ def test_fifty_clients_at_once_get_only_2xx_and_every_execution_completes(deploy
     def finished() -> list[dict[str, Any]] | None:
         listed = api.get("/api/v1/executions", params={"limit": 1000}).json()["executions"]
         ours = [e for e in listed if e["id"] in set(submitted)]
-        return ours if len(ours) == len(submitted) and all(e["status"] not in {"queued", "running"} for e in ours) else None
+        done = len(ours) == len(submitted) and all(e["status"] not in {"queued", "running"} for e in ours)
+        return ours if done else None
 
     ours = deployment.until("every submitted execution to finish", finished)
     assert {e["status"] for e in ours} == {"completed"}
