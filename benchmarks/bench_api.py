@@ -406,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         "--drain-timeout", type=float, default=600.0, help="seconds allowed for the backlog to finish (default 600)"
     )
     args = parser.parse_args(argv)
+    # SIGTERM ends the run as Ctrl-C does: the server is stopped and the temporary files removed (finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     pg = os.environ.get("CLOACINA_BENCH_POSTGRES_URL") or os.environ.get("CLOACINA_TEST_POSTGRES_URL")
     results: list[Result] = []
