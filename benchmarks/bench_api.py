@@ -12,7 +12,9 @@ read its status, read the logs of an execution submitted earlier (any client's),
 executions. Printed per request kind and overall: count, requests/s, p50, p99 and max latency,
 errors (any non-2xx answer or exception; each listed at the end with its status and body). Then the
 backlog drains (within ``--drain-timeout``): how many of the submitted executions completed, and
-how long after the load stopped the last one ended; and the server's peak RSS (VmHWM).
+how long after the load stopped the last one ended; the CPU time the server process and the clients
+spent per request, the server's peak RSS (VmHWM) and the machine's load average (on a shared
+machine, latency is mostly the wait for a CPU: compare the CPU per request between runs).
 
 Exits 1 on any error, failed execution or execution still unfinished at the drain deadline. The
 server, its task workers, PostgreSQL and the clients share the machine's CPUs.
@@ -111,6 +113,8 @@ class Result:
     drain_s: float
     peak_rss_kb: int
     cpu_s: float  # the server process's CPU time (user + system, all threads) during the load
+    client_cpu_s: float  # this process's (the clients')
+    load_average: float  # the machine's 1-minute load average at the end of the load
 
 
 # -- the package and the server ------------------------------------------------------------------
@@ -298,9 +302,10 @@ def _run_backend(
         console.print(
             f"[dim]{backend}: server at {url}, package uploaded; {args.clients} clients for {args.seconds:g} s...[/dim]"
         )
-        cpu_before = _cpu_s(proc.pid)
+        cpu_before, client_before = _cpu_s(proc.pid), time.process_time()
         stats, seconds = asyncio.run(_load(url, key, args.clients, args.seconds))
-        cpu = _cpu_s(proc.pid) - cpu_before
+        cpu, client_cpu = _cpu_s(proc.pid) - cpu_before, time.process_time() - client_before
+        load_average = os.getloadavg()[0]
         console.print(f"[dim]{backend}: waiting for {len(stats.submitted):,} executions to finish...[/dim]")
         counts, drain_s = _drain(database_url, set(stats.submitted), args.drain_timeout)
         peak = _peak_rss_kb(proc.pid)
@@ -314,6 +319,8 @@ def _run_backend(
         drain_s=drain_s,
         peak_rss_kb=peak,
         cpu_s=cpu,
+        client_cpu_s=client_cpu,
+        load_average=load_average,
     )
 
 
@@ -370,11 +377,16 @@ def _table(results: list[Result], args: argparse.Namespace) -> Table:
 
 
 def _executions_table(results: list[Result]) -> Table:
-    table = Table(title="Submitted executions after the load, and the server process")
-    columns = ("submitted", "completed", "failed", "unfinished", "drain s", "server CPU ms/request", "server peak RSS")
-    for column in ("backend", *columns):
+    table = Table(
+        title="Submitted executions after the load; CPU time per request (of the server process, of the clients)",
+        caption="server CPU includes running the executions (not their task worker process); load average: "
+        "the machine's, 1 min, as the load ended",
+    )
+    columns = ("submitted", "completed", "failed", "unfinished", "drain s", "server CPU", "client CPU")
+    for column in ("backend", *columns, "server peak RSS", "load average"):
         table.add_column(column, justify="right")
     for r in results:
+        requests = max(1, sum(len(v) for v in r.stats.latencies.values()))
         table.add_row(
             r.backend,
             f"{len(r.stats.submitted):,}",
@@ -382,8 +394,10 @@ def _executions_table(results: list[Result]) -> Table:
             f"[red]{r.failed}[/red]" if r.failed else "0",
             f"[red]{r.unfinished}[/red]" if r.unfinished else "0",
             f"{r.drain_s:.1f}",
-            f"{r.cpu_s * 1000 / max(1, sum(len(v) for v in r.stats.latencies.values())):.1f}",
+            f"{r.cpu_s * 1000 / requests:.1f} ms",
+            f"{r.client_cpu_s * 1000 / requests:.1f} ms",
             f"{r.peak_rss_kb / 1024:,.0f} MiB",
+            f"{r.load_average:.1f}",
         )
     return table
 
