@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -176,5 +177,11 @@ class ApiKeyStore:
 
 
 def open_key_store(database_url: str | None, *, home: str | None) -> ApiKeyStore:
-    """The key store of a server: the public tenant's database, opened (and migrated) for as long as it runs."""
-    return ApiKeyStore(_main(database_url, home))
+    """The key store of a server: the public tenant's database, opened (and migrated) for as long as it runs.
+
+    Every request's key is checked in a thread of the event loop's default executor, so the pool keeps
+    as many PostgreSQL connections as that has threads: with fewer, each check beyond the pool's size
+    opened a connection and closed it again (a new backend per request under load).
+    """
+    threads = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default max_workers
+    return ApiKeyStore(open_database(database_url, home=home, pool_size=threads))

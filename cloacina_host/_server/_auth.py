@@ -131,8 +131,9 @@ async def authorize(request: Request) -> None:
     request.state.principal = Principal(key)
 
 
-def principal(request: Request) -> Principal:
-    """The authorized caller of a route that needs a key (``authorize`` has run)."""
+async def principal(request: Request) -> Principal:
+    """The authorized caller of a route that needs a key (``authorize`` has run); async, so that FastAPI
+    calls it on the event loop instead of handing every request to a worker thread for it."""
     found = getattr(request.state, "principal", None)
     if not isinstance(found, Principal):  # a route with a PUBLIC rule asked for a caller: refuse, never guess
         raise AuthError(401, "This route needs an API key.")

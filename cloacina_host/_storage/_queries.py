@@ -277,7 +277,15 @@ def list_executions(
 
 
 def find_execution_ids(conn: Connection, *, tenant: str, prefix: str, limit: int = 5) -> list[str]:
-    """Ids of the tenant's executions starting with ``prefix`` (an id given in full matches itself)."""
+    """Ids of the tenant's executions starting with ``prefix`` (an id given in full matches itself).
+
+    A full id is looked up by the primary key first: ``LIKE 'prefix%'`` uses no index on either backend
+    (SQLite's LIKE ignores case, PostgreSQL's default collation is not ``C``), so it reads every
+    execution of the tenant; the API and the UI always send full ids.
+    """
+    exact = conn.execute(select(_ex.c.id).where(_ex.c.id == prefix, _ex.c.tenant == tenant)).first()
+    if exact is not None:
+        return [prefix]
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (
         select(_ex.c.id)
