@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _pg import postgres_schema
 from rich.console import Console
 from rich.table import Table
 
@@ -137,21 +137,6 @@ def _archive(root: Path) -> Path:
 @contextmanager
 def _sqlite_url(root: Path) -> Iterator[str]:
     yield f"sqlite:///{root / 'cloacina.db'}"
-
-
-@contextmanager
-def _postgres_url(base: str) -> Iterator[str]:
-    import psycopg
-
-    schema = f"bench_api_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _ctl_json(env: dict[str, str], *args: str) -> Any:
@@ -434,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print("PostgreSQL skipped: set CLOACINA_BENCH_POSTGRES_URL (or CLOACINA_TEST_POSTGRES_URL).")
                 continue
             console.print(f"[dim]{backend}: starting the server...[/dim]")
-            with _sqlite_url(root) if backend == "sqlite" else _postgres_url(pg or "") as url:
+            with _sqlite_url(root) if backend == "sqlite" else postgres_schema(pg or "", "bench_api") as url:
                 results.append(_run_backend(backend, url, archive, root, args, console))
     console.print(_table(results, args))
     console.print(_executions_table(results))

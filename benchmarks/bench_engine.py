@@ -30,13 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from _pg import postgres_schema
 from rich.console import Console
 from rich.table import Table
 
@@ -225,21 +225,6 @@ def _sqlite_url() -> Iterator[str]:
         yield f"sqlite:///{Path(tmp) / 'bench.db'}"
 
 
-@contextmanager
-def _postgres_url(base: str) -> Iterator[str]:
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
 def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
@@ -354,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         runs += [("pipeline", n, 0) for n in counts[1:] if "pipeline" in shapes]
         for shape, workflows, sequential in runs:
             console.print(f"[dim]{backend}: {shape}, {sequential} one by one, {workflows:,} at once...[/dim]")
-            with _sqlite_url() if backend == "sqlite" else _postgres_url(pg or "") as url:
+            with _sqlite_url() if backend == "sqlite" else postgres_schema(pg or "", "bench") as url:
                 if backend == "sqlite" and fsync is None:
                     fsync = _fsync_ms(str(Path(url.removeprefix("sqlite:///")).parent))
                     notes.append(f"An fsync on this disk takes {fsync:.2f} ms now (median of 100, 4 KiB writes).")

@@ -23,11 +23,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from _pg import postgres_schema
 from rich.console import Console
 from rich.table import Table
 
@@ -79,21 +78,6 @@ def _site(root: Path) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cloacina-bench-scale-flows\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[cloacina.workflows]\nparallel = cloacina_bench_scale_flows:parallel\n")
     return site
-
-
-@contextmanager
-def _schema(base: str) -> Iterator[str]:
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _submit_all(url: str, site: Path, count: int) -> tuple[list[str], float]:
@@ -160,7 +144,7 @@ def _wait_done(url: str, ids: list[str], timeout: float) -> float:
 
 
 def _round(base: str, site: Path, logs: Path, workers: int, args: argparse.Namespace) -> Row:
-    with _schema(base) as url:
+    with postgres_schema(base) as url:
         from cloacina_host._storage import open_database
 
         open_database(url).dispose()  # migrate before the workers race to
@@ -216,7 +200,7 @@ def _inprocess(base: str, site: Path, args: argparse.Namespace) -> Row:
                 raise SystemExit(f"{len(failed)} in-process executions failed: {failed[0].error}")
             return seconds
 
-    with _schema(base) as url:
+    with postgres_schema(base) as url:
         seconds = asyncio.run(run(url))
     return Row(0, seconds, args.workflows / seconds, args.workflows * TASKS / seconds)
 
