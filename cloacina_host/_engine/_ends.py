@@ -1,7 +1,7 @@
 """Distributed executions, the deciding side: what one attempt's end means, by the state machine's rules.
 
 A ``DistributedWorker`` (``_distributed``) queues each finished attempt as an ``End``; the
-transaction that stores a batch of them asks ``decide_end`` (completed, deferred, a retry, failed),
+transaction that stores a batch of them (``_rounds``) asks ``decide_end`` (completed, deferred, a retry, failed),
 ``settle_after`` (which dependents start or are skipped) and ``final_of`` (how an ended execution ends).
 """
 
