@@ -19,6 +19,7 @@ from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, UsageError, WorkflowNotFoundError
 from .._storage import Database
 from .._storage import _claims as c
+from .._storage import _ends as se
 from ._execution import execution_row, task_rows
 from ._resolver import version_resolvers
 
@@ -142,5 +143,5 @@ def store_execution(
     with db.write("submitting a distributed execution") as conn:
         c.insert_execution(conn, execution=execution, tasks=tasks)
         if len(skipped) == len(tasks):  # nothing to run: it ends now
-            c.finish_executions(conn, [c.ExecutionEnd(execution_id, ExecutionStatus.COMPLETED, dict(initial), None)])
+            se.finish_executions(conn, [se.ExecutionEnd(execution_id, ExecutionStatus.COMPLETED, dict(initial), None)])
     return execution_id

@@ -9,8 +9,10 @@ row), finishes the executions whose every task has ended, and claims as many tas
 free, on one connection the worker keeps. Workers sleep on ``LISTEN/NOTIFY`` and poll every few seconds in case a
 notification is lost. A task whose lease lapses (its worker died, hung, or lost the database) is
 claimed again by another worker; the late worker's result is refused by a compare-and-swap.
-The queries live in ``_storage/_claims``; submitting and finding a claimed task's workflow in
-``_dispatch``; what an attempt's end decides in ``_ends``.
+The queries live in ``_storage/_claims`` (claims, leases) and ``_storage/_ends`` (batches of ends);
+submitting and finding a claimed task's workflow in ``_dispatch``; what an attempt's end decides in
+``_ends``; the transaction of a round in ``_rounds``; renewing leases, LISTEN and handing tasks back
+in ``_leases``.
 """
 
 from __future__ import annotations
@@ -26,18 +28,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cloacina_workflow import (
-    DEFAULT_TENANT,
-    ContextConflict,
-    JSONValue,
-    Task,
-    TaskError,
-    TaskStatus,
-    Workflow,
-)
+from cloacina_workflow import DEFAULT_TENANT, ContextConflict, JSONValue, Task, TaskStatus, Workflow
 from cloacina_workflow import _machine as m
 
 from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
@@ -46,22 +39,23 @@ from .._errors import StorageError, UsageError
 from .._output import AttemptOutput
 from .._storage import Database, mask, parse_database_url
 from .._storage import _claims as c
+from .._storage._session import Session
 from .._storage._tenants import open_tenant_database
-from .._workers import STOP_REQUEST, StopRequest
+from .._workers import STOP_REQUEST
 from ._dispatch import WorkflowLoadError, WorkflowResolver, catalog_resolver
-from ._ends import AGAIN, End, Outcome, decide_end, final_of, loads_stored, settle_after
+from ._ends import AGAIN, End, Outcome, loads_stored
 from ._events import EventEmitter
 from ._execution import call_task, dump_context
 from ._guard import DaemonThreadExecutor, TaskSlot, check_output_size
-from ._live import LiveOutputs, OutputRows, logged, with_output
-from ._supervise import LoopDiedError, RenewalClock, died, watch
+from ._leases import LeaseKeeping
+from ._live import LiveOutputs, OutputRows, logged
+from ._rounds import Round
+from ._supervise import LoopDiedError, died, watch
+from ._worker_state import MAX_BACKOFF_S, Running, WorkerStats
 
 log = logging.getLogger("cloacina_host.worker")
 
 T = TypeVar("T")
-
-
-MAX_BACKOFF_S = 30.0
 
 
 def require_postgresql(url: str | None, home: str | None, what: str) -> None:
@@ -81,36 +75,11 @@ def require_postgresql(url: str | None, home: str | None, what: str) -> None:
 # -- the worker -----------------------------------------------------------------------------------
 
 
-@dataclass
-class WorkerStats:
-    """What a worker did since it started."""
-
-    claimed: int = 0
-    completed: int = 0
-    failed: int = 0
-    retried: int = 0
-    deferred: int = 0  # attempts that deferred their task (TaskError.Deferred)
-    reclaimed: int = 0  # claims that took a task over from a worker whose lease lapsed
-    lost: int = 0  # results refused because the lease had passed to another worker
-    released: int = 0  # handed back unfinished at shutdown
-
-
-@dataclass
-class _Running:
-    claim: c.Claim
-    task: asyncio.Task[None]
-    claimed_at: float
-    slot: TaskSlot  # its place under ``concurrency``, held until its code really returned
-    ending: bool = False  # its end is being written: the renewer must not cancel it
-    stop: StopRequest = field(default_factory=StopRequest)  # a cancel ends a registered package's worker
-    written: AttemptOutput | None = None  # what the attempt writes (stored with its end)
-
-
 def _owner_name(name: str | None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{name or uuid.uuid4().hex[:8]}"
 
 
-class DistributedWorker:
+class DistributedWorker(LeaseKeeping):
     """Claims and runs the ready tasks of distributed executions until ``stop()``; ``await worker.run()``.
 
     ``concurrency`` tasks at a time; each claim is held under a lease of ``lease_s`` seconds, renewed
@@ -167,10 +136,12 @@ class DistributedWorker:
         )
         #: who holds this worker's leases: ``host:pid:token``
         self.owner = _owner_name(name)
+        #: the transaction of each round: store a batch of ends, claim
+        self._round = Round(self.tenant, self.owner, self.lease_s, self.resolver)
         self.stats = WorkerStats()
         self.events = EventEmitter(self.catalog.plugin_manager)
         self.db: Database | None = None
-        self._running: dict[tuple[str, str], _Running] = {}
+        self._running: dict[tuple[str, str], Running] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -180,7 +151,7 @@ class DistributedWorker:
         self.failure: LoopDiedError | None = None
         self._db_pool = ThreadPoolExecutor(self._db_threads, thread_name_prefix="cloacina-db")
         # claims and batches of ends: one transaction at a time, on one kept connection, in one thread
-        self._session: c.Session | None = None
+        self._session: Session | None = None
         self._session_pool = ThreadPoolExecutor(1, thread_name_prefix="cloacina-claims")
         self._pumping = asyncio.Lock()
         self._ends: list[End] = []
@@ -214,17 +185,6 @@ class DistributedWorker:
         """Places under ``concurrency`` taken now: running tasks, and abandoned threads that still run."""
         return self._busy
 
-    async def _db(self, action: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in one transaction on a database thread."""
-        db = self.db
-        assert db is not None
-
-        def work() -> T:
-            with db.write(action) as conn:
-                return fn(conn, *args)
-
-        return await asyncio.get_running_loop().run_in_executor(self._db_pool, contextvars.copy_context().run, work)
-
     async def _sleep(self, seconds: float, *events: asyncio.Event) -> None:
         """Sleep up to ``seconds``; return early when any of ``events`` is set."""
         waiters = [asyncio.ensure_future(e.wait()) for e in events]
@@ -254,7 +214,7 @@ class DistributedWorker:
             self.concurrency,
             self.lease_s,
         )
-        self._session = c.Session(self.db)
+        self._session = Session(self.db)
         helpers = [
             asyncio.ensure_future(self._listen()),
             asyncio.ensure_future(self._renew()),
@@ -387,32 +347,6 @@ class DistributedWorker:
                 self._exhausted = len(claims) < limit
             return limit > 0 and len(claims) < limit, due
 
-    def _round(self, conn: Any, ends: list[End], limit: int) -> tuple[list[Outcome], list[c.Claim], float | None]:
-        outcomes, ready, retried = self._store_ends(conn, ends) if ends else ([], set(), set())
-        # wake the other workers when ready tasks may be left for them: not when this claim took them all
-        claims = self._claim(conn, limit, notify_if_full=self.tenant in ready)
-        due = None
-        if len(claims) < limit:
-            due = self._due(conn)
-        for tenant in sorted(retried | (ready - {self.tenant} if limit else ready)):
-            c.notify(conn, tenant)
-        return outcomes, claims, due
-
-    def _claim(self, conn: Any, limit: int, *, notify_if_full: bool = False) -> list[c.Claim]:
-        return c.claim_tasks(
-            conn,
-            tenant=self.tenant,
-            owner=self.owner,
-            limit=limit,
-            lease_s=self.lease_s,
-            dependencies=getattr(self.resolver, "dependencies", None),
-            edges=edges() if (edges := getattr(self.resolver, "edges", None)) is not None else (),
-            notify_if_full=notify_if_full,
-        )
-
-    def _due(self, conn: Any) -> float | None:
-        return c.seconds_until_due(conn, tenant=self.tenant)
-
     def _start(self, claim: c.Claim) -> None:
         self.stats.claimed += 1
         if claim.reclaimed_from is not None:
@@ -436,7 +370,7 @@ class DistributedWorker:
         self._busy += 1
         slot = TaskSlot(self._slot_free)
         task = asyncio.ensure_future(self._run_task(claim))
-        running = self._running[claim.key] = _Running(
+        running = self._running[claim.key] = Running(
             claim, task, time.monotonic(), slot, written=AttemptOutput(claim.task_id)
         )
 
@@ -658,197 +592,3 @@ class DistributedWorker:
                     raise
                 if not isinstance(exc, StorageError):
                     log.exception("storing the ends of %d task(s) failed", len(batch))
-
-    def _store_ends(self, conn: Any, ends: list[End]) -> tuple[list[Outcome], set[str], set[str]]:
-        """End a batch of attempts in this transaction: make dependents ready or skip them, finish executions.
-
-        Returns each end's outcome, and the tenants in which tasks became ready or wait for a retry.
-        """
-        raised = [e.claim.key for e in ends if e.error is not None]
-        failures = c.failed_attempt_counts(conn, raised)  # no statement unless some raised
-        deferred = [e.claim.key for e in ends if isinstance(e.error, TaskError.Deferred)]
-        deferrals = c.attempt_counts(conn, deferred, "deferred") if deferred else {}
-        outcomes: dict[tuple[str, str], Outcome] = {}
-        stored: list[c.TaskEnd] = []
-        for e in ends:
-            outcome, task_end = decide_end(e, failures.get(e.claim.key, 0) + 1, deferrals.get(e.claim.key, 0))
-            outcomes[e.claim.key] = outcome
-            stored.append(with_output(task_end, e.written))
-        batch = c.end_tasks(conn, owner=self.owner, ends=stored)  # locks, ends, and reads the tasks: one statement
-        locked, tasks = batch.executions, batch.tasks
-        ended = [e for e in ends if e.claim.key in batch.ended]
-        ready_in: set[str] = set()
-        retried_in = {e.claim.tenant for e in ended if outcomes[e.claim.key].status in AGAIN}
-        ready: set[tuple[str, str]] = set()
-        last: dict[str, End] = {}
-        for e in ended:
-            eid, tid = e.claim.key
-            outcome = outcomes[e.claim.key]
-            statuses = tasks[eid].statuses
-            last[eid] = e
-            if outcome.status not in (TaskStatus.FAILED, TaskStatus.COMPLETED):
-                continue
-            if e.workflow is None:  # which tasks depend on it is unknown here: none of those waiting can run
-                downstream = [t for t, st in statuses.items() if st == TaskStatus.PENDING]
-                skips = dict.fromkeys(downstream, m.skip_reason(tid, unloadable=True))
-                starting: tuple[str, ...] = ()
-            else:
-                settled = settle_after(conn, e.workflow, e.claim, statuses)
-                skips, starting = dict(settled.skip), settled.start
-            for why in dict.fromkeys(skips.values()):  # one statement per reason
-                same = [t for t, r in skips.items() if r == why]
-                done = c.skip_tasks(conn, execution_id=eid, task_ids=same, reason=why)
-                outcome.skipped.update(dict.fromkeys(done, why))
-                statuses.update(dict.fromkeys(done, TaskStatus.SKIPPED))
-            for t in starting:
-                statuses[t] = TaskStatus.READY
-                ready.add((eid, t))
-                ready_in.add(locked[eid].tenant)
-        finished: list[c.ExecutionEnd] = []
-        for eid, e in last.items():
-            if not m.all_ended(tasks[eid].statuses.values()):
-                continue
-            results = tasks[eid].results
-            if results is None:  # it ended with this batch's skips: read what the tasks left
-                results = c.task_results(conn, execution_id=eid)
-            status, context, error = final_of(results, locked[eid].context_in, e.workflow)
-            finished.append(c.ExecutionEnd(eid, status, context, error))
-            outcomes[e.claim.key].finished = (status, context)
-        c.settle(conn, ready=ready, finished=finished)  # one statement: dependents ready, executions finished
-        lost = Outcome(lost=True)
-        return [outcomes[e.claim.key] if e in ended else lost for e in ends], ready_in, retried_in
-
-    # -- helpers: notifications, leases, shutdown -------------------------------------------------
-
-    async def _listen(self) -> None:
-        """Set the wake event on every notification for this tenant; reconnect with backoff."""
-        assert self.db is not None
-        delay = 0.5
-
-        def listening() -> None:
-            nonlocal delay
-            self._listening = True
-            delay = 0.5
-            self._wake.set()  # catch up on whatever was notified while not listening
-
-        while True:
-            try:
-                async for tenant in c.notifications(self.db, listening):
-                    if tenant == self.tenant:
-                        self._wake.set()
-            except StorageError as exc:
-                self._listening = False
-                log.warning(
-                    "LISTEN on %s failed: %s; polling every %gs meanwhile, retrying in %gs",
-                    self.db.display_url,
-                    exc,
-                    self.poll_s,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
-
-    async def _renew(self) -> None:
-        """Every ``lease_s / 3``: extend this worker's leases; cancel the tasks whose lease another worker took.
-
-        A failed renewal is retried at the next tick; once none succeeded for a whole lease the loop
-        dies (``RenewalClock``), and the worker stops rather than run tasks others may run too.
-        """
-        clock = RenewalClock(self.lease_s)
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
-            asked = time.monotonic()
-            if not self._running:
-                clock.renewed(asked)  # nothing held: nothing can lapse
-                continue
-            try:
-                held = await self._db("renewing leases", self._renew_all)
-            except StorageError as exc:
-                log.warning("could not renew the leases of %s: %s", self.owner, str(exc).rstrip())
-                clock.failed(exc)
-                continue
-            clock.renewed(asked)
-            keys = {(e, t) for e, t, _ in held}
-            lost = [
-                (key, r)
-                for key, r in list(self._running.items())
-                if key not in keys and not r.ending and r.claimed_at < asked
-            ]
-            cancelled = await self._cancelled_among([r.claim.execution_id for _key, r in lost])
-            for _key, r in lost:
-                if r.claim.execution_id in cancelled:
-                    log.info(
-                        "execution %s was cancelled: stopping %s %s (attempt %d)",
-                        r.claim.execution_id[:8],
-                        r.claim.namespace,
-                        r.claim.task_id,
-                        r.claim.attempt,
-                    )
-                    r.stop.kill_reason = f"was stopped: execution {r.claim.execution_id} was cancelled"
-                    r.task.cancel()
-                    continue
-                self.stats.lost += 1
-                log.warning(
-                    "lost the lease on %s %s (execution %s, attempt %d) to another worker; cancelling this run",
-                    r.claim.namespace,
-                    r.claim.task_id,
-                    r.claim.execution_id[:8],
-                    r.claim.attempt,
-                )
-                r.task.cancel()
-
-    async def _cancelled_among(self, execution_ids: list[str]) -> set[str]:
-        """Which of these executions were cancelled (their tasks' leases are gone for that reason)."""
-        if not execution_ids:
-            return set()
-        try:
-            return await self._db("reading cancelled executions", c.cancelled_executions, execution_ids)
-        except StorageError as exc:
-            log.warning("could not read which executions were cancelled: %s", str(exc).rstrip())
-            return set()
-
-    def _renew_all(self, conn: Any) -> set[tuple[str, str, int]]:
-        return c.renew_leases(conn, owner=self.owner, lease_s=self.lease_s)
-
-    async def _shutdown(self) -> None:
-        running = list(self._running.values())
-        if not running:
-            return
-        if not self._hurry.is_set() and self.grace_s > 0:
-            log.info("stopping: letting %d running task(s) finish (up to %gs)", len(running), self.grace_s)
-            all_done = asyncio.ensure_future(asyncio.wait({r.task for r in running}))
-            hurry = asyncio.ensure_future(self._hurry.wait())
-            try:
-                await asyncio.wait({all_done, hurry}, timeout=self.grace_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                all_done.cancel()  # stops the waiting, not the tasks
-                hurry.cancel()
-        left = [r for r in self._running.values() if not r.task.done()]
-        if not left:
-            return
-        for r in left:
-            r.task.cancel()
-        await asyncio.gather(*(r.task for r in left), return_exceptions=True)
-        claims = [r.claim for r in left]
-        reason = (
-            f"released: worker {self.owner} was stopped before the task finished; it was handed back and runs again"
-        )
-        try:
-            released = await self._db("releasing tasks", self._release, claims, reason)
-        except StorageError as exc:
-            log.error(
-                "%s Their leases lapse in %gs and another worker runs them then.", str(exc).rstrip(), self.lease_s
-            )
-            return
-        self.stats.released += len(released)
-        for claim in released:
-            log.info(
-                "released %s %s (execution %s, attempt %d)",
-                claim.namespace,
-                claim.task_id,
-                claim.execution_id[:8],
-                claim.attempt,
-            )
-
-    def _release(self, conn: Any, claims: list[c.Claim], reason: str) -> list[c.Claim]:
-        return c.release_tasks(conn, owner=self.owner, claims=claims, reason=reason)

@@ -1,7 +1,7 @@
 """Distributed executions, the deciding side: what one attempt's end means, by the state machine's rules.
 
 A ``DistributedWorker`` (``_distributed``) queues each finished attempt as an ``End``; the
-transaction that stores a batch of them asks ``decide_end`` (completed, deferred, a retry, failed),
+transaction that stores a batch of them (``_rounds``) asks ``decide_end`` (completed, deferred, a retry, failed),
 ``settle_after`` (which dependents start or are skipped) and ``final_of`` (how an ended execution ends).
 """
 
@@ -21,6 +21,7 @@ from cloacina_workflow.limits import json_depth_exceeded
 
 from .._output import AttemptOutput
 from .._storage import _claims as c
+from .._storage import _ends as se
 
 
 @dataclass(eq=False)
@@ -59,15 +60,15 @@ def loads_stored(text: str, what: str) -> Any:
 AGAIN = (TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED)
 
 
-def decide_end(end: End, failures: int, deferrals: int = 0) -> tuple[Outcome, c.TaskEnd]:
+def decide_end(end: End, failures: int, deferrals: int = 0) -> tuple[Outcome, se.TaskEnd]:
     """How an attempt ends: completed, deferred, a retry after a delay, or failed for good (``failures``
     counts this one if it failed; ``deferrals`` the task's earlier deferrals)."""
     claim, workflow, error = end.claim, end.workflow, end.error
     if error is None:
-        return Outcome(status=TaskStatus.COMPLETED), c.TaskEnd(claim, TaskStatus.COMPLETED, output=end.output)
+        return Outcome(status=TaskStatus.COMPLETED), se.TaskEnd(claim, TaskStatus.COMPLETED, output=end.output)
     verdict = m.defer_or_fail(claim.task_id, error, deferrals, time.time())
     if isinstance(verdict, m.Deferral):  # the claim is released; the task is claimable again at its time
-        task_end = c.TaskEnd(claim, TaskStatus.DEFERRED, error=verdict.note, retry_delay_s=verdict.delay_s)
+        task_end = se.TaskEnd(claim, TaskStatus.DEFERRED, error=verdict.note, retry_delay_s=verdict.delay_s)
         return Outcome(status=TaskStatus.DEFERRED, retry_delay_s=verdict.delay_s, note=verdict.note), task_end
     if verdict is not error:  # the deferral past the cap fails with the cap's error
         end = dataclasses.replace(end, error=verdict, message=m.describe(verdict), traceback=m.traceback_text(verdict))
@@ -76,11 +77,11 @@ def decide_end(end: End, failures: int, deferrals: int = 0) -> tuple[Outcome, c.
         return outcome, task_end
     decision = m.after_failure(None if workflow is None else workflow.tasks[claim.task_id], error, failures)
     if decision.retry:
-        task_end = c.TaskEnd(
+        task_end = se.TaskEnd(
             claim, TaskStatus.RETRY_WAIT, error=end.message, traceback=end.traceback, retry_delay_s=decision.delay_s
         )
         return Outcome(status=TaskStatus.RETRY_WAIT, retry_delay_s=decision.delay_s), task_end
-    return Outcome(status=TaskStatus.FAILED), c.TaskEnd(
+    return Outcome(status=TaskStatus.FAILED), se.TaskEnd(
         claim, TaskStatus.FAILED, error=end.message, traceback=end.traceback
     )
 
@@ -93,7 +94,7 @@ def settle_after(conn: Any, workflow: Workflow, claim: c.Claim, statuses: Mappin
 
     def reason(tid: str) -> str | None:
         if not reasons:
-            reasons.update({r.task_id: r.error for r in c.task_results(conn, execution_id=eid)})
+            reasons.update({r.task_id: r.error for r in se.task_results(conn, execution_id=eid)})
         return reasons.get(tid)
 
     def context(tid: str) -> Mapping[str, JSONValue]:
@@ -105,7 +106,7 @@ def settle_after(conn: Any, workflow: Workflow, claim: c.Claim, statuses: Mappin
 
 
 def final_of(
-    results: Sequence[c.TaskResult], context_in: str, workflow: Workflow | None
+    results: Sequence[se.TaskResult], context_in: str, workflow: Workflow | None
 ) -> tuple[ExecutionStatus, dict[str, Any], str | None]:
     """An ended execution's status, final context (its tasks' outputs over the input, in workflow order) and error."""
     outputs = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .._defaults import OUTPUT_FLUSH_S
 from .._output import AttemptOutput
 from .._storage import GroupCommitWriter
-from .._storage import _claims as c
+from .._storage import _ends as se
 from .._storage import _ops as ops_
 
 log = logging.getLogger("cloacina_host.engine")
@@ -99,7 +99,7 @@ def logged(future: asyncio.Future[None]) -> None:
         log.debug("the output of running attempts was not stored: %s", future.exception())
 
 
-def with_output(end: c.TaskEnd, written: AttemptOutput | None) -> c.TaskEnd:
+def with_output(end: se.TaskEnd, written: AttemptOutput | None) -> se.TaskEnd:
     """A distributed attempt's end, with what it wrote."""
     if written is None:
         return end

@@ -17,7 +17,8 @@ import sys
 import click
 
 from .._defaults import DEFAULT_GRACE_S, DEFAULT_LEASE_S, DEFAULT_POLL_S, DEFAULT_WORKER_CONCURRENCY
-from .._engine._distributed import DistributedWorker, WorkerStats, require_postgresql
+from .._engine._distributed import DistributedWorker, require_postgresql
+from .._engine._worker_state import WorkerStats
 from ._common import Settings, global_options, pass_settings, task_timeout_option
 from ._streams import package_output_to_stderr
 

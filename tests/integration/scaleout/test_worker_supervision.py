@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 from cloacina_host import DefaultRunner, WorkflowCatalog
 from cloacina_host._engine._distributed import DistributedWorker
 from cloacina_host._engine._supervise import LoopDiedError
-from cloacina_host._storage import _claims
+from cloacina_host._storage import _channel
 from cloacina_workflow import Context, Workflow, task, workflow
 
 pytestmark = pytest.mark.postgres
@@ -121,7 +121,7 @@ async def test_a_worker_whose_listen_loop_dies_stops_and_says_why(
         yield ""  # pragma: no cover  # makes this an async generator, as the real one
 
     # an error LISTEN never expects (not the StorageError it reconnects after): a bug's shape
-    monkeypatch.setattr(_claims, "notifications", broken)
+    monkeypatch.setattr(_channel, "notifications", broken)
     worker = DistributedWorker(postgres_schema_url, catalog=_catalog(held), concurrency=1, poll_s=0.2)
     with pytest.raises(LoopDiedError, match=r"its LISTEN loop died \(RuntimeError: a bug in the listener\)") as info:
         await asyncio.wait_for(worker.run(), DEADLINE_S)
