@@ -430,12 +430,3 @@ def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], 
     )
     return [str(r[0]) for r in rows]
 
-
-def count_attempts_by_worker(conn: Connection, execution_ids: Sequence[str]) -> dict[tuple[str, str], int]:
-    """``(worker, status) -> attempts`` of these executions (tests and benchmarks)."""
-    query = (
-        select(_ta.c.worker, _ta.c.status, func.count())
-        .where(_ta.c.execution_id.in_(list(execution_ids)))
-        .group_by(_ta.c.worker, _ta.c.status)
-    )
-    return {(str(r[0]), str(r[1])): int(r[2]) for r in conn.execute(query)}
