@@ -429,4 +429,3 @@ def skip_tasks(conn: Connection, *, execution_id: str, task_ids: Sequence[str], 
         .returning(_te.c.task_id)
     )
     return [str(r[0]) for r in rows]
-
