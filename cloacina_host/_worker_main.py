@@ -2,10 +2,10 @@
 
 Started by ``_workers.Worker`` as ``python path/to/_worker_main.py PACKAGE_DIR REPLY_FD`` (a script,
 not ``-m``, so that nothing of the host is imported before the package's directory is in place), in
-a session of its own (``_sandbox``). Requests arrive as JSON lines on stdin, read by a thread of
-their own (so a task that blocks the event loop or fills the thread pool cannot stop requests from
-being read); replies leave as JSON lines on the pipe REPLY_FD, so that the tasks' own prints
-(stdout and stderr, inherited from the host) reach the host's output.
+a session of its own (``_sandbox``). Requests arrive as JSON lines on stdin, read by the event loop
+itself (a full thread pool cannot stop them from being read; no thread hop between the pipe and the
+loop); replies leave as JSON lines on the pipe REPLY_FD, one write each, so that the tasks' own
+prints (stdout and stderr, inherited from the host) reach the host's output.
 
 Loading (``collect``): every ``cloacina.workflows`` entry point of PACKAGE_DIR is registered with a
 ``pluggy.PluginManager("cloacina")`` and ``check_pending()`` is called, as discovery does; the first
@@ -207,7 +207,6 @@ def main(argv: list[str]) -> int:
     from cloacina_workflow.limits import (
         MAX_CONTEXT_BYTES,
         MAX_JSON_DEPTH,
-        check_json_depth,
         context_too_large,
         loads_limited,
     )
@@ -222,16 +221,15 @@ def main(argv: list[str]) -> int:
     import json
     import os
     import re
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    reply_lock = threading.Lock()
-    replies = os.fdopen(int(argv[1]), "w", buffering=1, encoding="utf-8")
+    reply_fd = int(argv[1])
 
     def send(line: str) -> None:
-        with reply_lock:
-            replies.write(line + "\n")
-            replies.flush()
+        """Write one reply line to the host, whole (a blocking pipe: one write, unless it is long)."""
+        data = memoryview((line + "\n").encode())
+        while data:
+            data = data[os.write(reply_fd, data) :]
 
     def reply(message: dict[str, object]) -> None:
         send(json.dumps(message, separators=(",", ":")))
@@ -320,10 +318,10 @@ def main(argv: list[str]) -> int:
                 call = functools.partial(contextvars.copy_context().run, task.function, context)
                 running = threads.submit(call)
                 await asyncio.wrap_future(running)
-            output = context.to_dict()
             what = f"the output context of task {task_id!r}"
-            check_json_depth(output, what)
-            body = json.dumps(output, separators=(",", ":"))
+            # to_dict refuses a value nested deeper than the context allows (a task may have changed one
+            # in place since it was set): the output is within MAX_JSON_DEPTH once it returns
+            body = json.dumps(context.to_dict(), separators=(",", ":"))
             if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
                 raise context_too_large(what, len(body))
             answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
@@ -375,25 +373,27 @@ def main(argv: list[str]) -> int:
     cancel_asked: set[object] = set()  # requests the host cancelled (a task's own CancelledError fails it)
     max_request = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
 
-    def read_requests(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
-        stdin = sys.stdin.buffer
-        while True:
-            line = stdin.readline(max_request + 1)
-            if line and not line.endswith(b"\n"):  # over the limit, or cut: the stream cannot be trusted
-                sys.stderr.write(f"cloacina worker: a request over {max_request:,} bytes; exiting\n")
-                sys.stderr.flush()
-                os._exit(70)
-            loop.call_soon_threadsafe(queue.put_nowait, line)
-            if not line:
-                return
+    async def next_request(requests: asyncio.StreamReader) -> bytes:
+        """The next request line, or b"" at the end of input; a line over the limit, or cut, ends the worker."""
+        try:
+            line = await requests.readline()
+        except ValueError:  # longer than the reader's limit
+            line = b"\0"
+        if line and not line.endswith(b"\n"):  # over the limit, or cut: the stream cannot be trusted
+            sys.stderr.write(f"cloacina worker: a request over {max_request:,} bytes; exiting\n")
+            sys.stderr.flush()
+            os._exit(70)
+        return line
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        threading.Thread(target=read_requests, args=(loop, queue), name="cloacina-requests", daemon=True).start()
+        # requests are read on the loop itself (no thread between the pipe and the loop): a task that
+        # blocks the loop delays them no more than before, and a full thread pool does not delay them
+        requests = asyncio.StreamReader(limit=max_request + 1)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(requests), sys.stdin.buffer)
         running: dict[object, asyncio.Task[None]] = {}
         flusher = asyncio.ensure_future(send_output())
-        while line := await queue.get():
+        while line := await next_request(requests):
             try:
                 request = loads_limited(
                     line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
@@ -424,7 +424,7 @@ def main(argv: list[str]) -> int:
     asyncio.run(serve())
     tracing.flush()  # the spans still buffered: os._exit below skips the SDK's exit hook
     # a plain task that never returns would keep the interpreter waiting for its thread: leave now
-    for stream in (sys.stdout, sys.stderr, replies):
+    for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001  # a closed or broken stream: nothing more to say on it
