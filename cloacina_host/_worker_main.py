@@ -27,7 +27,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from importlib.metadata import EntryPoint
 
     import pluggy
@@ -221,15 +221,20 @@ def main(argv: list[str]) -> int:
     import json
     import os
     import re
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     reply_fd = int(argv[1])
+    # held around each reply, and around taking a task's output with the reply that carries it: a plain
+    # task's thread sends its own reply, and no output may follow its reply on the pipe
+    reply_lock = threading.RLock()
 
     def send(line: str) -> None:
         """Write one reply line to the host, whole (a blocking pipe: one write, unless it is long)."""
         data = memoryview((line + "\n").encode())
-        while data:
-            data = data[os.write(reply_fd, data) :]
+        with reply_lock:
+            while data:
+                data = data[os.write(reply_fd, data) :]
 
     def reply(message: dict[str, object]) -> None:
         send(json.dumps(message, separators=(",", ":")))
@@ -280,23 +285,46 @@ def main(argv: list[str]) -> int:
     written_by: dict[object, out.AttemptOutput] = {}  # what running requests' tasks wrote
 
     def answer(rid: object, line: str) -> None:
-        """Send the reply ``line`` (a JSON object) to request ``rid``, with what its task wrote."""
-        written = written_by.pop(rid, None)
-        if written is not None:
+        """Send the reply ``line`` (a JSON object) to request ``rid``, with what its task wrote.
+
+        Only the first reply to a request is sent: a plain task's thread that returns as the task is
+        cancelled does not answer after the loop said it was cancelled, nor the loop after the thread.
+        """
+        with reply_lock:
+            if rid not in written_by:
+                return
+            written = written_by.pop(rid)
             written.finish()
             fragment = out.wire_fragment(written)
             if fragment:
                 line = f"{line[:-1]},{fragment}}}"
-        send(line)
+            send(line)
 
     async def send_output() -> None:
         """Send what running tasks wrote, at most once per ``OUTPUT_FLUSH_S`` (their host stores it as they run)."""
         while True:
             await asyncio.sleep(OUTPUT_FLUSH_S)
             for rid, written in list(written_by.items()):
-                fragment = out.wire_fragment(written)
-                if fragment:
-                    send(f'{{"op":"output","id":{json.dumps(rid)},{fragment}}}')
+                with reply_lock:
+                    if written_by.get(rid) is not written:  # answered meanwhile, its output with the reply
+                        continue
+                    fragment = out.wire_fragment(written)
+                    if fragment:
+                        send(f'{{"op":"output","id":{json.dumps(rid)},{fragment}}}')
+
+    def succeeded(rid: object, task_id: str, context: Context) -> None:
+        """Send the reply of a task that returned: its output context, or the limit it is over."""
+        # to_dict refuses a value nested deeper than the context allows (a task may have changed one
+        # in place since it was set): the output is within MAX_JSON_DEPTH once it returns
+        body = json.dumps(context.to_dict(), separators=(",", ":"))
+        if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
+            raise context_too_large(f"the output context of task {task_id!r}", len(body))
+        answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
+
+    def run_plain(function: Callable[[Context], object], rid: object, task_id: str, context: Context) -> None:
+        """A plain task, in its thread, replying from there: the host hears of it without waiting on the loop."""
+        function(context)
+        succeeded(rid, task_id, context)
 
     async def run_one(request: dict[str, Any]) -> None:
         rid = request["id"]
@@ -314,19 +342,18 @@ def main(argv: list[str]) -> int:
             context = Context(request["context"])
             if task.is_async:
                 await task.run(context)
+                succeeded(rid, task_id, context)
             else:  # as Task.run does, but keeping the thread's future to tell whether a cancel stopped it
-                call = functools.partial(contextvars.copy_context().run, task.function, context)
+                call = functools.partial(
+                    contextvars.copy_context().run, run_plain, task.function, rid, task_id, context
+                )
                 running = threads.submit(call)
-                await asyncio.wrap_future(running)
-            what = f"the output context of task {task_id!r}"
-            # to_dict refuses a value nested deeper than the context allows (a task may have changed one
-            # in place since it was set): the output is within MAX_JSON_DEPTH once it returns
-            body = json.dumps(context.to_dict(), separators=(",", ":"))
-            if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
-                raise context_too_large(what, len(body))
-            answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
+                await asyncio.wrap_future(running)  # its reply is sent: the thread sent it
             error = None
         except asyncio.CancelledError as exc:
+            if running is not None and running.done() and not running.cancelled() and running.exception() is None:
+                error = None  # it returned, and replied, just before the cancel came: nothing more to say
+                return
             if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
                 answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
                 return
