@@ -2,10 +2,10 @@
 
 Started by ``_workers.Worker`` as ``python path/to/_worker_main.py PACKAGE_DIR REPLY_FD`` (a script,
 not ``-m``, so that nothing of the host is imported before the package's directory is in place), in
-a session of its own (``_sandbox``). Requests arrive as JSON lines on stdin, read by a thread of
-their own (so a task that blocks the event loop or fills the thread pool cannot stop requests from
-being read); replies leave as JSON lines on the pipe REPLY_FD, so that the tasks' own prints
-(stdout and stderr, inherited from the host) reach the host's output.
+a session of its own (``_sandbox``). Requests arrive as JSON lines on stdin, read by the event loop
+itself (a full thread pool cannot stop them from being read; no thread hop between the pipe and the
+loop); replies leave as JSON lines on the pipe REPLY_FD, one write each, so that the tasks' own
+prints (stdout and stderr, inherited from the host) reach the host's output.
 
 Loading (``collect``): every ``cloacina.workflows`` entry point of PACKAGE_DIR is registered with a
 ``pluggy.PluginManager("cloacina")`` and ``check_pending()`` is called, as discovery does; the first
@@ -27,7 +27,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from importlib.metadata import EntryPoint
 
     import pluggy
@@ -207,7 +207,6 @@ def main(argv: list[str]) -> int:
     from cloacina_workflow.limits import (
         MAX_CONTEXT_BYTES,
         MAX_JSON_DEPTH,
-        check_json_depth,
         context_too_large,
         loads_limited,
     )
@@ -225,13 +224,17 @@ def main(argv: list[str]) -> int:
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    reply_lock = threading.Lock()
-    replies = os.fdopen(int(argv[1]), "w", buffering=1, encoding="utf-8")
+    reply_fd = int(argv[1])
+    # held around each reply, and around taking a task's output with the reply that carries it: a plain
+    # task's thread sends its own reply, and no output may follow its reply on the pipe
+    reply_lock = threading.RLock()
 
     def send(line: str) -> None:
+        """Write one reply line to the host, whole (a blocking pipe: one write, unless it is long)."""
+        data = memoryview((line + "\n").encode())
         with reply_lock:
-            replies.write(line + "\n")
-            replies.flush()
+            while data:
+                data = data[os.write(reply_fd, data) :]
 
     def reply(message: dict[str, object]) -> None:
         send(json.dumps(message, separators=(",", ":")))
@@ -282,23 +285,46 @@ def main(argv: list[str]) -> int:
     written_by: dict[object, out.AttemptOutput] = {}  # what running requests' tasks wrote
 
     def answer(rid: object, line: str) -> None:
-        """Send the reply ``line`` (a JSON object) to request ``rid``, with what its task wrote."""
-        written = written_by.pop(rid, None)
-        if written is not None:
+        """Send the reply ``line`` (a JSON object) to request ``rid``, with what its task wrote.
+
+        Only the first reply to a request is sent: a plain task's thread that returns as the task is
+        cancelled does not answer after the loop said it was cancelled, nor the loop after the thread.
+        """
+        with reply_lock:
+            if rid not in written_by:
+                return
+            written = written_by.pop(rid)
             written.finish()
             fragment = out.wire_fragment(written)
             if fragment:
                 line = f"{line[:-1]},{fragment}}}"
-        send(line)
+            send(line)
 
     async def send_output() -> None:
         """Send what running tasks wrote, at most once per ``OUTPUT_FLUSH_S`` (their host stores it as they run)."""
         while True:
             await asyncio.sleep(OUTPUT_FLUSH_S)
             for rid, written in list(written_by.items()):
-                fragment = out.wire_fragment(written)
-                if fragment:
-                    send(f'{{"op":"output","id":{json.dumps(rid)},{fragment}}}')
+                with reply_lock:
+                    if written_by.get(rid) is not written:  # answered meanwhile, its output with the reply
+                        continue
+                    fragment = out.wire_fragment(written)
+                    if fragment:
+                        send(f'{{"op":"output","id":{json.dumps(rid)},{fragment}}}')
+
+    def succeeded(rid: object, task_id: str, context: Context) -> None:
+        """Send the reply of a task that returned: its output context, or the limit it is over."""
+        # to_dict refuses a value nested deeper than the context allows (a task may have changed one
+        # in place since it was set): the output is within MAX_JSON_DEPTH once it returns
+        body = json.dumps(context.to_dict(), separators=(",", ":"))
+        if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
+            raise context_too_large(f"the output context of task {task_id!r}", len(body))
+        answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
+
+    def run_plain(function: Callable[[Context], object], rid: object, task_id: str, context: Context) -> None:
+        """A plain task, in its thread, replying from there: the host hears of it without waiting on the loop."""
+        function(context)
+        succeeded(rid, task_id, context)
 
     async def run_one(request: dict[str, Any]) -> None:
         rid = request["id"]
@@ -316,19 +342,18 @@ def main(argv: list[str]) -> int:
             context = Context(request["context"])
             if task.is_async:
                 await task.run(context)
+                succeeded(rid, task_id, context)
             else:  # as Task.run does, but keeping the thread's future to tell whether a cancel stopped it
-                call = functools.partial(contextvars.copy_context().run, task.function, context)
+                call = functools.partial(
+                    contextvars.copy_context().run, run_plain, task.function, rid, task_id, context
+                )
                 running = threads.submit(call)
-                await asyncio.wrap_future(running)
-            output = context.to_dict()
-            what = f"the output context of task {task_id!r}"
-            check_json_depth(output, what)
-            body = json.dumps(output, separators=(",", ":"))
-            if len(body) > MAX_CONTEXT_BYTES:  # ASCII (ensure_ascii): characters are bytes
-                raise context_too_large(what, len(body))
-            answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
+                await asyncio.wrap_future(running)  # its reply is sent: the thread sent it
             error = None
         except asyncio.CancelledError as exc:
+            if running is not None and running.done() and not running.cancelled() and running.exception() is None:
+                error = None  # it returned, and replied, just before the cancel came: nothing more to say
+                return
             if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
                 answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
                 return
@@ -375,25 +400,27 @@ def main(argv: list[str]) -> int:
     cancel_asked: set[object] = set()  # requests the host cancelled (a task's own CancelledError fails it)
     max_request = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
 
-    def read_requests(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
-        stdin = sys.stdin.buffer
-        while True:
-            line = stdin.readline(max_request + 1)
-            if line and not line.endswith(b"\n"):  # over the limit, or cut: the stream cannot be trusted
-                sys.stderr.write(f"cloacina worker: a request over {max_request:,} bytes; exiting\n")
-                sys.stderr.flush()
-                os._exit(70)
-            loop.call_soon_threadsafe(queue.put_nowait, line)
-            if not line:
-                return
+    async def next_request(requests: asyncio.StreamReader) -> bytes:
+        """The next request line, or b"" at the end of input; a line over the limit, or cut, ends the worker."""
+        try:
+            line = await requests.readline()
+        except ValueError:  # longer than the reader's limit
+            line = b"\0"
+        if line and not line.endswith(b"\n"):  # over the limit, or cut: the stream cannot be trusted
+            sys.stderr.write(f"cloacina worker: a request over {max_request:,} bytes; exiting\n")
+            sys.stderr.flush()
+            os._exit(70)
+        return line
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        threading.Thread(target=read_requests, args=(loop, queue), name="cloacina-requests", daemon=True).start()
+        # requests are read on the loop itself (no thread between the pipe and the loop): a task that
+        # blocks the loop delays them no more than before, and a full thread pool does not delay them
+        requests = asyncio.StreamReader(limit=max_request + 1)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(requests), sys.stdin.buffer)
         running: dict[object, asyncio.Task[None]] = {}
         flusher = asyncio.ensure_future(send_output())
-        while line := await queue.get():
+        while line := await next_request(requests):
             try:
                 request = loads_limited(
                     line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
@@ -424,7 +451,7 @@ def main(argv: list[str]) -> int:
     asyncio.run(serve())
     tracing.flush()  # the spans still buffered: os._exit below skips the SDK's exit hook
     # a plain task that never returns would keep the interpreter waiting for its thread: leave now
-    for stream in (sys.stdout, sys.stderr, replies):
+    for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001  # a closed or broken stream: nothing more to say on it

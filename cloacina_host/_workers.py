@@ -606,7 +606,8 @@ def remote_workflow(pool: PoolLike, package_dir: Path, key: str, described: Mapp
                 with _output.outside():  # a worker started now (its reader task) belongs to no attempt
                     worker = await pool.get(package_dir)
                 try:
-                    output = await worker.run_task(key, spec.id, context.to_dict())
+                    # the context's values were checked as they were set: sent as they are, not copied
+                    output = await worker.run_task(key, spec.id, {name: context.get(name) for name in context})
                     break
                 except WorkerStopped as exc:  # ended for another task's sake: not this attempt's failure
                     if rerun >= BYSTANDER_RERUNS:
