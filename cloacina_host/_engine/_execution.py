@@ -27,7 +27,7 @@ from .._output import AttemptOutput
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
 from .._storage._held import HeldWrite, HeldWrites
-from .._storage._queries import Write, dumps
+from .._storage._queries import dumps
 from .._workers import STOP_REQUEST, StopRequest
 from ._events import EventEmitter
 from ._guard import TaskSlot, call_task, check_output_size
@@ -577,9 +577,10 @@ class ExecutionRun:
                     context_out=output_text,
                 ),
             ]
-            if self._remaining == 0:
+            ends = self._remaining == 0
+            if ends:
                 ops += self._finish_ops()
-            await self._store_end(tid, start, ops)
+            await self._store_end(tid, start, ops, ends=ends)
             state.stored = True
             self._emit_finished(tid)
             starting, skipped = self._settle(self.workflow.dependents[tid])
@@ -650,9 +651,10 @@ class ExecutionRun:
         ]
         starting, skipped = self._settle(self.workflow.dependents[tid])
         ops += self._skip_ops(skipped)
-        if self._remaining == 0:
+        ends = self._remaining == 0
+        if ends:
             ops += self._finish_ops()
-        await self._store_end(tid, start, ops)
+        await self._store_end(tid, start, ops, ends=ends)
         self._emit_finished(tid)
         for skipped_tid in skipped:
             self._emit_finished(skipped_tid)
@@ -769,8 +771,10 @@ class ExecutionRun:
             self._emit_finished(tid)
         self._maybe_done()
 
-    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
-        """Commit the writes of an attempt's end, with its start when that is still held back."""
+    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op], *, ends: bool = False) -> None:
+        """Commit the writes of an attempt's end, with its start when that is still held back.
+
+        ``ends``: ``ops`` end the execution (``_finish_ops``): once committed, its result may be reported."""
         if self._starts.get(tid) is start:
             del self._starts[tid]
         held = start.take()
@@ -779,7 +783,7 @@ class ExecutionRun:
             await self.services.writer.submit(ops)
         else:
             await self.services.writer.submit(ops_.ran(held, ops))
-        if any(kind == Write.FINISH_EXECUTION for kind, _ in ops):
+        if ends:
             self._finish_stored = True
 
     def _skip_ops(self, skipped: list[str]) -> list[Op]:
