@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from .._output import AttemptOutput
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
 from .._storage import _ops as ops_
 from .._storage._held import HeldWrite, HeldWrites
-from .._storage._queries import Write, dumps
+from .._storage._queries import dumps
 from .._workers import STOP_REQUEST, StopRequest
 from ._events import EventEmitter
 from ._guard import TaskSlot, call_task, check_output_size
@@ -97,13 +98,69 @@ def task_rows(execution_id: str, workflow: Workflow, *, ready: Collection[str] =
     return ops_.task_rows(execution_id, workflow.order, ready=ready)
 
 
+class Slots:
+    """The places under ``max_concurrent_tasks``, with one queue of what waits for one.
+
+    Like ``asyncio.Semaphore`` (``acquire``, ``release``, ``locked``; first come, first served), and a
+    task that is ready but finds no free place waits as a ``(run, task id)`` entry (``queue``): its
+    coroutine is only created when a place is handed to it, so a thousand waiting workflows cost a
+    thousand small tuples, not a thousand asyncio tasks, frames and futures.
+    """
+
+    __slots__ = ("_free", "_waiting")
+
+    def __init__(self, places: int) -> None:
+        self._free = places
+        self._waiting: deque[asyncio.Future[None] | tuple[ExecutionRun, str]] = deque()
+
+    def locked(self) -> bool:
+        return self._free == 0
+
+    def try_acquire(self) -> bool:
+        """Take a free place now, if one is free and nothing waits before us."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed a place, then cancelled: pass it on
+                self.release()
+            raise
+
+    def queue(self, run: ExecutionRun, tid: str) -> None:
+        """``run``'s task ``tid`` waits for a place; ``run._start_with_place(tid)`` is called with one."""
+        self._waiting.append((run, tid))
+
+    def release(self) -> None:
+        """Give a place back: to the first waiter still waiting, else to the free ones."""
+        waiting = self._waiting
+        while waiting:
+            first = waiting.popleft()
+            if isinstance(first, tuple):
+                run, tid = first
+                if run._start_with_place(tid):
+                    return
+            elif not first.done():
+                first.set_result(None)
+                return
+        self._free += 1
+
+
 @dataclass
 class EngineServices:
     """What every execution of one runner shares."""
 
     writer: GroupCommitWriter
     events: EventEmitter
-    semaphore: asyncio.Semaphore
+    semaphore: Slots
     executor: concurrent.futures.Executor
     owner: str
     lease_s: float
@@ -144,10 +201,10 @@ class ExecutionRun:
         "_finish_stored",
         "_finished_at",
         "_remaining",
-        "_running",
         "_starts",
         "_stop",
         "_tasks",
+        "_unstarted",
         "_written",
         "cancel_requested",
         "created_at",
@@ -181,7 +238,7 @@ class ExecutionRun:
         self.states = states
         self.outputs = outputs
         self._remaining = sum(1 for s in states.values() if s.status not in m.TERMINAL)
-        self._running: set[asyncio.Task[None]] = set()
+        self._unstarted = 0  # coroutines handed a place under the limit that have not begun to run yet
         self._starts: dict[str, HeldWrite] = {}  # attempts' start records not submitted yet
         self._written: dict[str, AttemptOutput] = {}  # each task's latest attempt's output (kept if cancelled)
         self._done: asyncio.Future[None] | None = None
@@ -321,8 +378,10 @@ class ExecutionRun:
         try:
             await self._done
         finally:
-            for t in list(self._running):
-                t.cancel()
+            for t in self._tasks.values():
+                if not t.done():
+                    t.cancel()
+            self._give_back_unstarted()
         result = self.result()
         if self.services.events.observed("cloacina_execution_finished"):  # to_dict copies: only when heard
             self.services.events.emit(
@@ -378,10 +437,31 @@ class ExecutionRun:
         if not self._waiting(tid) or self._cancelled:
             return  # already started by another path, or the execution is cancelled
         state.status = TaskStatus.READY  # in memory only: keeps a second parent from spawning it again
-        t = asyncio.ensure_future(self._drive_task(tid, delay))
-        self._tasks[tid] = t
-        self._running.add(t)
-        t.add_done_callback(self._running.discard)
+        slots = self.services.semaphore
+        if delay > 0:
+            self._start(tid, delay, placed=False)
+        elif slots.try_acquire():
+            self._start(tid, 0.0, placed=True)
+        else:
+            slots.queue(self, tid)  # no coroutine until a place is free (``_start_with_place``)
+
+    def _start(self, tid: str, delay: float, *, placed: bool) -> None:
+        if placed:
+            self._unstarted += 1
+        self._tasks[tid] = asyncio.ensure_future(self._drive_task(tid, delay, placed))
+
+    def _give_back_unstarted(self) -> None:
+        """Coroutines handed a place but cancelled before they began never run: their places go back."""
+        while self._unstarted > 0:
+            self._unstarted -= 1
+            self.services.semaphore.release()
+
+    def _start_with_place(self, tid: str) -> bool:
+        """A place under the limit is handed to queued ``tid``; False (place not taken) if it no longer runs."""
+        if self._cancelled or self._done is None or self._done.done() or self.states[tid].status != TaskStatus.READY:
+            return False
+        self._start(tid, 0.0, placed=True)
+        return True
 
     def _claim(self, tid: str) -> bool:
         """Take ``tid`` to run it in the current coroutine (a dependent it goes on with); False if it cannot start."""
@@ -394,14 +474,17 @@ class ExecutionRun:
         self._tasks[tid] = current  # a cancel stops it through the coroutine that runs it
         return True
 
-    async def _drive_task(self, tid: str, delay: float) -> None:
+    async def _drive_task(self, tid: str, delay: float, placed: bool = False) -> None:
         """Run ``tid`` to its end, then the first dependent it started, and so on down a chain: one
-        coroutine per branch, not one per task (the others it starts get coroutines of their own)."""
+        coroutine per branch, not one per task (the others it starts get coroutines of their own).
+
+        ``placed``: its first attempt was handed its place under the limit already."""
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
             while not self._cancelled:
-                after = await self._attempt(tid)
+                after = await self._attempt(tid, placed)
+                placed = False
                 if after is _AGAIN:
                     continue
                 if after is None:
@@ -423,15 +506,18 @@ class ExecutionRun:
         timeout = m.effective_timeout(task, self.services.default_timeout_s)
         await call_task(task, context, timeout, self.services.executor, slot, output)
 
-    async def _attempt(self, tid: str) -> str | None:
+    async def _attempt(self, tid: str, placed: bool = False) -> str | None:
         """Run one attempt of ``tid``: ``_AGAIN`` when it must run again, else the dependent the caller
-        runs next (claimed for it), or None."""
+        runs next (claimed for it), or None. ``placed``: it holds its place under the limit already."""
         services = self.services
         task = self.workflow.tasks[tid]
         state = self.states[tid]
         eid = self.execution_id
         # the place under max_concurrent_tasks is held until the task's code really returned (TaskSlot)
-        await services.semaphore.acquire()
+        if placed:
+            self._unstarted -= 1  # the place is the TaskSlot's now
+        else:
+            await services.semaphore.acquire()
         with TaskSlot(services.semaphore.release) as slot:
             if self._cancelled:  # cancelled while it waited for its place: never started
                 return None
@@ -491,9 +577,10 @@ class ExecutionRun:
                     context_out=output_text,
                 ),
             ]
-            if self._remaining == 0:
+            ends = self._remaining == 0
+            if ends:
                 ops += self._finish_ops()
-            await self._store_end(tid, start, ops)
+            await self._store_end(tid, start, ops, ends=ends)
             state.stored = True
             self._emit_finished(tid)
             starting, skipped = self._settle(self.workflow.dependents[tid])
@@ -564,9 +651,10 @@ class ExecutionRun:
         ]
         starting, skipped = self._settle(self.workflow.dependents[tid])
         ops += self._skip_ops(skipped)
-        if self._remaining == 0:
+        ends = self._remaining == 0
+        if ends:
             ops += self._finish_ops()
-        await self._store_end(tid, start, ops)
+        await self._store_end(tid, start, ops, ends=ends)
         self._emit_finished(tid)
         for skipped_tid in skipped:
             self._emit_finished(skipped_tid)
@@ -640,6 +728,7 @@ class ExecutionRun:
         for t in stopping:
             t.cancel()
         await asyncio.gather(*stopping, return_exceptions=True)  # their attempts' start records are submitted
+        self._give_back_unstarted()
         now = time.time()
         reason = m.cancel_reason(actor)
         cancelled = m.after_cancel({tid: s.status for tid, s in self.states.items()})
@@ -682,8 +771,10 @@ class ExecutionRun:
             self._emit_finished(tid)
         self._maybe_done()
 
-    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
-        """Commit the writes of an attempt's end, with its start when that is still held back."""
+    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op], *, ends: bool = False) -> None:
+        """Commit the writes of an attempt's end, with its start when that is still held back.
+
+        ``ends``: ``ops`` end the execution (``_finish_ops``): once committed, its result may be reported."""
         if self._starts.get(tid) is start:
             del self._starts[tid]
         held = start.take()
@@ -692,7 +783,7 @@ class ExecutionRun:
             await self.services.writer.submit(ops)
         else:
             await self.services.writer.submit(ops_.ran(held, ops))
-        if any(kind == Write.FINISH_EXECUTION for kind, _ in ops):
+        if ends:
             self._finish_stored = True
 
     def _skip_ops(self, skipped: list[str]) -> list[Op]:

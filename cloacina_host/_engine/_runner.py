@@ -31,7 +31,7 @@ from .._storage._claims import DISTRIBUTED_OWNER
 from .._storage._database import SqliteSynchronous
 from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
-from ._execution import EngineServices, ExecutionRun
+from ._execution import EngineServices, ExecutionRun, Slots
 from ._guard import DaemonThreadExecutor
 from ._inputs import check_start_input
 from ._operate import CancelOutcome, actor_name, cancel_execution, cancel_requests, host_gone
@@ -236,7 +236,7 @@ class DefaultRunner:
             self._services = EngineServices(
                 writer=writer,
                 events=EventEmitter(catalog.plugin_manager),
-                semaphore=asyncio.Semaphore(self.max_concurrent_tasks),
+                semaphore=Slots(self.max_concurrent_tasks),
                 executor=DaemonThreadExecutor("cloacina-task"),
                 owner=self.owner,
                 lease_s=self.lease_s,
