@@ -20,8 +20,8 @@ from .._errors import HostError, UsageError, WorkflowNotFoundError
 from .._storage import Database
 from .._storage import _claims as c
 from .._storage import _ends as se
-from ._execution import execution_row, task_rows
 from ._resolver import version_resolvers
+from ._rows import execution_row, task_rows
 
 #: how a worker finds the workflow of a claimed task; raising fails the task with that error
 WorkflowResolver = Callable[[c.Claim], Awaitable[Workflow]]

@@ -45,11 +45,11 @@ from .._workers import STOP_REQUEST
 from ._dispatch import WorkflowLoadError, WorkflowResolver, catalog_resolver
 from ._ends import AGAIN, End, Outcome, loads_stored
 from ._events import EventEmitter
-from ._execution import call_task, dump_context
-from ._guard import DaemonThreadExecutor, TaskSlot, check_output_size
+from ._guard import DaemonThreadExecutor, TaskSlot, call_task, check_output_size
 from ._leases import LeaseKeeping
 from ._live import LiveOutputs, OutputRows, logged
 from ._rounds import Round
+from ._rows import dump_context
 from ._supervise import LoopDiedError, died, watch
 from ._worker_state import MAX_BACKOFF_S, Running, WorkerStats
 

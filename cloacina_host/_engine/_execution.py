@@ -14,14 +14,12 @@ import concurrent.futures
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cloacina_workflow import Context, ContextConflict, JSONValue, Task, TaskStatus, Workflow
 from cloacina_workflow import _machine as m
-from cloacina_workflow.limits import MAX_CONTEXT_BYTES, context_too_large, json_depth_exceeded
 
 from .._output import AttemptOutput
 from .._storage import ExecutionRecord, GroupCommitWriter, Op
@@ -33,125 +31,13 @@ from ._events import EventEmitter
 from ._guard import TaskSlot, call_task, check_output_size
 from ._live import LiveOutputs, store_with
 from ._results import ExecutionResult, ExecutionStatus, TaskOutcome
+from ._rows import dump_context, execution_row
+from ._slots import Slots
+from ._task_state import TaskState, stored_states
 
 log = logging.getLogger("cloacina_host.engine")
 
-__all__ = ["EngineServices", "ExecutionRun", "call_task", "execution_row", "task_rows"]
-
-
-def dump_context(data: Mapping[str, JSONValue], what: str) -> str:
-    """A context as the compact JSON stored; nesting too deep for the encoder is ``LimitExceeded``."""
-    try:
-        return dumps(data)
-    except RecursionError:
-        raise json_depth_exceeded(what) from None
-
-
-def dump_initial(initial: Mapping[str, JSONValue]) -> str:
-    """The stored form of an initial context, refused (``LimitExceeded``) over the size limit."""
-    text = dump_context(initial, "the initial context")
-    if len(text) * 4 > MAX_CONTEXT_BYTES:
-        size = len(text.encode())
-        if size > MAX_CONTEXT_BYTES:
-            raise context_too_large("the initial context", size)
-    return text
-
-
-def execution_row(
-    execution_id: str,
-    *,
-    tenant: str,
-    namespace: str,
-    package: str,
-    workflow: Workflow,
-    package_version: str | None,
-    workflow_fingerprint: str | None,
-    initial: Mapping[str, JSONValue],
-    created_at: float,
-    lease_owner: str | None = None,
-    lease_expires_at: float | None = None,
-    queued: bool = False,
-    rerun_of: str | None = None,
-    started_by: str = "manual",
-) -> dict[str, Any]:
-    """The ``executions`` row of a new execution (its initial context checked against the limits)."""
-    return ops_.execution_row(
-        execution_id,
-        tenant=tenant,
-        namespace=namespace,
-        package=package,
-        workflow=workflow.name,
-        package_version=package_version,
-        workflow_fingerprint=workflow_fingerprint,
-        context_in=dump_initial(initial),
-        created_at=created_at,
-        lease_owner=lease_owner,
-        lease_expires_at=lease_expires_at,
-        queued=queued,
-        rerun_of=rerun_of,
-        started_by=started_by,
-    )
-
-
-def task_rows(execution_id: str, workflow: Workflow, *, ready: Collection[str] = ()) -> list[dict[str, Any]]:
-    """The ``task_executions`` rows of a new execution: ``ready`` ones ready, the others pending."""
-    return ops_.task_rows(execution_id, workflow.order, ready=ready)
-
-
-class Slots:
-    """The places under ``max_concurrent_tasks``, with one queue of what waits for one.
-
-    Like ``asyncio.Semaphore`` (``acquire``, ``release``, ``locked``; first come, first served), and a
-    task that is ready but finds no free place waits as a ``(run, task id)`` entry (``queue``): its
-    coroutine is only created when a place is handed to it, so a thousand waiting workflows cost a
-    thousand small tuples, not a thousand asyncio tasks, frames and futures.
-    """
-
-    __slots__ = ("_free", "_waiting")
-
-    def __init__(self, places: int) -> None:
-        self._free = places
-        self._waiting: deque[asyncio.Future[None] | tuple[ExecutionRun, str]] = deque()
-
-    def locked(self) -> bool:
-        return self._free == 0
-
-    def try_acquire(self) -> bool:
-        """Take a free place now, if one is free and nothing waits before us."""
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
-            return True
-        return False
-
-    async def acquire(self) -> None:
-        if self.try_acquire():
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():  # handed a place, then cancelled: pass it on
-                self.release()
-            raise
-
-    def queue(self, run: ExecutionRun, tid: str) -> None:
-        """``run``'s task ``tid`` waits for a place; ``run._start_with_place(tid)`` is called with one."""
-        self._waiting.append((run, tid))
-
-    def release(self) -> None:
-        """Give a place back: to the first waiter still waiting, else to the free ones."""
-        waiting = self._waiting
-        while waiting:
-            first = waiting.popleft()
-            if isinstance(first, tuple):
-                run, tid = first
-                if run._start_with_place(tid):
-                    return
-            elif not first.done():
-                first.set_result(None)
-                return
-        self._free += 1
+__all__ = ["EngineServices", "ExecutionRun"]
 
 
 @dataclass
@@ -175,20 +61,6 @@ class EngineServices:
 
 #: what ``_attempt`` returns when the task must run again (a retry, a deferral)
 _AGAIN = "\x00again"
-
-
-@dataclass(slots=True)
-class _TaskState:
-    status: TaskStatus = TaskStatus.PENDING
-    attempt: int = 0  # attempts started, interrupted ones included
-    failures: int = 0  # failed attempts: what the retry policy counts
-    deferrals: int = 0  # attempts that deferred the task (TaskError.Deferred): not failures
-    started_at: float | None = None
-    finished_at: float | None = None
-    ready_at: float | None = None  # a retry waiting for its delay (or a deferred task) runs again from here
-    stored: bool = False  # its completion is committed: dependents may start
-    error: str | None = None
-    errors: list[str] = field(default_factory=list)
 
 
 class ExecutionRun:
@@ -226,7 +98,7 @@ class ExecutionRun:
         workflow: Workflow,
         initial: dict[str, JSONValue],
         created_at: float,
-        states: dict[str, _TaskState],
+        states: dict[str, TaskState],
         outputs: dict[str, dict[str, JSONValue]],
     ) -> None:
         self.services = services
@@ -264,7 +136,7 @@ class ExecutionRun:
             workflow=workflow,
             initial=initial,
             created_at=time.time(),
-            states={tid: _TaskState() for tid in workflow.order},
+            states={tid: TaskState() for tid in workflow.order},
             outputs={},
         )
 
@@ -307,33 +179,7 @@ class ExecutionRun:
     @classmethod
     def resume(cls, services: EngineServices, record: ExecutionRecord, workflow: Workflow) -> ExecutionRun:
         """Pick up a stored execution: completed tasks keep their output and never run again."""
-        states: dict[str, _TaskState] = {}
-        outputs: dict[str, dict[str, JSONValue]] = {}
-        stored = {t.task_id: t for t in record.tasks}
-        since = record.started_at  # a retry restarted it then: the retry policy counts the failures after it
-        for tid in workflow.order:
-            t = stored.get(tid)
-            if t is None:  # the workflow gained a task since (a later issue pins versions); run it
-                states[tid] = _TaskState()
-                continue
-            states[tid] = _TaskState(
-                status=TaskStatus(t.status),
-                attempt=max((a.attempt for a in t.attempts), default=t.attempt),
-                failures=sum(
-                    1 for a in t.attempts if a.status == "failed" and (since is None or a.started_at >= since)
-                ),
-                deferrals=sum(
-                    1 for a in t.attempts if a.status == "deferred" and (since is None or a.started_at >= since)
-                ),
-                started_at=t.started_at,
-                finished_at=t.finished_at,
-                ready_at=t.ready_at,
-                error=t.error,
-                errors=[a.traceback or a.error or "" for a in t.attempts if a.status == "failed"],
-            )
-            if t.status == TaskStatus.COMPLETED:
-                outputs[tid] = t.context_out or {}
-                states[tid].stored = True
+        states, outputs = stored_states(record, workflow)
         run = cls(
             services,
             execution_id=record.id,
@@ -604,7 +450,7 @@ class ExecutionRun:
         tb = m.traceback_text(error)
         state.failures += 1
         state.error = message
-        state.errors.append(tb)
+        state.errors += (tb,)
         failed_attempt = ops_.finish_attempt(
             eid,
             tid,

@@ -31,13 +31,15 @@ from .._storage._claims import DISTRIBUTED_OWNER
 from .._storage._database import SqliteSynchronous
 from .._storage._tenants import open_tenant_database
 from ._events import EventEmitter
-from ._execution import EngineServices, ExecutionRun, Slots
+from ._execution import EngineServices, ExecutionRun
 from ._guard import DaemonThreadExecutor
 from ._inputs import check_start_input
 from ._operate import CancelOutcome, actor_name, cancel_execution, cancel_requests, host_gone
 from ._portal import LoopThread
+from ._recovery import claim_to_resume, recorded_version, release, unfinished
 from ._resolver import resolve_version
 from ._results import ExecutionResult
+from ._slots import Slots
 from ._supervise import LoopDiedError, RenewalClock, died, watch
 
 log = logging.getLogger("cloacina_host.engine")
@@ -100,6 +102,7 @@ class DefaultRunner:
         self._start_lock: asyncio.Lock | None = None
         self._active: dict[str, asyncio.Task[ExecutionResult]] = {}
         self._runs: dict[str, ExecutionRun] = {}  # what each active execution's task drives (for a cancel)
+        self._waiters: dict[str, list[asyncio.Future[ExecutionResult]]] = {}  # callers awaiting each one's end
         self._cancels: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._portal: LoopThread | None = None
@@ -362,14 +365,34 @@ class DefaultRunner:
         for t in [*self._recoveries, *self._active.values()]:
             t.cancel()
 
-    async def _outcome(self, task: asyncio.Task[ExecutionResult]) -> ExecutionResult:
-        """The result of a driven execution; ``LoopDiedError`` when the runner stopped under it."""
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if self._failure is not None and task.cancelled():
-                raise self._failure  # noqa: B904  # its __cause__ is the loop's error: kept
-            raise
+    def _outcome(self, task: asyncio.Task[ExecutionResult]) -> asyncio.Future[ExecutionResult]:
+        """What to await for the result of a driven execution (``LoopDiedError`` when the runner stopped).
+
+        A plain future that ``_forget`` resolves when the execution's task ends: what ``asyncio.shield``
+        would do, without its outer future, two closures and a coroutine frame per waiting caller.
+        Cancelling a caller never cancels the execution.
+        """
+        waiter: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        if task.done():
+            self._hand_over(waiter, task)
+        else:
+            self._waiters.setdefault(task.get_name(), []).append(waiter)
+        return waiter
+
+    def _hand_over(self, waiter: asyncio.Future[ExecutionResult], task: asyncio.Task[ExecutionResult]) -> None:
+        """Give ``waiter`` the end of ``task``: its result, or what it raised (nothing if its caller gave up)."""
+        if waiter.done():  # its caller was cancelled
+            return
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is None:
+                waiter.set_result(task.result())
+            else:
+                waiter.set_exception(exc)
+        elif self._failure is not None:
+            waiter.set_exception(self._failure)  # its __cause__ is the loop's error: kept
+        else:
+            waiter.cancel()
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -461,8 +484,12 @@ class DefaultRunner:
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[ExecutionResult]) -> None:
-        self._active.pop(task.get_name(), None)
-        self._runs.pop(task.get_name(), None)
+        """The execution's task ended: forget it, and hand its end to whoever waits for it (``_outcome``)."""
+        eid = task.get_name()
+        self._active.pop(eid, None)
+        self._runs.pop(eid, None)
+        for waiter in self._waiters.pop(eid, ()):
+            self._hand_over(waiter, task)
 
     async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
         """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""
@@ -555,10 +582,10 @@ class DefaultRunner:
             if latest or record.package_version is None:
                 raise
             _tenant, package, workflow = record.namespace.split("::", 2)
-            return self._registered_version(package, workflow, record.package_version)
+            return resolve_version(self.catalog, package, workflow, record.package_version)
         if latest or entry.source.kind != "registered" or record.package_version in (None, entry.source.version):
             return entry
-        return self._registered_version(entry.package, entry.workflow.name, record.package_version)
+        return resolve_version(self.catalog, entry.package, entry.workflow.name, record.package_version)
 
     async def rerun(
         self, execution_id: str, *, detach: bool = False, distributed: bool = False, actor: str | None = None
@@ -602,21 +629,16 @@ class DefaultRunner:
     async def _recover(self) -> list[str]:
         db = self.database
         assert self._services is not None
-
-        def unfinished() -> list[tuple[str, str, str | None, float | None]]:
-            with db.read("looking for unfinished executions") as conn:
-                return q.unfinished_executions(conn, tenant=self.tenant)
-
         resumed: list[str] = []
         now = time.time()
-        for execution_id, namespace, owner, expires in await asyncio.to_thread(unfinished):
+        for execution_id, namespace, owner, expires in await asyncio.to_thread(unfinished, db, self.tenant):
             if execution_id in self._active or not self._is_stale(owner, expires, now):
                 continue
             try:
                 entry = await asyncio.to_thread(self.catalog.resolve, namespace)
             except HostError as exc:
                 # a registered package with no active version now may still offer the version it recorded
-                recorded = await asyncio.to_thread(self._recorded_version, execution_id, namespace)
+                recorded = await asyncio.to_thread(recorded_version, self.catalog, db, execution_id, namespace)
                 if recorded is None:
                     if execution_id not in self._waiting_for_workflow:  # said once, not at every pass
                         log.warning(
@@ -631,54 +653,22 @@ class DefaultRunner:
                 entry = recorded
             self._waiting_for_workflow.pop(execution_id, None)
 
-            def claim(eid: str = execution_id, previous: str | None = owner) -> ExecutionRecord | None:
-                with db.write("resuming an execution") as conn:
-                    ok = q.claim_execution(
-                        conn,
-                        execution_id=eid,
-                        previous_owner=previous,
-                        owner=self.owner,
-                        lease_expires_at=time.time() + self.lease_s,
-                        now=time.time(),
-                    )
-                    return q.get_execution(conn, eid) if ok else None
-
-            record = await asyncio.to_thread(claim)
+            record = await asyncio.to_thread(claim_to_resume, db, execution_id, owner, self.owner, self.lease_s)
             if record is None:
                 continue
             if entry.source.kind == "registered" and record.package_version not in (None, entry.source.version):
                 try:  # it resumes on the version it started with, not on the active one
                     entry = await asyncio.to_thread(
-                        self._registered_version, entry.package, entry.workflow.name, record.package_version
+                        resolve_version, self.catalog, entry.package, entry.workflow.name, record.package_version
                     )
                 except HostError as exc:
                     log.warning("cannot resume execution %s of %s here: %s", execution_id, namespace, exc)
-                    await asyncio.to_thread(self._release, execution_id)
+                    await asyncio.to_thread(release, db, execution_id, self.owner)
                     continue
             log.info("resuming execution %s of %s (was held by %s)", execution_id, namespace, owner)
             self._drive(ExecutionRun.resume(self._services, record, entry.workflow))
             resumed.append(execution_id)
         return resumed
-
-    def _registered_version(self, package: str, workflow: str, version: str | None) -> CatalogEntry:
-        """``package::workflow`` at ``version`` from the versioned source (the registry) among the catalog's."""
-        return resolve_version(self.catalog, package, workflow, version)
-
-    def _recorded_version(self, execution_id: str, namespace: str) -> CatalogEntry | None:
-        """The registered version an execution recorded, when no active workflow answers to its name."""
-        with self.database.read("reading an execution") as conn:
-            record = q.get_execution(conn, execution_id)
-        if record is None or record.package_version is None:
-            return None
-        _tenant, package, workflow = namespace.split("::", 2)
-        try:
-            return self._registered_version(package, workflow, record.package_version)
-        except HostError:
-            return None
-
-    def _release(self, execution_id: str) -> None:
-        with self.database.write("releasing an execution") as conn:
-            q.release_execution(conn, execution_id=execution_id, owner=self.owner)
 
     # -- the synchronous forms --------------------------------------------------------------------
 

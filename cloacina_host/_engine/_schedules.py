@@ -29,7 +29,7 @@ from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError
 from .._storage import Database
 from .._storage import _schedules as qs
-from ._execution import execution_row, task_rows
+from ._rows import execution_row, task_rows
 
 __all__ = ["Fired", "Scheduler", "due_fire_times", "fire_label", "sync_installed_schedules"]
 

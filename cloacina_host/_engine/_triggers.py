@@ -29,8 +29,8 @@ from .._discovery import CatalogEntry, WorkflowCatalog
 from .._errors import HostError, NotFoundError, UsageError
 from .._storage import Database, current_version
 from .._storage import _triggers as qt
-from ._execution import execution_row, task_rows
 from ._inputs import check_start_input
+from ._rows import execution_row, task_rows
 
 __all__ = [
     "PollOutcome",
