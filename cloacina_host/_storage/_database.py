@@ -195,6 +195,10 @@ class Database:
         return Path(self.url.database) if self.backend == "sqlite" and self.url.database else None
 
 
+#: how a write transaction starts on SQLite (the write engine's "begin" listener, and the group-commit writer)
+SQLITE_WRITE_BEGIN = "BEGIN IMMEDIATE"
+
+
 def _sqlite_engine(url: URL, synchronous: SqliteSynchronous, begin: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -342,7 +346,7 @@ def open_database(
         parsed = parsed.set(database=str(path))
         db = Database(
             parsed,
-            _sqlite_engine(parsed, sqlite_synchronous, "BEGIN IMMEDIATE"),
+            _sqlite_engine(parsed, sqlite_synchronous, SQLITE_WRITE_BEGIN),
             _sqlite_engine(parsed, sqlite_synchronous, "BEGIN"),
             sqlite_synchronous,
             created=created,

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Executable
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .._errors import StorageError
-from ._database import Database, storage_error
+from ._database import SQLITE_WRITE_BEGIN, Database, storage_error
 from ._queries import WRITES, PreparedWrite, Write, prepare_write
 
 log = logging.getLogger("cloacina_host.storage")
@@ -180,8 +180,7 @@ class GroupCommitWriter:
         try:
             if conn is None:
                 conn = self.database.write_engine.connect()
-            with conn.begin():
-                self._apply(conn, grouped)
+            self._apply(conn, grouped)
         except SQLAlchemyError as exc:
             error = storage_error(exc, self.database.url, "storing execution state")
         except Exception as exc:  # noqa: BLE001  # whatever broke, every waiter must hear of it
@@ -213,31 +212,37 @@ class GroupCommitWriter:
         return conn
 
     def _apply(self, conn: Connection, grouped: Mapping[Write, list[Mapping[str, Any]]]) -> None:
-        """Run a batch's writes in ``conn``'s open transaction, on the driver's cursor.
+        """Run a batch's writes as one transaction on ``conn``'s driver connection, and commit it.
 
-        The statements are compiled already (``PreparedWrite``), so SQLAlchemy's per-statement work
-        (an execution context, events, a result) is skipped. On PostgreSQL the statements and the
-        commit go in one psycopg pipeline: one round trip to the server per batch instead of one for
-        ``BEGIN``, one per kind and one for ``COMMIT``. A driver error is raised as SQLAlchemy's.
+        The statements are compiled already (``PreparedWrite``), and the transaction is the driver's
+        own, so none of SQLAlchemy's per-statement or per-transaction work (an execution context,
+        events, a result, the ``begin`` listener) is done per commit: on SQLite the writer sends the
+        write engine's ``BEGIN IMMEDIATE`` itself (``SQLITE_WRITE_BEGIN``); psycopg opens its transaction with the first
+        statement. On PostgreSQL the statements and the commit go in one psycopg pipeline: one round
+        trip to the server per batch instead of one for ``BEGIN``, one per kind and one for ``COMMIT``.
+        A driver error is raised as SQLAlchemy's (the caller then discards the connection).
         """
         raw: Any = conn.connection.dbapi_connection
         dialect = conn.dialect
         postgres = self.database.backend == "postgresql"
-        sql = ""
+        sql = SQLITE_WRITE_BEGIN
         try:
             cursor = raw.cursor()
             try:
+                if not postgres:
+                    cursor.execute(sql)
                 with raw.pipeline() if postgres else contextlib.nullcontext():
                     for kind in sorted(grouped):
                         prepared = self._prepare(conn, kind)
                         sql = prepared.sql
                         cursor.executemany(sql, prepared.parameters(grouped[kind]))
-                    if postgres:
-                        sql = "COMMIT"
-                        raw.commit()  # in the pipeline; the block's own commit then finds nothing to do
+                    sql = "COMMIT"
+                    raw.commit()  # on PostgreSQL in the pipeline: sent with the statements
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as exc:
+            with contextlib.suppress(dialect.loaded_dbapi.Error):
+                raw.rollback()
             raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
 
     def _prepare(self, conn: Connection, kind: Write) -> PreparedWrite:
