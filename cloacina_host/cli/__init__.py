@@ -38,28 +38,68 @@ does not allow the command (403) exits 1.
 """
 
 
-#: command name -> "module:attribute"; each module is imported only when its command runs (or for --help)
-COMMANDS = {
-    "workflows": "._workflows:workflows_group",
-    "run": "._run:run_command",
-    "executions": "._executions:executions_group",
-    "new": "._package:new_command",
-    "package": "._package:package_command",
-    "inspect": "._package:inspect_command",
-    "validate": "._package:validate_command",
-    "manifest-schema": "._package:manifest_schema_command",
-    "register": "._registry:register_command",
-    "packages": "._registry:packages_group",
-    "tenants": "._tenants:tenants_group",
-    "serve": "._serve:serve_command",
-    "worker": "._worker:worker_command",
-    "schedules": "._schedules:schedules_group",
-    "triggers": "._triggers:triggers_group",
-    "api-keys": "._api_keys:api_keys_group",
-    "server": "._server:server_command",
-    "signing-keys": "._signing:signing_keys_group",
-    "sign": "._signing:sign_command",
-    "trust": "._signing:trust_group",
+#: command name -> ("module:attribute", its one-line summary). Each module is imported only when its
+#: command runs: `cloacina-ctl --help` lists the summaries (a test holds them equal to the commands' own)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "workflows": ("._workflows:workflows_group", "Workflows the host can run."),
+    "run": (
+        "._run:run_command",
+        "Run WORKFLOW (name, PACKAGE::NAME or TENANT::PACKAGE::NAME) and print its final context.",
+    ),
+    "executions": (
+        "._executions:executions_group",
+        "Executions stored in the database: list, show, print what their tasks wrote, watch, cancel, retry or rerun.",
+    ),
+    "new": (
+        "._package:new_command",
+        "Create NAME/, a workflow package project: pyproject.toml, a three-task workflow, its tests.",
+    ),
+    "package": (
+        "._package:package_command",
+        "Build DIRECTORY's wheel with pypa build and write the .cloacina archive FILE.",
+    ),
+    "inspect": ("._package:inspect_command", "Show what the archive FILE holds, without running any of its code."),
+    "validate": (
+        "._package:validate_command",
+        "Run every check the registry runs on FILE (or on DIR, packaged to a temporary file), without registering.",
+    ),
+    "manifest-schema": (
+        "._package:manifest_schema_command",
+        "Print the JSON Schema of manifest.json (the current format version, 2), as published in schemas/.",
+    ),
+    "register": ("._registry:register_command", "Register the .cloacina archive FILE in the tenant's registry."),
+    "packages": (
+        "._registry:packages_group",
+        "Registered packages: list, show, activate a version (roll back), deactivate, remove.",
+    ),
+    "tenants": ("._tenants:tenants_group", "Tenants: each has its own packages and executions."),
+    "serve": (
+        "._serve:serve_command",
+        "Run a long-lived host for the tenant: the scheduler, recovery, and (--watch) a package directory.",
+    ),
+    "worker": ("._worker:worker_command", "Run the tasks of distributed executions stored in a PostgreSQL database."),
+    "schedules": (
+        "._schedules:schedules_group",
+        "Cron schedules: those of each package's active version and of installed plugins.",
+    ),
+    "triggers": (
+        "._triggers:triggers_group",
+        "Poll triggers: those of each package's active version and of installed plugins.",
+    ),
+    "api-keys": ("._api_keys:api_keys_group", "API keys of `cloacina-ctl server`: create, list, revoke."),
+    "server": (
+        "._server:server_command",
+        "Run the HTTP API (OpenAPI at /openapi.json) and everything `serve` runs, for every tenant.",
+    ),
+    "signing-keys": (
+        "._signing:signing_keys_group",
+        "Ed25519 signing keys: make one, show a key's fingerprint and public key.",
+    ),
+    "sign": (
+        "._signing:sign_command",
+        "Sign the .cloacina archive FILE with KEY (added to any signatures it carries).",
+    ),
+    "trust": ("._signing:trust_group", "The public keys the tenant (--tenant) trusts to sign packages."),
 }
 
 
@@ -70,13 +110,26 @@ class LazyGroup(click.Group):
         return sorted({*super().list_commands(ctx), *COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
-        module, attribute = target.split(":")
+        module, attribute = COMMANDS[cmd_name][0].split(":")
         command = getattr(importlib.import_module(module, __name__), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their summaries, as click writes them, without importing every command."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in COMMANDS:
+                rows.append((name, click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)))
+            elif (command := super().get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(

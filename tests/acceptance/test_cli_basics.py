@@ -21,6 +21,33 @@ def test_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str]) -> Non
         assert command in out
 
 
+def test_help_lists_each_commands_own_summary_without_importing_the_commands() -> None:
+    import click
+
+    from cloacina_host.cli import COMMANDS, cli
+
+    ctx = click.Context(cli)
+    for name, (_target, summary) in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        for limit in (30, 45, 200):  # the listing's width decides where a summary is cut
+            listed = click.Command(name, help=summary).get_short_help_str(limit)
+            assert listed == command.get_short_help_str(limit), name
+    script = (
+        "import sys\n"
+        "from cloacina_host.cli import main\n"
+        "status = main(['--help'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('cloacina_host._engine', 'cloacina_host.cli._'))"
+        " and m not in ('cloacina_host.cli._common', 'cloacina_host.cli._streams'))\n"
+        "print(status, loaded, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    status, loaded = done.stderr.strip().splitlines()[-1].split(" ", 1)
+    assert status == "0"
+    assert loaded == "[]"  # `--help` is quick: no command's module, no engine, no database driver
+    assert "workflows        Workflows the host can run." in done.stdout
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
