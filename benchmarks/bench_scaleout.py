@@ -1,6 +1,6 @@
 """Scale-out benchmark: the ``parallel`` shape run by 1, 2 and 4 ``cloacina-ctl worker`` processes on PostgreSQL.
 
-    python benchmarks/bench_scaleout.py [--workflows 300] [--workers 1,2,4] [--concurrency 8] [--rounds 1]
+    python benchmarks/bench_scaleout.py [--workflows 300] [--workers 1,2,4] [--concurrency 32] [--rounds 1]
                                          [--no-inprocess]
 
 For each worker count: a fresh schema, that many real ``cloacina-ctl worker`` processes (started and
@@ -29,6 +29,8 @@ from pathlib import Path
 from _pg import postgres_schema
 from rich.console import Console
 from rich.table import Table
+
+from cloacina_host._defaults import DEFAULT_WORKER_CONCURRENCY
 
 FLOWS = """
 from cloacina_workflow import Context, task, workflow
@@ -229,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workflows", type=int, default=300, help="executions per round (default 300)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated (default 1,2,4)")
-    parser.add_argument("--concurrency", type=int, default=8, help="--concurrency of each worker (default 8)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_WORKER_CONCURRENCY,
+        help=f"--concurrency of each worker (default {DEFAULT_WORKER_CONCURRENCY}, the worker's own)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="rounds per worker count; the median is shown")
     parser.add_argument(
         "--inprocess",
