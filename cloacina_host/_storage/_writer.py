@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Executable
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .._errors import StorageError
+from ._bulk import BulkWrite, bulk_write
 from ._database import SQLITE_WRITE_BEGIN, Database, storage_error
 from ._queries import WRITES, PreparedWrite, Write, prepare_write
 
@@ -69,6 +70,7 @@ class GroupCommitWriter:
         self._inflight: list[_Item] = []
         self._conn: Connection | None = None
         self._prepared: dict[Write, PreparedWrite] = {}
+        self._bulks: dict[Write, BulkWrite | None] = {}
 
     def dead(self) -> bool:
         """Whether the writer thread died (``failure`` says why)."""
@@ -220,7 +222,8 @@ class GroupCommitWriter:
         write engine's ``BEGIN IMMEDIATE`` itself (``SQLITE_WRITE_BEGIN``); psycopg opens its transaction with the first
         statement. On PostgreSQL the statements and the commit go in one psycopg pipeline: one round
         trip to the server per batch instead of one for ``BEGIN``, one per kind and one for ``COMMIT``.
-        A driver error is raised as SQLAlchemy's (the caller then discards the connection).
+        A kind with several rows goes as one statement over arrays there (``_bulk``) unless two of them
+        change the same row. A driver error is raised as SQLAlchemy's (the caller then discards the connection).
         """
         raw: Any = conn.connection.dbapi_connection
         dialect = conn.dialect
@@ -233,9 +236,15 @@ class GroupCommitWriter:
                     cursor.execute(sql)
                 with raw.pipeline() if postgres else contextlib.nullcontext():
                     for kind in sorted(grouped):
+                        rows = grouped[kind]
+                        bulk = self._bulk(conn, kind) if postgres and len(rows) > 1 else None
+                        if bulk is not None and bulk.unique_keys(rows):
+                            sql = bulk.sql
+                            cursor.execute(sql, bulk.parameters(rows))
+                            continue
                         prepared = self._prepare(conn, kind)
                         sql = prepared.sql
-                        cursor.executemany(sql, prepared.parameters(grouped[kind]))
+                        cursor.executemany(sql, prepared.parameters(rows))
                     sql = "COMMIT"
                     raw.commit()  # on PostgreSQL in the pipeline: sent with the statements
             finally:
@@ -251,6 +260,13 @@ class GroupCommitWriter:
             schemas = conn.get_execution_options().get("schema_translate_map")
             prepared = self._prepared[kind] = prepare_write(self.statements[kind], conn.dialect, schemas)
         return prepared
+
+    def _bulk(self, conn: Connection, kind: Write) -> BulkWrite | None:
+        """PostgreSQL: ``kind`` for many rows in one statement over arrays (``_bulk``), if it has that form."""
+        if kind not in self._bulks:
+            schemas = conn.get_execution_options().get("schema_translate_map")
+            self._bulks[kind] = bulk_write(self.statements[kind], conn.dialect, schemas)
+        return self._bulks[kind]
 
 
 def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
