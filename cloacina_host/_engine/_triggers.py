@@ -307,17 +307,18 @@ class TriggerPoller:
             outcome = await self._failed(row, str(exc).strip())
         except Exception as exc:  # noqa: BLE001  # reported and stored; the next interval polls again
             outcome = await self._failed(row, f"{type(exc).__name__}: {str(exc).strip()}")
-        await self._end_poll(row)
+        await self._end_poll(row, succeeded=outcome.error is None)
         if self.report is not None:
             self.report(outcome)
         return outcome
 
-    async def _end_poll(self, row: qt.TriggerRow) -> None:
-        """Let the next interval's poll be claimed now (else it waits for this claim's ``timeout_s`` to lapse)."""
+    async def _end_poll(self, row: qt.TriggerRow, *, succeeded: bool) -> None:
+        """Let the next interval's poll be claimed now (else it waits for this claim's ``timeout_s`` to lapse);
+        a poll that ``succeeded`` clears the failure an earlier one stored."""
 
         def store() -> None:
             with self.database.write("ending a trigger's poll") as conn:
-                qt.end_poll(conn, package=row.package, name=row.name, owner=self.owner)
+                qt.end_poll(conn, package=row.package, name=row.name, owner=self.owner, succeeded=succeeded)
 
         try:
             await asyncio.to_thread(store)

@@ -156,10 +156,12 @@ def claim_poll(conn: Connection, *, package: str, name: str, owner: str, now: fl
     return int(conn.execute(claimed).rowcount) == 1
 
 
-def end_poll(conn: Connection, *, package: str, name: str, owner: str) -> None:
-    """The poll ``owner`` claimed has ended: the next interval's may be claimed (by any host)."""
+def end_poll(conn: Connection, *, package: str, name: str, owner: str, succeeded: bool) -> None:
+    """The poll ``owner`` claimed has ended: the next interval's may be claimed (by any host). A poll that
+    ``succeeded`` clears the failure an earlier one stored (``record_error``)."""
     where = (_t.c.package == package, _t.c.name == name, _t.c.polled_by == owner)
-    conn.execute(update(_t).where(*where).values(polling_until=None))
+    cleared = {"last_error": None, "last_error_at": None} if succeeded else {}
+    conn.execute(update(_t).where(*where).values(polling_until=None, **cleared))
 
 
 def record_error(conn: Connection, *, package: str, name: str, error: str, now: float) -> None:

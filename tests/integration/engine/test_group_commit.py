@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
-from cloacina_host._storage import GroupCommitWriter, Op, open_database
+from cloacina_host._storage import Database, GroupCommitWriter, Op, open_database
 from cloacina_host._storage import _ops as ops_
 from cloacina_host._storage import _queries as q
 
 TASKS = ["a", "b", "c"]
+
+
+@pytest.fixture
+def stored(database_url: str) -> Iterator[tuple[Database, GroupCommitWriter]]:
+    """The test's database and a started writer of it (closed, then the database disposed, afterwards)."""
+    db = open_database(database_url)
+    writer = GroupCommitWriter(db)
+    writer.start()
+    try:
+        yield db, writer
+    finally:
+        writer.close()
+        db.dispose()
 
 
 def _execution(eid: str, created_at: float) -> Op:
@@ -35,91 +49,79 @@ def _execution(eid: str, created_at: float) -> Op:
     )
 
 
-async def test_many_rows_of_each_kind_in_one_commit_are_each_stored(database_url: str) -> None:
-    db = open_database(database_url)
-    writer = GroupCommitWriter(db)
-    writer.start()
-    try:
-        eids = [str(uuid.uuid4()) for _ in range(40)]
-        inserts: list[Op] = []
+async def test_many_rows_of_each_kind_in_one_commit_are_each_stored(
+    stored: tuple[Database, GroupCommitWriter],
+) -> None:
+    db, writer = stored
+    eids = [str(uuid.uuid4()) for _ in range(40)]
+    inserts: list[Op] = []
+    for i, eid in enumerate(eids):
+        inserts += [_execution(eid, 1000.0 + i), *ops_.insert_tasks(eid, TASKS)]
+    await writer.submit(inserts)
+    ends: list[Op] = []
+    for i, eid in enumerate(eids):
+        for j, tid in enumerate(TASKS):
+            started = ops_.insert_attempt(eid, tid, 1, started_at=2000.0 + i, worker="w")
+            began = ops_.task_started(eid, tid, 1, started_at=2000.0 + i)
+            ended = [
+                ops_.finish_attempt(eid, tid, 1, status="completed", finished_at=3000.0 + j, output=f"{tid} said {i}"),
+                ops_.task_state(
+                    eid,
+                    tid,
+                    status="completed",
+                    finished_at=3000.0 + j,
+                    duration_s=float(j),
+                    context_out=json.dumps({tid: i}),
+                ),
+            ]
+            ends += ops_.ran([started, began], ended)  # start and end folded, as the engine stores them
+        ends.append(
+            ops_.finish_execution(eid, status="completed", finished_at=4000.0 + i, context_out="{}", error=None)
+        )
+    await writer.submit(ends)
+    with db.read("checking") as conn:
         for i, eid in enumerate(eids):
-            inserts += [_execution(eid, 1000.0 + i), *ops_.insert_tasks(eid, TASKS)]
-        await writer.submit(inserts)
-        ends: list[Op] = []
-        for i, eid in enumerate(eids):
-            for j, tid in enumerate(TASKS):
-                started = ops_.insert_attempt(eid, tid, 1, started_at=2000.0 + i, worker="w")
-                began = ops_.task_started(eid, tid, 1, started_at=2000.0 + i)
-                ended = [
-                    ops_.finish_attempt(
-                        eid, tid, 1, status="completed", finished_at=3000.0 + j, output=f"{tid} said {i}"
-                    ),
-                    ops_.task_state(
-                        eid,
-                        tid,
-                        status="completed",
-                        finished_at=3000.0 + j,
-                        duration_s=float(j),
-                        context_out=json.dumps({tid: i}),
-                    ),
-                ]
-                ends += ops_.ran([started, began], ended)  # start and end folded, as the engine stores them
-            ends.append(
-                ops_.finish_execution(eid, status="completed", finished_at=4000.0 + i, context_out="{}", error=None)
+            record = q.get_execution(conn, eid)
+            assert record is not None
+            assert (record.status, record.finished_at, record.context_in) == (
+                "completed",
+                4000.0 + i,
+                {"n": 1000.0 + i},
             )
-        await writer.submit(ends)
-        with db.read("checking") as conn:
-            for i, eid in enumerate(eids):
-                record = q.get_execution(conn, eid)
-                assert record is not None
-                assert (record.status, record.finished_at, record.context_in) == (
+            assert [t.task_id for t in record.tasks] == TASKS
+            for j, t in enumerate(record.tasks):
+                assert (t.status, t.attempt, t.started_at, t.finished_at) == (
                     "completed",
-                    4000.0 + i,
-                    {"n": 1000.0 + i},
+                    1,
+                    2000.0 + i,
+                    3000.0 + j,
                 )
-                assert [t.task_id for t in record.tasks] == TASKS
-                for j, t in enumerate(record.tasks):
-                    assert (t.status, t.attempt, t.started_at, t.finished_at) == (
-                        "completed",
-                        1,
-                        2000.0 + i,
-                        3000.0 + j,
-                    )
-                    assert (t.duration_s, t.context_out) == (float(j), {t.task_id: i})
-                    assert [(a.attempt, a.status, a.worker) for a in t.attempts] == [(1, "completed", "w")]
-                    assert [line.text for line in t.attempts[0].output] == [f"{t.task_id} said {i}"]
-    finally:
-        writer.close()
-        db.dispose()
+                assert (t.duration_s, t.context_out) == (float(j), {t.task_id: i})
+                assert [(a.attempt, a.status, a.worker) for a in t.attempts] == [(1, "completed", "w")]
+                assert [line.text for line in t.attempts[0].output] == [f"{t.task_id} said {i}"]
 
 
-async def test_two_changes_of_one_row_in_one_commit_keep_the_later(database_url: str) -> None:
-    db = open_database(database_url)
-    writer = GroupCommitWriter(db)
-    writer.start()
-    try:
-        eids = [str(uuid.uuid4()) for _ in range(3)]
-        await writer.submit([op for eid in eids for op in (_execution(eid, 1.0), *ops_.insert_tasks(eid, TASKS))])
-        batch = [
-            ops_.task_state(eids[0], "a", status="retry_wait", ready_at=50.0, error="first"),
-            ops_.task_state(eids[1], "a", status="failed", finished_at=60.0, error="only"),
-            ops_.task_state(eids[0], "a", status="completed", finished_at=70.0, context_out="{}"),
-            ops_.task_state(eids[2], "b", status="skipped", finished_at=80.0, error="why"),
-        ]
-        await writer.submit(batch)
-        with db.read("checking") as conn:
-            got = {
-                (eid, t.task_id): (t.status, t.ready_at, t.finished_at, t.error)
-                for eid in eids
-                for t in q.get_execution(conn, eid).tasks  # type: ignore[union-attr]
-            }
-        assert got[(eids[0], "a")] == ("completed", None, 70.0, None)
-        assert got[(eids[1], "a")] == ("failed", None, 60.0, "only")
-        assert got[(eids[2], "b")] == ("skipped", None, 80.0, "why")
-        assert got[(eids[2], "a")] == ("pending", None, None, None)
-    finally:
-        writer.close()
-        db.dispose()
+async def test_two_changes_of_one_row_in_one_commit_keep_the_later(stored: tuple[Database, GroupCommitWriter]) -> None:
+    db, writer = stored
+    eids = [str(uuid.uuid4()) for _ in range(3)]
+    await writer.submit([op for eid in eids for op in (_execution(eid, 1.0), *ops_.insert_tasks(eid, TASKS))])
+    batch = [
+        ops_.task_state(eids[0], "a", status="retry_wait", ready_at=50.0, error="first"),
+        ops_.task_state(eids[1], "a", status="failed", finished_at=60.0, error="only"),
+        ops_.task_state(eids[0], "a", status="completed", finished_at=70.0, context_out="{}"),
+        ops_.task_state(eids[2], "b", status="skipped", finished_at=80.0, error="why"),
+    ]
+    await writer.submit(batch)
+    with db.read("checking") as conn:
+        got = {
+            (eid, t.task_id): (t.status, t.ready_at, t.finished_at, t.error)
+            for eid in eids
+            for t in q.get_execution(conn, eid).tasks  # type: ignore[union-attr]
+        }
+    assert got[(eids[0], "a")] == ("completed", None, 70.0, None)
+    assert got[(eids[1], "a")] == ("failed", None, 60.0, "only")
+    assert got[(eids[2], "b")] == ("skipped", None, 80.0, "why")
+    assert got[(eids[2], "a")] == ("pending", None, None, None)
 
 
 @pytest.mark.postgres

@@ -34,6 +34,7 @@ from cloacina_workflow import Context, Fire, InputError, PollInfo, Skip, task, t
 T0 = 1_800_000_000.0
 polled: dict[str, int] = {"ready": 0, "broken": 0, "stuck": 0}
 released = threading.Event()
+mounted = threading.Event()  # set: the inbox `broken` polls is back
 
 
 @trigger(name="ready", poll_interval_s=10)
@@ -43,9 +44,11 @@ async def ready(info: PollInfo) -> Fire | None:
 
 
 @trigger(name="broken", poll_interval_s=10)
-def broken(info: PollInfo) -> None:
+def broken(info: PollInfo) -> Skip:
     polled["broken"] += 1
-    raise OSError("the inbox is not mounted")
+    if not mounted.is_set():
+        raise OSError("the inbox is not mounted")
+    return Skip()
 
 
 @trigger(name="stuck", poll_interval_s=10, timeout_s=0.2)
@@ -88,6 +91,7 @@ def _catalog() -> WorkflowCatalog:
 def db(database_url: str) -> Iterator[Database]:
     for k in polled:
         polled[k] = 0
+    mounted.clear()
     database = open_database(database_url)
     catalog = _catalog()
     specs = installed_trigger_specs(list(catalog.entries.values()), "public")
@@ -140,6 +144,21 @@ def test_a_firing_starts_each_subscribed_workflow_once_and_failures_are_reported
     asyncio.run(_pass(poller))
     assert polled == {"ready": 2, "broken": 2, "stuck": 2}
     assert len(_started(db)) == 4
+
+
+def test_a_poll_that_succeeds_again_clears_the_stored_failure(db: Database) -> None:
+    clock = Clock(T0)
+    poller = TriggerPoller(db, _catalog(), tenant="public", owner="host-a", now=clock)
+    asyncio.run(_pass(poller))
+    failed = _row(db, "broken")
+    assert "OSError: the inbox is not mounted" in str(failed.last_error)
+    assert failed.last_error_at == T0
+    mounted.set()
+    clock.at = T0 + 10
+    asyncio.run(_pass(poller))
+    recovered = _row(db, "broken")
+    assert (recovered.last_error, recovered.last_error_at) == (None, None)  # `triggers list` shows no stale error
+    assert "timeout of 0.2 s" in str(_row(db, "stuck").last_error)  # still failing: still shown
 
 
 def test_two_pollers_on_one_database_poll_once_per_interval(db: Database) -> None:
