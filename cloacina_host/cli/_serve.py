@@ -118,7 +118,8 @@ log = logging.getLogger("cloacina_host.serve")
     default=None,
     metavar="N",
     help="On PostgreSQL, also run up to N tasks of distributed executions (`run --distributed`), sharing "
-    "the work with any `cloacina-ctl worker` processes; 0 turns it off [default: 8 on PostgreSQL, 0 on SQLite].",
+    "the work with any `cloacina-ctl worker` processes; 0 turns it off "
+    f"[default: {DEFAULT_WORKER_CONCURRENCY} on PostgreSQL, 0 on SQLite].",
 )
 @global_options
 @pass_settings
