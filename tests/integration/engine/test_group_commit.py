@@ -124,6 +124,30 @@ async def test_two_changes_of_one_row_in_one_commit_keep_the_later(stored: tuple
     assert got[(eids[2], "a")] == ("pending", None, None, None)
 
 
+async def test_a_batch_mixing_whole_and_fractional_numbers_in_a_column_is_stored(
+    stored: tuple[Database, GroupCommitWriter],
+) -> None:
+    db, writer = stored
+    eid = str(uuid.uuid4())
+    await writer.submit([_execution(eid, 1.0), *ops_.insert_tasks(eid, TASKS)])
+    # a deferral's time may come from a task as a whole number: 5 beside 6.5 in one commit's ready_at
+    await writer.submit(
+        [
+            ops_.task_state(eid, "a", status="deferred", ready_at=5, error="later"),
+            ops_.task_state(eid, "b", status="deferred", ready_at=6.5, error="later"),
+            ops_.task_state(eid, "c", status="failed", finished_at=7, duration_s=True, error="x"),
+        ]
+    )
+    with db.read("checking") as conn:
+        record = q.get_execution(conn, eid)
+    assert record is not None
+    assert [(t.status, t.ready_at, t.finished_at) for t in record.tasks] == [
+        ("deferred", 5.0, None),
+        ("deferred", 6.5, None),
+        ("failed", None, 7.0),
+    ]
+
+
 @pytest.mark.postgres
 def test_every_write_with_rows_of_its_table_has_a_many_rows_form(postgres_schema_url: str) -> None:
     """The writes the engine makes per task and per execution go as one statement each on PostgreSQL."""
