@@ -29,12 +29,12 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 KIT = "./cloacina-workflow"
 BROWSER_TEST = ["playwright>=1.40"]
 PLUGIN_DIRS = sorted(f"./{p.parent.relative_to(ROOT)}" for p in (ROOT / "plugins").glob("*/pyproject.toml"))
-#: what every process a session starts is run with. A machine (this one's image, for one) may export
-#: PYTHONDONTWRITEBYTECODE=1: then each process the tests start (a `cloacina-ctl`, a server, a package's
-#: worker, pytest's xdist workers) compiles every module it imports from source again, as no `.pyc` is
-#: ever written: `import sqlalchemy` alone then costs 0.44 s instead of about 0.1 s, and pytest rewrites
-#: the asserts of every test module in each worker. None unsets it (nox drops it from the environment).
-RUN_ENV: dict[str, str | None] = {"PYTHONDONTWRITEBYTECODE": None}
+# A machine (this one's image, for one) may export PYTHONDONTWRITEBYTECODE=1: then each process a session
+# starts (a `cloacina-ctl`, a server, a package's worker, pytest's xdist workers) compiles every module it
+# imports from source again, as no `.pyc` is ever written: `import sqlalchemy` alone then costs 0.44 s
+# instead of about 0.1 s, and pytest rewrites the asserts of every test module in each worker. Every
+# session's commands inherit this process's environment: unset here, once, it is unset for all of them.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def _install_project(session: nox.Session, *groups: str) -> None:
@@ -87,7 +87,7 @@ def tests(session: nox.Session) -> None:
     """
     _install_project(session, "test")
     url = _postgres_url(session)
-    env = {**RUN_ENV, "CLOACINA_TEST_POSTGRES_URL": url} if url else dict(RUN_ENV)
+    env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
     _chromium(session)
     args = [arg for arg in session.posargs if arg != "--all-tests"]
     if session.python != FULL_PYTHON and "--all-tests" not in session.posargs:
@@ -124,7 +124,7 @@ def fuzz(session: nox.Session) -> None:
     seconds = os.environ.get("CLOACINA_FUZZ_SECONDS") or ("600" if long else "60")
     # the targets share the time box; a target that hangs still fails (pytest-timeout) well after it
     timeout = f"--timeout={int(float(seconds)) + 300}"
-    session.run("pytest", "tests/fuzz", "-q", timeout, *args, env={**RUN_ENV, "CLOACINA_FUZZ_SECONDS": seconds})
+    session.run("pytest", "tests/fuzz", "-q", timeout, *args, env={"CLOACINA_FUZZ_SECONDS": seconds})
 
 
 @nox.session(python="3.11")
@@ -137,7 +137,7 @@ def chaos(session: nox.Session) -> None:
         session.error("The chaos session kills PostgreSQL workers: it needs a server (CLOACINA_TEST_POSTGRES_URL).")
     long, args = _long(session)
     rounds = os.environ.get("CLOACINA_CHAOS_ROUNDS") or ("20" if long else "3")
-    env = {**RUN_ENV, "CLOACINA_TEST_POSTGRES_URL": url, "CLOACINA_CHAOS_ROUNDS": rounds}
+    env = {"CLOACINA_TEST_POSTGRES_URL": url, "CLOACINA_CHAOS_ROUNDS": rounds}
     timeout = f"--timeout={60 * int(rounds) + 300}"  # a round takes seconds; a hung one fails, with stacks
     session.run("pytest", "tests/chaos", "-q", timeout, *args, env=env)
 
@@ -164,7 +164,7 @@ def bench(session: nox.Session) -> None:
     """Every benchmarks/bench_*.py, each printing its table. `nox -s bench -- engine` runs the matching ones."""
     _install_project(session, "bench")
     url = _postgres_url(session)
-    env = {**RUN_ENV, "CLOACINA_TEST_POSTGRES_URL": url} if url else dict(RUN_ENV)
+    env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         if session.posargs and not any(word in script.stem for word in session.posargs):
             continue

@@ -55,12 +55,12 @@ class BulkWrite:
         return len({tuple(row[k] for k in keys) for row in rows}) == len(rows)
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        arrays: dict[str, list[Any]] = {}
-        for name, kind in zip(self.names, self.kinds, strict=True):
-            values = [row[name] for row in rows]
-            if kind is not None:
-                values = [v if v is None or type(v) is kind else kind(v) for v in values]
-            arrays[name] = values
+        arrays = {
+            name: [row[name] for row in rows]
+            if kind is None
+            else [None if (v := row[name]) is None else kind(v) for row in rows]
+            for name, kind in zip(self.names, self.kinds, strict=True)
+        }
         return self.prepared.parameters([arrays])[0]
 
 
