@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,8 @@ class EngineServices:
     owner: str
     lease_s: float
     default_timeout_s: float | None = None
+    #: told of each execution's end (its id and result future), whatever ended it: the runner forgets it
+    on_end: Callable[[str, asyncio.Future[ExecutionResult]], None] | None = None
     held: HeldWrites = field(init=False)  # attempts' start records, held to ride along with their end
     live: LiveOutputs = field(init=False)  # running attempts' output, stored before they end
 
@@ -59,12 +62,8 @@ class EngineServices:
         self.live = LiveOutputs(store_with(self.writer))
 
 
-#: what ``_attempt`` returns when the task must run again (a retry, a deferral)
-_AGAIN = "\x00again"
-
-
 class ExecutionRun:
-    """Drives one execution. Build with ``new`` (then store ``insert_ops()``) or ``resume``; ``await run()``."""
+    """Drives one execution. Build with ``new`` (then store ``insert_ops()``) or ``resume``; ``await start()``."""
 
     __slots__ = (  # thousands may be in flight: no __dict__ each
         "_cancelled",
@@ -72,6 +71,7 @@ class ExecutionRun:
         "_final",
         "_finish_stored",
         "_finished_at",
+        "_opening",
         "_remaining",
         "_starts",
         "_stop",
@@ -113,7 +113,8 @@ class ExecutionRun:
         self._unstarted = 0  # coroutines handed a place under the limit that have not begun to run yet
         self._starts: dict[str, HeldWrite] = {}  # attempts' start records not submitted yet
         self._written: dict[str, AttemptOutput] = {}  # each task's latest attempt's output (kept if cancelled)
-        self._done: asyncio.Future[None] | None = None
+        self._done: asyncio.Future[ExecutionResult] | None = None  # the result, once the end is committed
+        self._opening: asyncio.Task[None] | None = None  # what a start stores before its tasks run (rare)
         self._final: ExecutionResult | None = None
         self._finished_at: float | None = None
         self._finish_stored = False  # the execution's end is committed: its result may be reported
@@ -196,40 +197,76 @@ class ExecutionRun:
 
     # -- driving ----------------------------------------------------------------------------------
 
-    async def run(self) -> ExecutionResult:
-        """Run every task that can still run; return when the execution has ended and that is stored."""
-        loop = asyncio.get_running_loop()
-        self._done = loop.create_future()
+    def start(self) -> asyncio.Future[ExecutionResult]:
+        """Start every task that can still run; return the future of the execution's result.
+
+        No asyncio task of its own drives the execution: each branch's coroutine (``_drive_task``) does,
+        and the last to end resolves the future once the end is committed, so an execution in flight
+        costs no task, frame or wake-up more than its running branches. Cancelling the future stops
+        them (their attempts' start records still reach storage); a storage failure is its exception.
+        """
+        done: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        self._done = done
+        done.add_done_callback(self._ended)
         self.services.events.emit(
             "cloacina_execution_started", execution_id=self.execution_id, workflow=self.namespace, context=self.initial
         )
-        # start (or resume): what every ended task decides, skips a crash may have left unstored included
-        start, skipped = self._settle(self.workflow.order)
-        if skipped:
-            await self._store_skips(skipped)
-        if self.cancel_requested is not None and self._remaining > 0:
-            await self.cancel(self.cancel_requested or None)
-        elif self._remaining == 0:
-            if not self._finish_stored:
-                await self.services.writer.submit(self._finish_ops())
-            self._done.set_result(None)
-        else:
-            now = time.time()
-            for tid in self.workflow.order:
-                state = self.states[tid]
-                if state.status in (TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED):  # waits on, from its stored time
-                    self._spawn(tid, m.retry_wait_left(state.ready_at, now))
-                elif tid in start:
-                    self._spawn(tid)
         try:
-            await self._done
-        finally:
-            for t in self._tasks.values():
-                if not t.done():
-                    t.cancel()
-            self._give_back_unstarted()
-        result = self.result()
+            # start (or resume): what every ended task decides, skips a crash may have left unstored included
+            start, skipped = self._settle(self.workflow.order)
+            if skipped or self.cancel_requested is not None or self._remaining == 0:
+                self._opening = asyncio.ensure_future(self._open(start, skipped))  # something to store first
+            else:
+                self._spawn_started(start)
+        except Exception as exc:  # noqa: BLE001  # a bug: the execution cannot go on
+            self._fail(exc)
+        return done
+
+    async def _open(self, start: set[str], skipped: list[str]) -> None:
+        """What a start must store before its tasks run: skips, a cancel asked before it started, or the end."""
+        try:
+            if skipped:
+                await self._store_skips(skipped)
+            if self.cancel_requested is not None and self._remaining > 0:
+                await self.cancel(self.cancel_requested or None)
+            elif self._remaining == 0:
+                if not self._finish_stored:
+                    await self.services.writer.submit(self._finish_ops())
+                    self._finish_stored = True
+                self._maybe_done()
+            else:
+                self._spawn_started(start)
+        except Exception as exc:  # noqa: BLE001  # storage failed: the execution cannot go on
+            self._fail(exc)
+
+    def _spawn_started(self, start: set[str]) -> None:
+        now = time.time()
+        for tid in self.workflow.order:
+            state = self.states[tid]
+            if state.status in (TaskStatus.RETRY_WAIT, TaskStatus.DEFERRED):  # waits on, from its stored time
+                self._spawn(tid, m.retry_wait_left(state.ready_at, now))
+            elif tid in start:
+                self._spawn(tid)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(exc)
+
+    def _ended(self, done: asyncio.Future[ExecutionResult]) -> None:
+        """The result is set (or the run was cancelled, or failed): stop what still runs, report the end."""
+        for t in self._tasks.values():
+            if not t.done():
+                t.cancel()
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+        self._give_back_unstarted()
+        on_end = self.services.on_end
+        if on_end is not None:
+            on_end(self.execution_id, done)
+        if done.cancelled() or done.exception() is not None:
+            return
         if self.services.events.observed("cloacina_execution_finished"):  # to_dict copies: only when heard
+            result = done.result()
             self.services.events.emit(
                 "cloacina_execution_finished",
                 execution_id=self.execution_id,
@@ -237,7 +274,6 @@ class ExecutionRun:
                 status=result.status,
                 context=result.context.to_dict(),
             )
-        return result
 
     def _waiting(self, tid: str) -> bool:
         """Whether ``tid`` waits to be started (not yet, or again after a failed or deferred attempt)."""
@@ -309,41 +345,22 @@ class ExecutionRun:
         self._start(tid, 0.0, placed=True)
         return True
 
-    def _claim(self, tid: str) -> bool:
-        """Take ``tid`` to run it in the current coroutine (a dependent it goes on with); False if it cannot start."""
-        state = self.states[tid]
-        if not self._waiting(tid) or self._cancelled:
-            return False
-        state.status = TaskStatus.READY
-        current = asyncio.current_task()
-        assert current is not None
-        self._tasks[tid] = current  # a cancel stops it through the coroutine that runs it
-        return True
-
     async def _drive_task(self, tid: str, delay: float, placed: bool = False) -> None:
-        """Run ``tid`` to its end, then the first dependent it started, and so on down a chain: one
-        coroutine per branch, not one per task (the others it starts get coroutines of their own).
-
-        ``placed``: its first attempt was handed its place under the limit already."""
+        """Run ``tid``'s attempts until one's end is submitted: what follows the commit of that end
+        (its dependents start, the execution ends) is done by ``_ended_stored``, with no coroutine
+        parked on the commit. ``placed``: its first attempt was handed its place under the limit already."""
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            while not self._cancelled:
-                after = await self._attempt(tid, placed)
+            while not self._cancelled and await self._attempt(tid, placed):
                 placed = False
-                if after is _AGAIN:
-                    continue
-                if after is None:
-                    break
-                tid = after
         except asyncio.CancelledError:
             start = self._starts.pop(tid, None)
             if start is not None:  # the attempt is abandoned: its record must reach storage for recovery
                 start.flush()
             raise
         except Exception as exc:  # noqa: BLE001  # storage failed (or a bug): the execution cannot go on
-            if self._done is not None and not self._done.done():
-                self._done.set_exception(exc)
+            self._fail(exc)
 
     def _on_conflict(self, c: ContextConflict) -> None:
         log.warning("execution %s, %s", self.execution_id, m.conflict_text(c))
@@ -352,9 +369,9 @@ class ExecutionRun:
         timeout = m.effective_timeout(task, self.services.default_timeout_s)
         await call_task(task, context, timeout, self.services.executor, slot, output)
 
-    async def _attempt(self, tid: str, placed: bool = False) -> str | None:
-        """Run one attempt of ``tid``: ``_AGAIN`` when it must run again, else the dependent the caller
-        runs next (claimed for it), or None. ``placed``: it holds its place under the limit already."""
+    async def _attempt(self, tid: str, placed: bool = False) -> bool:
+        """Run one attempt of ``tid``; True when it must run again (a retry, a deferral), False once its
+        end is submitted (or it never started). ``placed``: it holds its place under the limit already."""
         services = self.services
         task = self.workflow.tasks[tid]
         state = self.states[tid]
@@ -366,7 +383,7 @@ class ExecutionRun:
             await services.semaphore.acquire()
         with TaskSlot(services.semaphore.release) as slot:
             if self._cancelled:  # cancelled while it waited for its place: never started
-                return None
+                return False
             STOP_REQUEST.set(self._stop)
             state.attempt += 1
             attempt = state.attempt
@@ -426,25 +443,15 @@ class ExecutionRun:
             ends = self._remaining == 0
             if ends:
                 ops += self._finish_ops()
-            await self._store_end(tid, start, ops, ends=ends)
-            state.stored = True
-            self._emit_finished(tid)
-            starting, skipped = self._settle(self.workflow.dependents[tid])
-            if skipped:
-                await self._store_skips(skipped)
-            after: str | None = None
-            for child in sorted(starting, key=self.workflow.position.__getitem__):
-                if after is None and self._claim(child):
-                    after = child  # this coroutine goes on with it
-                else:
-                    self._spawn(child)
-            self._maybe_done()
-            return after
+            self._submit_end(tid, start, ops).add_done_callback(
+                functools.partial(self._ended_stored, tid, ends, (), ())
+            )
+            return False
 
         verdict = m.defer_or_fail(tid, error, state.deferrals, ended)
         if isinstance(verdict, m.Deferral):
             await self._defer(tid, attempt, start, verdict, ended, logs, logs_cut)
-            return _AGAIN
+            return True
         error = verdict  # the deferral past the cap fails with the cap's error
         message = m.describe(error)
         tb = m.traceback_text(error)
@@ -485,7 +492,7 @@ class ExecutionRun:
             )
             if delay > 0:
                 await asyncio.sleep(delay)
-            return _AGAIN
+            return True
 
         state.status, state.finished_at = TaskStatus.FAILED, ended
         self._remaining -= 1
@@ -500,14 +507,54 @@ class ExecutionRun:
         ends = self._remaining == 0
         if ends:
             ops += self._finish_ops()
-        await self._store_end(tid, start, ops, ends=ends)
+        children = tuple(sorted(starting, key=self.workflow.position.__getitem__))
+        self._submit_end(tid, start, ops).add_done_callback(
+            functools.partial(self._ended_stored, tid, ends, tuple(skipped), children)
+        )
+        return False
+
+    def _ended_stored(
+        self, tid: str, ends: bool, skipped: tuple[str, ...], children: tuple[str, ...], stored: asyncio.Future[None]
+    ) -> None:
+        """The end of ``tid``'s attempt is committed (``stored``'s callback): report it, start what it let start.
+
+        A completion settles its dependents now (``children``/``skipped`` are empty then); a failure
+        brings them decided and stored with it (a dependent whose trigger rule runs it after a failure).
+        """
+        if stored.cancelled() or self._done is None or self._done.done():
+            return  # the execution ended (cancelled, or a storage failure) while this was committed
+        failure = stored.exception()
+        if failure is not None:
+            self._fail(failure)
+            return
+        if ends:
+            self._finish_stored = True
+        state = self.states[tid]
+        state.stored = True
         self._emit_finished(tid)
-        for skipped_tid in skipped:
-            self._emit_finished(skipped_tid)
-        for child in sorted(starting, key=self.workflow.position.__getitem__):
-            self._spawn(child)  # a dependent whose trigger rule runs it after a failure (all_done, any_failed)
-        self._maybe_done()
-        return None
+        try:
+            if state.status == TaskStatus.COMPLETED:
+                starting, settled_skips = self._settle(self.workflow.dependents[tid])
+                children = tuple(sorted(starting, key=self.workflow.position.__getitem__))
+                if settled_skips:  # a condition or trigger rule skipped some: stored before anything starts
+                    self._tasks[tid] = asyncio.ensure_future(self._after_skips(settled_skips, children))
+                    return
+            for skipped_tid in skipped:
+                self._emit_finished(skipped_tid)
+            for child in children:
+                self._spawn(child)
+            self._maybe_done()
+        except Exception as exc:  # noqa: BLE001  # a bug: the execution cannot go on
+            self._fail(exc)
+
+    async def _after_skips(self, skipped: list[str], children: tuple[str, ...]) -> None:
+        try:
+            await self._store_skips(skipped)
+            for child in children:
+                self._spawn(child)
+            self._maybe_done()
+        except Exception as exc:  # noqa: BLE001  # storage failed: the execution cannot go on
+            self._fail(exc)
 
     async def _defer(
         self,
@@ -617,20 +664,19 @@ class ExecutionRun:
             self._emit_finished(tid)
         self._maybe_done()
 
-    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op], *, ends: bool = False) -> None:
-        """Commit the writes of an attempt's end, with its start when that is still held back.
-
-        ``ends``: ``ops`` end the execution (``_finish_ops``): once committed, its result may be reported."""
+    def _submit_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> asyncio.Future[None]:
+        """Submit the writes of an attempt's end, with its start when that is still held back; the
+        future resolves once they are committed (after the start, when that was submitted on its own)."""
         if self._starts.get(tid) is start:
             del self._starts[tid]
         held = start.take()
         if held is None:
-            await start.stored()
-            await self.services.writer.submit(ops)
-        else:
-            await self.services.writer.submit(ops_.ran(held, ops))
-        if ends:
-            self._finish_stored = True
+            return start.then_submit(ops)
+        return self.services.writer.submit(ops_.ran(held, ops))
+
+    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
+        """Commit the writes of an attempt's end that does not end the execution (a retry, a deferral)."""
+        await self._submit_end(tid, start, ops)
 
     def _skip_ops(self, skipped: list[str]) -> list[Op]:
         """The writes that store the skips ``_settle`` made."""
@@ -665,7 +711,7 @@ class ExecutionRun:
     def _maybe_done(self) -> None:
         # not before the execution's end is committed: the last task to end may not be the last to store
         if self._remaining == 0 and self._finish_stored and self._done is not None and not self._done.done():
-            self._done.set_result(None)
+            self._done.set_result(self.result())
 
     # -- the end ----------------------------------------------------------------------------------
 

@@ -100,7 +100,7 @@ class DefaultRunner:
         self._services: EngineServices | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_lock: asyncio.Lock | None = None
-        self._active: dict[str, asyncio.Task[ExecutionResult]] = {}
+        self._active: dict[str, asyncio.Future[ExecutionResult]] = {}  # each driven execution's result
         self._runs: dict[str, ExecutionRun] = {}  # what each active execution's task drives (for a cancel)
         self._waiters: dict[str, list[asyncio.Future[ExecutionResult]]] = {}  # callers awaiting each one's end
         self._cancels: set[asyncio.Task[None]] = set()
@@ -244,6 +244,7 @@ class DefaultRunner:
                 owner=self.owner,
                 lease_s=self.lease_s,
                 default_timeout_s=self.default_timeout_s,
+                on_end=self._forget,
             )
             self._db, self._writer = db, writer
             self._heartbeat = asyncio.ensure_future(self._renew_leases())
@@ -362,31 +363,33 @@ class DefaultRunner:
             "(cloacina-ctl serve, or a DefaultRunner with recover=True).",
         )
         log.error("%s", self._failure)
-        for t in [*self._recoveries, *self._active.values()]:
+        for t in self._recoveries:
             t.cancel()
+        for done in list(self._active.values()):
+            done.cancel()
 
-    def _outcome(self, task: asyncio.Task[ExecutionResult]) -> asyncio.Future[ExecutionResult]:
+    def _outcome(self, execution_id: str, done: asyncio.Future[ExecutionResult]) -> asyncio.Future[ExecutionResult]:
         """What to await for the result of a driven execution (``LoopDiedError`` when the runner stopped).
 
-        A plain future that ``_forget`` resolves when the execution's task ends: what ``asyncio.shield``
-        would do, without its outer future, two closures and a coroutine frame per waiting caller.
+        A plain future that ``_forget`` resolves when the execution ends: what ``asyncio.shield`` would
+        do, without its outer future, two closures and a coroutine frame per waiting caller.
         Cancelling a caller never cancels the execution.
         """
         waiter: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
-        if task.done():
-            self._hand_over(waiter, task)
+        if done.done():
+            self._hand_over(waiter, done)
         else:
-            self._waiters.setdefault(task.get_name(), []).append(waiter)
+            self._waiters.setdefault(execution_id, []).append(waiter)
         return waiter
 
-    def _hand_over(self, waiter: asyncio.Future[ExecutionResult], task: asyncio.Task[ExecutionResult]) -> None:
-        """Give ``waiter`` the end of ``task``: its result, or what it raised (nothing if its caller gave up)."""
+    def _hand_over(self, waiter: asyncio.Future[ExecutionResult], done: asyncio.Future[ExecutionResult]) -> None:
+        """Give ``waiter`` the end of an execution: its result, or what it raised (nothing if its caller gave up)."""
         if waiter.done():  # its caller was cancelled
             return
-        if not task.cancelled():
-            exc = task.exception()
+        if not done.cancelled():
+            exc = done.exception()
             if exc is None:
-                waiter.set_result(task.result())
+                waiter.set_result(done.result())
             else:
                 waiter.set_exception(exc)
         elif self._failure is not None:
@@ -477,33 +480,29 @@ class DefaultRunner:
     def _drive(self, run: ExecutionRun) -> None:
         if self._failure is not None:  # it stopped while this execution was being stored or claimed
             raise self._failure
-        # named by its execution: one shared callback forgets it (no closure per execution in flight)
-        task = asyncio.get_running_loop().create_task(run.run(), name=run.execution_id)
-        self._active[run.execution_id] = task
         self._runs[run.execution_id] = run
-        task.add_done_callback(self._forget)
+        self._active[run.execution_id] = run.start()  # its end calls _forget (EngineServices.on_end)
 
-    def _forget(self, task: asyncio.Task[ExecutionResult]) -> None:
-        """The execution's task ended: forget it, and hand its end to whoever waits for it (``_outcome``)."""
-        eid = task.get_name()
-        self._active.pop(eid, None)
-        self._runs.pop(eid, None)
-        for waiter in self._waiters.pop(eid, ()):
-            self._hand_over(waiter, task)
+    def _forget(self, execution_id: str, done: asyncio.Future[ExecutionResult]) -> None:
+        """An execution ended: forget it, and hand its end to whoever waits for it (``_outcome``)."""
+        self._active.pop(execution_id, None)
+        self._runs.pop(execution_id, None)
+        for waiter in self._waiters.pop(execution_id, ()):
+            self._hand_over(waiter, done)
 
     async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
         """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""
         await self.start()
-        task = self._active.get(execution_id)
-        if task is not None:
-            return await self._outcome(task)
+        done = self._active.get(execution_id)
+        if done is not None:
+            return await self._outcome(execution_id, done)
         while True:
             record = await self.get_execution(execution_id)
             if record.status != "running":
                 return ExecutionResult.from_record(record)
-            task = self._active.get(execution_id)
-            if task is not None:
-                return await self._outcome(task)
+            done = self._active.get(execution_id)
+            if done is not None:
+                return await self._outcome(execution_id, done)
             await asyncio.sleep(poll_s)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:

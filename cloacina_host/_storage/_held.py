@@ -50,10 +50,25 @@ class HeldWrite:
             self._future = self._writer.submit(ops)
             self._future.add_done_callback(_retrieve)
 
-    async def stored(self) -> None:
-        """Wait until the writes submitted by ``flush`` are committed (raises ``StorageError`` if they failed)."""
-        if self._future is not None:
-            await self._future
+    def then_submit(self, ops: Sequence[Op]) -> asyncio.Future[None]:
+        """Submit ``ops`` once the writes ``flush`` submitted are committed: the future is ``ops``' commit,
+        or the failure of the flushed writes (then ``ops`` are not submitted)."""
+        first = self._future
+        if first is None or (first.done() and first.exception() is None):
+            return self._writer.submit(ops)
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def after(flushed: asyncio.Future[None]) -> None:
+            if flushed.exception() is not None:
+                outcome.set_exception(flushed.exception())  # type: ignore[arg-type]
+            else:
+                self._writer.submit(ops).add_done_callback(lambda done: _copy(done, outcome))
+
+        if first.done():
+            after(first)
+        else:
+            first.add_done_callback(after)
+        return outcome
 
 
 class HeldWrites:
@@ -90,6 +105,13 @@ class HeldWrites:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _copy(done: asyncio.Future[None], outcome: asyncio.Future[None]) -> None:
+    if done.exception() is not None:
+        outcome.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        outcome.set_result(None)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
