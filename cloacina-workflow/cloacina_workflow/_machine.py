@@ -98,7 +98,7 @@ TERMINAL: frozenset[TaskStatus] = frozenset(
 )
 
 
-@dataclass
+@dataclass(slots=True)  # one per task of every result: no __dict__ each
 class TaskOutcome:
     """How one task ended: status, attempts made, seconds from first start to end, last error if any.
 

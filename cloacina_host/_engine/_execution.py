@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import json
 import logging
 import time
 import uuid
@@ -99,7 +100,7 @@ class ExecutionRun:
         initial: dict[str, JSONValue],
         created_at: float,
         states: dict[str, TaskState],
-        outputs: dict[str, dict[str, JSONValue]],
+        outputs: dict[str, str],
     ) -> None:
         self.services = services
         self.execution_id = execution_id
@@ -108,6 +109,8 @@ class ExecutionRun:
         self.initial = initial
         self.created_at = created_at
         self.states = states
+        #: each completed task's output context, as the JSON stored: a string is a fraction of the objects
+        #: it holds, and a dependent's input is parsed from it fresh (a private copy, as a task must get)
         self.outputs = outputs
         self._remaining = sum(1 for s in states.values() if s.status not in m.TERMINAL)
         self._unstarted = 0  # coroutines handed a place under the limit that have not begun to run yet
@@ -294,7 +297,7 @@ class ExecutionRun:
             candidates,
             status=self._settled_status,
             reason=lambda t: self.states[t].error,
-            context=lambda t: self.workflow.input_context(t, self.initial, self.outputs).to_dict(),
+            context=lambda t: self._input(t).to_dict(),
         )
         now = time.time()
         for tid, why in settled.skip:
@@ -302,6 +305,16 @@ class ExecutionRun:
             state.status, state.finished_at, state.error = TaskStatus.SKIPPED, now, why
         self._remaining -= len(settled.skip)
         return set(settled.start), [tid for tid, _why in settled.skip]
+
+    def _parsed(self, tids: Iterable[str]) -> dict[str, dict[str, JSONValue]]:
+        """The outputs of those of ``tids`` that completed, parsed (each a new copy)."""
+        outputs = self.outputs
+        return {tid: json.loads(outputs[tid]) for tid in tids if tid in outputs}
+
+    def _input(self, tid: str, on_conflict: Callable[[ContextConflict], None] | None = None) -> Context:
+        """The context ``tid`` starts with: the initial context overlaid by its dependencies' outputs."""
+        deps = self._parsed(self.workflow.tasks[tid].dependencies)
+        return self.workflow.input_context(tid, self.initial, deps, on_conflict)
 
     async def _store_skips(self, skipped: list[str]) -> None:
         """Commit skips decided after an end was stored (a condition, a trigger rule), and the end when they end it."""
@@ -361,6 +374,9 @@ class ExecutionRun:
             raise
         except Exception as exc:  # noqa: BLE001  # storage failed (or a bug): the execution cannot go on
             self._fail(exc)
+        finally:
+            if self._tasks.get(tid) is asyncio.current_task():
+                del self._tasks[tid]  # an ended task is not kept (nor its coroutine and context) to the end
 
     def _on_conflict(self, c: ContextConflict) -> None:
         log.warning("execution %s, %s", self.execution_id, m.conflict_text(c))
@@ -405,15 +421,14 @@ class ExecutionRun:
                 attempt=attempt,
             )
             error: Exception | None = None
-            output: dict[str, JSONValue] = {}
             output_text = ""
             written = self._written[tid] = AttemptOutput(tid)
             services.live.watch(written, eid, tid, attempt)
             try:
-                context = self.workflow.input_context(tid, self.initial, self.outputs, self._on_conflict)
+                context = self._input(tid, self._on_conflict)
                 await self._call(task, context, slot, written)
-                output = context.to_dict()  # re-checks values a task mutated in place
-                output_text = dump_context(output, f"the output context of task {tid!r}")
+                # to_dict re-checks values a task mutated in place
+                output_text = dump_context(context.to_dict(), f"the output context of task {tid!r}")
                 check_output_size(output_text, tid)
             except Exception as exc:  # noqa: BLE001  # a task may raise anything; that fails the attempt
                 error = exc
@@ -425,7 +440,7 @@ class ExecutionRun:
         self._written.pop(tid, None)
         if error is None:
             state.status, state.finished_at, state.error = TaskStatus.COMPLETED, ended, None
-            self.outputs[tid] = output
+            self.outputs[tid] = output_text
             self._remaining -= 1
             ops: list[Op] = [
                 ops_.finish_attempt(
@@ -737,10 +752,10 @@ class ExecutionRun:
             execution_id=self.execution_id,
             workflow=self.namespace,
             status=end.status if finished else ExecutionStatus.RUNNING,
-            # at the end nothing but the result reads the outputs (private copies already): no copy more
-            context=Context._trusted(m.final_context(self.initial, self.workflow.order, self.outputs))
+            # parsed fresh from the stored outputs: private already, no copy more
+            context=Context._trusted(m.final_context(self.initial, self.workflow.order, self._parsed(self.outputs)))
             if finished
-            else self.workflow.final_context(self.initial, self.outputs),
+            else self.workflow.final_context(self.initial, self._parsed(self.outputs)),
             tasks=tasks,
             error=end.error,
             created_at=self.created_at,

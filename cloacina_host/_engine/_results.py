@@ -12,7 +12,7 @@ from .._storage import ExecutionRecord
 __all__ = ["ExecutionResult", "ExecutionStatus", "TaskOutcome", "TaskStatus"]
 
 
-@dataclass
+@dataclass(slots=True)
 class ExecutionResult:
     """The outcome of an execution: ``status`` is ``completed`` or ``failed`` (``running`` if unfinished)."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloacina_workflow import JSONValue, TaskStatus, Workflow
+from cloacina_workflow import TaskStatus, Workflow
 
 from .._storage import ExecutionRecord
+from .._storage._queries import dumps
 
 __all__ = ["TaskState", "stored_states"]
 
@@ -27,16 +28,14 @@ class TaskState:
     errors: tuple[str, ...] = ()  # each failed attempt's traceback (a tuple: no list per task that never fails)
 
 
-def stored_states(
-    record: ExecutionRecord, workflow: Workflow
-) -> tuple[dict[str, TaskState], dict[str, dict[str, JSONValue]]]:
-    """Each task's state, and the outputs of the completed ones, as ``record`` stored them.
+def stored_states(record: ExecutionRecord, workflow: Workflow) -> tuple[dict[str, TaskState], dict[str, str]]:
+    """Each task's state, and the outputs of the completed ones (their JSON), as ``record`` stored them.
 
     Completed tasks keep their output and never run again; the retry policy counts only the
     failures since the execution was last restarted by a retry (``record.started_at``).
     """
     states: dict[str, TaskState] = {}
-    outputs: dict[str, dict[str, JSONValue]] = {}
+    outputs: dict[str, str] = {}
     stored = {t.task_id: t for t in record.tasks}
     since = record.started_at  # a retry restarted it then: the retry policy counts the failures after it
     for tid in workflow.order:
@@ -56,6 +55,6 @@ def stored_states(
             errors=tuple(a.traceback or a.error or "" for a in t.attempts if a.status == "failed"),
         )
         if t.status == TaskStatus.COMPLETED:
-            outputs[tid] = t.context_out or {}
+            outputs[tid] = dumps(t.context_out or {})
             states[tid].stored = True
     return states, outputs

@@ -61,7 +61,7 @@ class BulkWrite:
             else [None if (v := row[name]) is None else kind(v) for row in rows]
             for name, kind in zip(self.names, self.kinds, strict=True)
         }
-        return self.prepared.parameters([arrays])[0]
+        return next(self.prepared.parameters([arrays]))
 
 
 def bulk_write(

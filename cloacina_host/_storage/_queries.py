@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -153,23 +153,20 @@ class PreparedWrite:
     _constants: Mapping[str, Any]  # constants of the statement, under keys no row uses
     _processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
-    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """The driver's parameters for ``rows`` (each a builder's bind-parameter dict from ``_ops``)."""
-        get, constants, processors = self._get, self._constants, self._processors
-        values = [get({**row, **constants}) for row in rows] if constants else [get(row) for row in rows]
-        if processors:
-            processed = []
-            for value in values:
+    def parameters(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Any]:
+        """The driver's parameters for ``rows`` (each a builder's bind-parameter dict from ``_ops``), made
+        one row at a time as the driver's ``executemany`` takes them: no list of a whole batch's copies."""
+        get, constants, processors, names = self._get, self._constants, self._processors, self.names
+        positional = self.positional
+        for row in rows:
+            value = get({**row, **constants}) if constants else get(row)
+            if processors:
                 items = list(value)
                 for index, process in processors:
                     if items[index] is not None:
                         items[index] = process(items[index])
-                processed.append(tuple(items))
-            values = processed
-        if self.positional:
-            return values
-        names = self.names
-        return [dict(zip(names, value, strict=True)) for value in values]
+                value = tuple(items)
+            yield value if positional else dict(zip(names, value, strict=True))
 
 
 def prepare_write(

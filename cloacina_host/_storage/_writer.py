@@ -31,7 +31,7 @@ log = logging.getLogger("cloacina_host.storage")
 Op = tuple[Write, Mapping[str, Any]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     ops: Sequence[Op]
     future: asyncio.Future[None]
