@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import json
 import logging
@@ -68,6 +69,7 @@ class ExecutionRun:
 
     __slots__ = (  # thousands may be in flight: no __dict__ each
         "_cancelled",
+        "_context",
         "_done",
         "_final",
         "_finish_stored",
@@ -118,6 +120,9 @@ class ExecutionRun:
         self._written: dict[str, AttemptOutput] = {}  # each task's latest attempt's output (kept if cancelled)
         self._done: asyncio.Future[ExecutionResult] | None = None  # the result, once the end is committed
         self._opening: asyncio.Task[None] | None = None  # what a start stores before its tasks run (rare)
+        #: the context of the caller that started it: what runs after a commit runs in it (not in a copy of
+        #: the ended attempt's, which would keep that attempt's output buffer alive until the commit)
+        self._context: contextvars.Context | None = None
         self._final: ExecutionResult | None = None
         self._finished_at: float | None = None
         self._finish_stored = False  # the execution's end is committed: its result may be reported
@@ -210,7 +215,8 @@ class ExecutionRun:
         """
         done: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
         self._done = done
-        done.add_done_callback(self._ended)
+        self._context = contextvars.copy_context()
+        done.add_done_callback(self._ended, context=self._context)
         self.services.events.emit(
             "cloacina_execution_started", execution_id=self.execution_id, workflow=self.namespace, context=self.initial
         )
@@ -459,7 +465,7 @@ class ExecutionRun:
             if ends:
                 ops += self._finish_ops()
             self._submit_end(tid, start, ops).add_done_callback(
-                functools.partial(self._ended_stored, tid, ends, (), ())
+                functools.partial(self._ended_stored, tid, ends, (), ()), context=self._context
             )
             return False
 
@@ -524,7 +530,7 @@ class ExecutionRun:
             ops += self._finish_ops()
         children = tuple(sorted(starting, key=self.workflow.position.__getitem__))
         self._submit_end(tid, start, ops).add_done_callback(
-            functools.partial(self._ended_stored, tid, ends, tuple(skipped), children)
+            functools.partial(self._ended_stored, tid, ends, tuple(skipped), children), context=self._context
         )
         return False
 

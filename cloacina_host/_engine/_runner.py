@@ -451,6 +451,9 @@ class DefaultRunner:
     ) -> ExecutionResult:
         """Run ``workflow`` with ``context`` to its end; the result says whether it completed or failed."""
         execution_id = await self.submit(workflow, context, distributed=distributed)
+        done = self._active.get(execution_id)
+        if done is not None:  # driven here (the usual case): awaited without wait()'s frame per caller
+            return await self._outcome(execution_id, done)
         return await self.wait(execution_id)
 
     async def _submit_distributed(
