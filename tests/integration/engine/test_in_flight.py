@@ -1,0 +1,83 @@
+"""What an execution in flight holds: no asyncio task of its own, and its caller's context throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+
+from cloacina_host import DefaultRunner, WorkflowCatalog
+from cloacina_workflow import Context, task, workflow
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+
+async def test_waiting_executions_hold_no_asyncio_task_only_running_tasks_do(database_url: str) -> None:
+    """Thousands may be in flight: one waiting for a place under the limit costs no task, frame or future
+    of asyncio; only the attempts running hold one each."""
+    gate = asyncio.Event()
+    running = 0
+
+    @workflow(name="gated")
+    class gated:
+        @task
+        async def first(ctx: Context) -> None:
+            nonlocal running
+            running += 1
+            await gate.wait()
+            ctx.set("first", True)
+
+        @task(dependencies=["first"])
+        async def second(ctx: Context) -> None:
+            ctx.set("second", ctx.get("first"))
+
+    async with DefaultRunner(database_url, catalog=WorkflowCatalog(), recover=False, max_concurrent_tasks=3) as runner:
+        runner.add_workflow(gated)
+        await runner.submit(gated)  # the runner's own background tasks are all started by now
+        deadline = time.monotonic() + 30
+        while running < 1:
+            assert time.monotonic() < deadline, "the first execution never started"
+            await asyncio.sleep(0.01)
+        before = len(asyncio.all_tasks())
+        ids = [await runner.submit(gated) for _ in range(40)]
+        while running < 3:
+            assert time.monotonic() < deadline, f"only {running} of 3 places were taken"
+            await asyncio.sleep(0.01)
+        # 41 executions in flight, 3 running at the gate: two more tasks than with one running
+        assert len(asyncio.all_tasks()) - before == 2
+        assert len(runner.active_execution_ids) == 41
+        gate.set()
+        results = [await runner.wait(eid) for eid in ids]
+    assert all(r.ok and r.context.get("second") is True for r in results)
+
+
+async def test_every_task_runs_in_the_context_of_the_caller_that_submitted(database_url: str) -> None:
+    """A context variable the caller set (a request id, a tracing span) is seen by each task, those started
+    after an earlier one's end was committed included, and what a task sets stays its own."""
+    seen: dict[str, list[str]] = {"first": [], "second": [], "third": []}
+
+    @workflow(name="traced")
+    class traced:
+        @task
+        async def first(ctx: Context) -> None:
+            seen["first"].append(REQUEST_ID.get())
+            REQUEST_ID.set("changed by first")
+
+        @task(dependencies=["first"])
+        def second(ctx: Context) -> None:  # a plain task: run in a thread, in a copy of the context
+            seen["second"].append(REQUEST_ID.get())
+
+        @task(dependencies=["second"])
+        async def third(ctx: Context) -> None:
+            seen["third"].append(REQUEST_ID.get())
+
+    async with DefaultRunner(database_url, catalog=WorkflowCatalog(), recover=False) as runner:
+        runner.add_workflow(traced)
+
+        async def call(request_id: str) -> bool:
+            REQUEST_ID.set(request_id)
+            return (await runner.execute(traced)).ok
+
+        assert all(await asyncio.gather(*(call(f"request {n}") for n in range(5))))
+    expected = sorted(f"request {n}" for n in range(5))
+    assert {tid: sorted(values) for tid, values in seen.items()} == {tid: expected for tid in seen}
