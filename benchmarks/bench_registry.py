@@ -9,7 +9,7 @@ so it includes installing the wheel and loading it in a fresh worker. The cold f
 package's worker, and the workflow's own 0.45 s of sleeps (shown beside it). The per-task overhead
 runs a chain of no-op tasks, registered (each task a round trip to the package's warm worker) and
 embedded (the same code in the host process), on the same engine and database. Medians of N runs.
-Targets: register <= 0.5 s, cold first execution <= 1 s, worker per-task overhead <= 2x in-process.
+Targets: register <= 0.5 s, cold first execution <= 1 s, worker per-task overhead <= 1.5x in-process (issue 11).
 ``--check`` exits 1 when a target is missed.
 """
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "plugins" / "simple-packaged-demo"
 REGISTER_TARGET_S = 0.5
 COLD_TARGET_S = 1.0
-OVERHEAD_RATIO_TARGET = 2.0
+OVERHEAD_RATIO_TARGET = 1.5  # issue 11 (issue 8 asked 2x)
 DEMO_SLEEPS_S = 0.45
 
 CHAIN_MODULE = """
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return "[green]ok[/green]" if ok else "[red]over[/red]"
 
     ratio = worker_s / inprocess_s
-    ok_register, ok_cold, ok_ratio = register_s <= REGISTER_TARGET_S, cold_s <= COLD_TARGET_S, ratio <= 2.0
+    ok_register, ok_cold, ok_ratio = register_s <= REGISTER_TARGET_S, cold_s <= COLD_TARGET_S, ratio <= OVERHEAD_RATIO_TARGET
     table = Table(title=f"Registry: SQLite (synchronous=FULL), median of {args.runs}")
     for column in ("measurement", "time", "target", "verdict"):
         table.add_column(column, justify="right" if column == "time" else "left")

@@ -1,10 +1,15 @@
 """One execution of a workflow, driven to its end: readiness, attempts, retries, timeouts, skips.
 
-No polling: when a task's completion is committed, the coroutine that ran it starts every dependent
+No polling: when a task's completion is committed, the commit's callback starts every dependent
 whose last dependency that was. Each state change goes to the group-commit writer; the engine waits
 for durability exactly where something depends on it (a dependent starts, a retry is scheduled,
 the execution ends), and holds the record of an attempt's start back (``_storage._held``) so that it
 rides along with the attempt's end, in one commit, unless the attempt runs longer than a moment.
+
+What an execution in flight holds is its state, not asyncio machinery: an asyncio task exists only
+for an attempt that runs (or waits out a retry's delay); one waiting for a place under the limit is
+an entry in ``Slots``' queue, one waiting for its end's commit a callback on the writer's future, and
+the execution itself a future of its result (``start``). Outputs are kept as the JSON stored.
 """
 
 from __future__ import annotations
