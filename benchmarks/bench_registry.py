@@ -188,7 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return "[green]ok[/green]" if ok else "[red]over[/red]"
 
     ratio = worker_s / inprocess_s
-    ok_register, ok_cold, ok_ratio = register_s <= REGISTER_TARGET_S, cold_s <= COLD_TARGET_S, ratio <= OVERHEAD_RATIO_TARGET
+    ok_register, ok_cold, ok_ratio = (
+        register_s <= REGISTER_TARGET_S,
+        cold_s <= COLD_TARGET_S,
+        ratio <= OVERHEAD_RATIO_TARGET,
+    )
     table = Table(title=f"Registry: SQLite (synchronous=FULL), median of {args.runs}")
     for column in ("measurement", "time", "target", "verdict"):
         table.add_column(column, justify="right" if column == "time" else "left")

@@ -80,4 +80,4 @@ async def test_every_task_runs_in_the_context_of_the_caller_that_submitted(datab
 
         assert all(await asyncio.gather(*(call(f"request {n}") for n in range(5))))
     expected = sorted(f"request {n}" for n in range(5))
-    assert {tid: sorted(values) for tid, values in seen.items()} == {tid: expected for tid in seen}
+    assert {tid: sorted(values) for tid, values in seen.items()} == dict.fromkeys(seen, expected)
