@@ -507,6 +507,11 @@ class WorkerPool:
         self._retired: set[Worker] = set()
         self._starting: dict[Path, asyncio.Task[Worker]] = {}
 
+    def running(self, package_dir: Path) -> Worker | None:
+        """The running worker for ``package_dir`` if it can take a task now, else None (``get`` it)."""
+        worker = self._workers.get(package_dir)
+        return worker if worker is not None and worker.usable else None
+
     async def get(self, package_dir: Path) -> Worker:
         """The running worker for ``package_dir``, starting one if there is none (or it is dead or unfit)."""
         worker = self._workers.get(package_dir)

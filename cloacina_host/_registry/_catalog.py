@@ -55,6 +55,10 @@ class LoopPools:
 
     async def get(self, package_dir: Path) -> Worker:
         pool = self.pool()
+        running = pool.running(package_dir)
+        if running is not None and (self._check_dir is None or package_dir in self._checked):
+            self._maybe_reap(pool)
+            return running  # its code is loaded: the directory was installed and checked before it started
         if not is_installed(package_dir):
             await asyncio.to_thread(self._ensure_dir, package_dir)
         if self._check_dir is not None and package_dir not in self._checked:  # before its code first runs here
