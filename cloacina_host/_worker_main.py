@@ -216,13 +216,12 @@ def main(argv: list[str]) -> int:
     put_package_first(package_dir)
 
     import asyncio
-    import contextvars
+    import contextlib
     import functools
     import json
     import os
     import re
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     reply_fd = int(argv[1])
     # held around each reply, and around taking a task's output with the reply that carries it: a plain
@@ -258,8 +257,6 @@ def main(argv: list[str]) -> int:
             },
         }
     )
-
-    threads = ThreadPoolExecutor(thread_name_prefix="cloacina-task")
 
     transient_policy = RetryPolicy(attempts=1, condition="transient")
 
@@ -321,15 +318,48 @@ def main(argv: list[str]) -> int:
             raise context_too_large(f"the output context of task {task_id!r}", len(body))
         answer(rid, f'{{"id":{json.dumps(rid)},"ok":true,"context":{body}}}')
 
-    def run_plain(function: Callable[[Context], object], rid: object, task_id: str, context: Context) -> None:
-        """A plain task, in its thread, replying from there: the host hears of it without waiting on the loop."""
-        function(context)
-        succeeded(rid, task_id, context)
+    plain_running: set[object] = set()  # requests whose plain task runs in a reader thread now
 
-    async def run_one(request: dict[str, Any]) -> None:
+    def run_plain(request: dict[str, Any], task: Any) -> None:
+        """A plain task, in the reader thread that read its request, replying from there (``readers``)."""
         rid = request["id"]
         task_id = str(request["task"])
-        running = None
+        written = written_by[rid] = out.AttemptOutput(task_id)
+        plain_running.add(rid)
+        token = out.enter(written)
+        traced = (
+            None if "trace" not in request else tracing.remote_attempt(request["trace"], request["workflow"], task_id)
+        )
+        error: str | None = None
+        try:
+            context = Context(request["context"])
+            task.function(context)
+            succeeded(rid, task_id, context)
+        except asyncio.CancelledError as exc:  # raised by the task itself: a failed attempt, as in-process
+            error = f"{type(exc).__name__}: {exc}"
+            answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
+        except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
+            error = f"{type(exc).__name__}: {exc}"
+            answer(rid, json.dumps(failure(rid, exc)))
+        except BaseException as exc:  # noqa: BLE001  # SystemExit...: a failed attempt, as in-process
+            error = f"{type(exc).__name__}: {exc}"
+            answer(rid, json.dumps(failure(rid, _escaped(task_id, exc))))
+        finally:
+            if traced is not None:
+                traced.end(error)
+            out.leave(token)
+            written_by.pop(rid, None)
+            plain_running.discard(rid)
+
+    def cancel_plain(rid: object) -> None:
+        """A plain task cannot be stopped: say so (its thread's reply, if it comes later, is not sent)."""
+        cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": False}
+        answer(rid, json.dumps({**cancelled, "error_type": "Cancelled", "message": "cancelled"}))
+
+    async def run_one(request: dict[str, Any]) -> None:
+        """An async task's request (or one naming no task of this package: its failure is the reply)."""
+        rid = request["id"]
+        task_id = str(request["task"])
         written = written_by[rid] = out.AttemptOutput(task_id)
         token = out.enter(written)
         # the attempt's span here, a child of the host's (only when the host sent its trace context)
@@ -340,25 +370,14 @@ def main(argv: list[str]) -> int:
         try:
             task = workflows[str(request["workflow"])].tasks[task_id]
             context = Context(request["context"])
-            if task.is_async:
-                await task.run(context)
-                succeeded(rid, task_id, context)
-            else:  # as Task.run does, but keeping the thread's future to tell whether a cancel stopped it
-                call = functools.partial(
-                    contextvars.copy_context().run, run_plain, task.function, rid, task_id, context
-                )
-                running = threads.submit(call)
-                await asyncio.wrap_future(running)  # its reply is sent: the thread sent it
+            await task.run(context)
+            succeeded(rid, task_id, context)
             error = None
         except asyncio.CancelledError as exc:
-            if running is not None and running.done() and not running.cancelled() and running.exception() is None:
-                error = None  # it returned, and replied, just before the cancel came: nothing more to say
-                return
             if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
                 answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
                 return
-            stopped = running is None or running.cancel() or running.done()
-            cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": stopped}
+            cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": True}
             answer(rid, json.dumps({**cancelled, "error_type": "Cancelled", "message": "cancelled"}))
         except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
             error = f"{type(exc).__name__}: {exc}"
@@ -399,49 +418,92 @@ def main(argv: list[str]) -> int:
 
     cancel_asked: set[object] = set()  # requests the host cancelled (a task's own CancelledError fails it)
     max_request = MAX_CONTEXT_BYTES + ENVELOPE_BYTES
+    stdin = sys.stdin.buffer
 
-    async def next_request(requests: asyncio.StreamReader) -> bytes:
+    def next_request() -> bytes:
         """The next request line, or b"" at the end of input; a line over the limit, or cut, ends the worker."""
-        try:
-            line = await requests.readline()
-        except ValueError:  # longer than the reader's limit
-            line = b"\0"
+        line = stdin.readline(max_request + 1)
         if line and not line.endswith(b"\n"):  # over the limit, or cut: the stream cannot be trusted
             sys.stderr.write(f"cloacina worker: a request over {max_request:,} bytes; exiting\n")
             sys.stderr.flush()
             os._exit(70)
         return line
 
+    def plain_task(request: dict[str, Any]) -> Any:
+        """The plain task a ``run`` request names, or None (an async one, a poll, or a name not found here)."""
+        if request.get("op") not in (None, "run"):
+            return None
+        wf = workflows.get(str(request.get("workflow")))
+        task = None if wf is None else wf.tasks.get(str(request.get("task")))
+        return task if task is not None and not task.is_async else None
+
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        # requests are read on the loop itself (no thread between the pipe and the loop): a task that
-        # blocks the loop delays them no more than before, and a full thread pool does not delay them
-        requests = asyncio.StreamReader(limit=max_request + 1)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(requests), sys.stdin.buffer)
         running: dict[object, asyncio.Task[None]] = {}
-        flusher = asyncio.ensure_future(send_output())
-        while line := await next_request(requests):
-            try:
-                request = loads_limited(
-                    line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
-                )
-            except Exception as exc:  # noqa: BLE001  # answer the request if its id can be read, else it is lost
-                found = re.match(rb'\{"op":"run","id":(\d+),', line)
-                if found is not None:
-                    reply(failure(int(found.group(1)), exc))
-                continue
+        ended = asyncio.Event()  # the host closed the request pipe
+        idle = 1  # reader threads not running a task (the one reading, and those waiting to read)
+        idle_lock = threading.Lock()
+        read_lock = threading.Lock()  # one thread reads the pipe at a time
+
+        def dispatch(request: dict[str, Any]) -> None:
+            """On the loop: a request that is not a plain task's (those run where they were read)."""
             if request.get("op") == "check_input":  # a registered workflow's input model lives here
                 reply(_check_input(workflows, request))
-                continue
+                return
             if request.get("op") == "cancel":
                 pending = running.get(request["id"])
                 if pending is not None:
                     cancel_asked.add(request["id"])
                     pending.cancel()
-                continue
+                elif request["id"] in plain_running:
+                    cancel_plain(request["id"])
+                return
             job = asyncio.ensure_future(poll_one(request) if request.get("op") == "poll" else run_one(request))
             running[request["id"]] = job
             job.add_done_callback(functools.partial(_forget, running, request["id"]))
+
+        def to_loop(callback: Callable[..., object], *args: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the worker is ending
+                loop.call_soon_threadsafe(callback, *args)
+
+        def readers() -> None:
+            """Leader and followers: the thread holding ``read_lock`` reads one request, lets the next
+            thread read, and runs a plain task itself. Its request wakes one thread, not the loop and
+            then a pool thread; a spare reader is started whenever every reader is running a task."""
+            nonlocal idle
+            while True:
+                with read_lock:
+                    line = next_request()
+                if not line:
+                    to_loop(ended.set)
+                    return
+                try:
+                    request = loads_limited(
+                        line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
+                    )
+                except Exception as exc:  # noqa: BLE001  # answer the request if its id can be read, else it is lost
+                    found = re.match(rb'\{"op":"run","id":(\d+),', line)
+                    if found is not None:
+                        reply(failure(int(found.group(1)), exc))
+                    continue
+                task = plain_task(request)
+                if task is None:
+                    to_loop(dispatch, request)
+                    continue
+                with idle_lock:
+                    spare = idle == 1  # this thread is the last one free: another must read meanwhile
+                    idle += 0 if spare else -1
+                if spare:
+                    threading.Thread(target=readers, name="cloacina-task", daemon=True).start()
+                run_plain(request, task)
+                with idle_lock:
+                    idle += 1
+
+        flusher = asyncio.ensure_future(send_output())
+        threading.Thread(target=readers, name="cloacina-task", daemon=True).start()
+        await ended.wait()
+        for rid in list(plain_running):
+            cancel_plain(rid)
         for rid, job in list(running.items()):
             cancel_asked.add(rid)
             job.cancel()
