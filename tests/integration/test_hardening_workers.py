@@ -38,8 +38,22 @@ PACKAGE = f"""
 import asyncio, os, sys, threading, time
 from cloacina_workflow import task, workflow
 
+_three = threading.Barrier(3, timeout=20)
+
 @workflow(name="tricks", package="tricks")
 class tricks:
+    @task(id="exits")
+    def exits(context):
+        sys.exit(3)
+
+    @task(id="cancels_itself")
+    def cancels_itself(context):
+        raise asyncio.CancelledError("from the task")
+
+    @task(id="meets")
+    def meets(context):
+        _three.wait()  # returns only once three of these run at the same time in this worker
+        context.set("thread", threading.current_thread().name + str(threading.get_ident()))
     @task(id="hello")
     def hello(context):
         context.set("pid", os.getpid())
@@ -105,6 +119,30 @@ async def test_each_worker_runs_in_a_session_of_its_own(tmp_path: Path, pool: Wo
     out = await worker.run_task("tricks::tricks", "hello", {})
     assert out["pid"] == worker.pid
     assert out["sid"] == worker.pid  # its own session and process group: ending it ends its children
+
+
+async def test_plain_tasks_sent_to_one_worker_run_at_the_same_time(tmp_path: Path, pool: WorkerPool) -> None:
+    worker = await pool.get(make_package(tmp_path))
+    for _ in range(2):  # and again, on the threads the first round started
+        replies = await asyncio.wait_for(
+            asyncio.gather(*(worker.run_task("tricks::tricks", "meets", {}) for _ in range(3))), BOUND_S
+        )
+        threads = [r["thread"] for r in replies]
+        assert len(set(threads)) == 3
+        assert all(t.startswith("cloacina-task") for t in threads)
+    assert worker.usable
+
+
+@pytest.mark.parametrize(("task_id", "escaped"), [("exits", "SystemExit"), ("cancels_itself", "CancelledError")])
+async def test_a_plain_task_raising_past_exception_fails_its_attempt_and_the_worker_goes_on(
+    tmp_path: Path, pool: WorkerPool, task_id: str, escaped: str
+) -> None:
+    worker = await pool.get(make_package(tmp_path))
+    with pytest.raises(Exception, match=escaped) as info:
+        await asyncio.wait_for(worker.run_task("tricks::tricks", task_id, {}), BOUND_S)
+    assert not isinstance(info.value, WorkerCrashed)
+    assert await pool.get(worker.package_dir) is worker
+    assert (await asyncio.wait_for(worker.run_task("tricks::tricks", "hello", {}), BOUND_S))["pid"] == worker.pid
 
 
 async def test_a_task_blocking_the_event_loop_past_its_timeout_gets_a_fresh_worker(
