@@ -320,35 +320,48 @@ def main(argv: list[str]) -> int:
 
     plain_running: set[object] = set()  # requests whose plain task runs in a reader thread now
 
-    def run_plain(request: dict[str, Any], task: Any) -> None:
-        """A plain task, in the reader thread that read its request, replying from there (``readers``)."""
-        rid = request["id"]
-        task_id = str(request["task"])
+    def attempt_begins(request: dict[str, Any]) -> tuple[object, str, Any, Any]:
+        """Catch the attempt's output, and start its span here, a child of the host's (only when the
+        host sent its trace context): its id, task id, and what ``attempt_ends`` takes."""
+        rid, task_id = request["id"], str(request["task"])
         written = written_by[rid] = out.AttemptOutput(task_id)
-        plain_running.add(rid)
         token = out.enter(written)
         traced = (
             None if "trace" not in request else tracing.remote_attempt(request["trace"], request["workflow"], task_id)
         )
+        return rid, task_id, token, traced
+
+    def attempt_ends(rid: object, token: Any, traced: Any, error: str | None) -> None:
+        if traced is not None:
+            traced.end(error)
+        out.leave(token)
+        written_by.pop(rid, None)
+
+    def answer_failure(rid: object, task_id: str, exc: BaseException) -> str:
+        """Reply with the failed attempt of a task that raised ``exc``: one that is not an ``Exception``
+        (its own ``CancelledError`` included) fails it as it would in-process. Returns its text."""
+        if isinstance(exc, Exception):
+            told: BaseException = exc
+        elif isinstance(exc, asyncio.CancelledError):
+            told = _escaped(task_id, asyncio.CancelledError(), cause=exc)
+        else:
+            told = _escaped(task_id, exc)
+        answer(rid, json.dumps(failure(rid, told)))
+        return f"{type(exc).__name__}: {exc}"
+
+    def run_plain(request: dict[str, Any], task: Any) -> None:
+        """A plain task, in the reader thread that read its request, replying from there (``readers``)."""
+        plain_running.add(request["id"])
+        rid, task_id, token, traced = attempt_begins(request)
         error: str | None = None
         try:
             context = Context(request["context"])
             task.function(context)
             succeeded(rid, task_id, context)
-        except asyncio.CancelledError as exc:  # raised by the task itself: a failed attempt, as in-process
-            error = f"{type(exc).__name__}: {exc}"
-            answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
-        except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
-            error = f"{type(exc).__name__}: {exc}"
-            answer(rid, json.dumps(failure(rid, exc)))
-        except BaseException as exc:  # noqa: BLE001  # SystemExit...: a failed attempt, as in-process
-            error = f"{type(exc).__name__}: {exc}"
-            answer(rid, json.dumps(failure(rid, _escaped(task_id, exc))))
+        except BaseException as exc:  # noqa: BLE001  # every failure goes back to the host
+            error = answer_failure(rid, task_id, exc)
         finally:
-            if traced is not None:
-                traced.end(error)
-            out.leave(token)
-            written_by.pop(rid, None)
+            attempt_ends(rid, token, traced, error)
             plain_running.discard(rid)
 
     def cancel_plain(rid: object) -> None:
@@ -358,14 +371,7 @@ def main(argv: list[str]) -> int:
 
     async def run_one(request: dict[str, Any]) -> None:
         """An async task's request (or one naming no task of this package: its failure is the reply)."""
-        rid = request["id"]
-        task_id = str(request["task"])
-        written = written_by[rid] = out.AttemptOutput(task_id)
-        token = out.enter(written)
-        # the attempt's span here, a child of the host's (only when the host sent its trace context)
-        traced = (
-            None if "trace" not in request else tracing.remote_attempt(request["trace"], request["workflow"], task_id)
-        )
+        rid, task_id, token, traced = attempt_begins(request)
         error: str | None = "cancelled"
         try:
             task = workflows[str(request["workflow"])].tasks[task_id]
@@ -375,21 +381,14 @@ def main(argv: list[str]) -> int:
             error = None
         except asyncio.CancelledError as exc:
             if rid not in cancel_asked:  # the task raised CancelledError itself: a failed attempt, as in-process
-                answer(rid, json.dumps(failure(rid, _escaped(task_id, asyncio.CancelledError(), cause=exc))))
+                error = answer_failure(rid, task_id, exc)
                 return
             cancelled = {"id": rid, "ok": False, "cancelled": True, "stopped": True}
             answer(rid, json.dumps({**cancelled, "error_type": "Cancelled", "message": "cancelled"}))
-        except Exception as exc:  # noqa: BLE001  # every task failure goes back to the host
-            error = f"{type(exc).__name__}: {exc}"
-            answer(rid, json.dumps(failure(rid, exc)))
-        except BaseException as exc:  # noqa: BLE001  # SystemExit...: a failed attempt, as in-process
-            error = f"{type(exc).__name__}: {exc}"
-            answer(rid, json.dumps(failure(rid, _escaped(task_id, exc))))
+        except BaseException as exc:  # noqa: BLE001  # every other failure goes back to the host
+            error = answer_failure(rid, task_id, exc)
         finally:
-            if traced is not None:
-                traced.end(error)
-            out.leave(token)
-            written_by.pop(rid, None)
+            attempt_ends(rid, token, traced, error)
             cancel_asked.discard(rid)
 
     async def poll_one(request: dict[str, Any]) -> None:
