@@ -33,19 +33,17 @@ async def test_waiting_executions_hold_no_asyncio_task_only_running_tasks_do(dat
 
     async with DefaultRunner(database_url, catalog=WorkflowCatalog(), recover=False, max_concurrent_tasks=3) as runner:
         runner.add_workflow(gated)
-        await runner.submit(gated)  # the runner's own background tasks are all started by now
+        ids = [await runner.submit(gated) for _ in range(3)]
         deadline = time.monotonic() + 30
-        while running < 1:
-            assert time.monotonic() < deadline, "the first execution never started"
-            await asyncio.sleep(0.01)
-        before = len(asyncio.all_tasks())
-        ids = [await runner.submit(gated) for _ in range(40)]
         while running < 3:
             assert time.monotonic() < deadline, f"only {running} of 3 places were taken"
             await asyncio.sleep(0.01)
-        # 41 executions in flight, 3 running at the gate: two more tasks than with one running
-        assert len(asyncio.all_tasks()) - before == 2
-        assert len(runner.active_execution_ids) == 41
+        before = len(asyncio.all_tasks())  # the runner's own, and what the 3 running attempts hold
+        ids += [await runner.submit(gated) for _ in range(40)]
+        await asyncio.sleep(0)
+        assert running == 3
+        assert len(asyncio.all_tasks()) == before  # 40 more executions in flight, waiting: no task more
+        assert len(runner.active_execution_ids) == 43
         gate.set()
         results = [await runner.wait(eid) for eid in ids]
     assert all(r.ok and r.context.get("second") is True for r in results)
