@@ -159,14 +159,21 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "cloacina_host", "cloacina-workflow/cloacina_workflow")
 
 
+#: the benchmarks that take ``--baseline GITREF`` (``benchmarks/_baseline.py``)
+BASELINE_BENCHMARKS = ("bench_engine", "bench_packaging")
+
+
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Every benchmarks/bench_*.py, each printing its table. `nox -s bench -- engine` runs the matching ones."""
+    """Every benchmarks/bench_*.py, each printing its table. `nox -s bench -- engine` runs the matching ones;
+    with CLOACINA_BENCH_BASELINE=GITREF, those that can (engine, packaging) measure that commit beside this tree."""
     _install_project(session, "bench")
     url = _postgres_url(session)
     env = {"CLOACINA_TEST_POSTGRES_URL": url} if url else {}
+    baseline = os.environ.get("CLOACINA_BENCH_BASELINE")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         if session.posargs and not any(word in script.stem for word in session.posargs):
             continue
         session.log(f"--- {script.name}")
-        session.run("python", str(script), env=env)
+        side_by_side = ["--baseline", baseline] if baseline and script.stem in BASELINE_BENCHMARKS else []
+        session.run("python", str(script), *side_by_side, env=env)

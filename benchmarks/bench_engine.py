@@ -1,6 +1,7 @@
 """Engine benchmark: the workflow shapes one at a time and many at once, on SQLite and PostgreSQL, in one table.
 
-    python benchmarks/bench_engine.py [--runs 200] [--workflows 150,1000] [--backends sqlite,postgresql] [--check]
+    python benchmarks/bench_engine.py [--runs 200] [--workflows 150,1000] [--backends sqlite,postgresql]
+                                      [--baseline GITREF] [--check]
 
 For each backend and shape, a fresh process (so that its peak RSS is its own) and a fresh database:
 sequential latency (p50, p95) of ``await runner.execute(...)``, one after another, then ``N``
@@ -13,6 +14,8 @@ disk; the fsync of this disk is measured and printed, as it bounds the sequentia
 PostgreSQL (``$CLOACINA_BENCH_POSTGRES_URL`` or ``$CLOACINA_TEST_POSTGRES_URL``) runs in a throw-away
 schema with ``synchronous_commit=on``.
 
+``--baseline REF`` (e.g. ``HEAD~3``) runs every row for the tree of that git commit too (first on
+``PYTHONPATH``, same interpreter and dependencies), each right before this tree's, side by side.
 ``--check`` exits 1 if a target of issue 11 is missed: ``pipeline`` >= 5,000 tasks/s on SQLite at every
 ``--workflows`` figure and >= 4,500 on PostgreSQL; a sequential 3-task workflow <= 2 ms p50 on SQLite;
 at most 10 KB per in-flight workflow above the idle host (the 1,000-at-once rows).
@@ -36,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from _baseline import checkout, environment
 from _pg import postgres_schema
 from rich.console import Console
 from rich.table import Table
@@ -49,6 +53,7 @@ SEQUENTIAL_P50_MS = 2.0
 KB_PER_WORKFLOW = 10.0
 MEMORY_CHECKED_AT = 1000  # in-flight workflows of the rows whose memory is checked
 ROUNDS = 3
+THIS_TREE = "this tree"
 
 
 @workflow(name="simple", package="bench")
@@ -102,6 +107,7 @@ SHAPES: dict[str, Workflow] = {wf.name: wf for wf in _ALL}
 
 @dataclass
 class Row:
+    tree: str  # "this tree", or the --baseline commit
     backend: str
     durability: str
     shape: str
@@ -147,7 +153,7 @@ def _peak_rss_kb() -> int | None:
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB elsewhere
 
 
-async def _measure(url: str, backend: str, shape: str, runs: int, workflows: int) -> Row:
+async def _measure(url: str, tree: str, backend: str, shape: str, runs: int, workflows: int) -> Row:
     wf = SHAPES[shape]
     catalog = WorkflowCatalog()
     async with DefaultRunner(url, catalog=catalog, recover=False, max_concurrent_tasks=32) as runner:
@@ -175,6 +181,7 @@ async def _measure(url: str, backend: str, shape: str, runs: int, workflows: int
         durability = runner.database.durability
     elapsed = statistics.median(rounds)
     return Row(
+        tree=tree,
         backend=backend,
         durability=durability,
         shape=wf.name,
@@ -191,14 +198,21 @@ async def _measure(url: str, backend: str, shape: str, runs: int, workflows: int
     )
 
 
-def _run_child(url: str, backend: str, shape: str, runs: int, workflows: int) -> Row:
-    """One measurement in a process of its own: its peak RSS is that measurement's."""
-    spec = json.dumps({"url": url, "backend": backend, "shape": shape, "runs": runs, "workflows": workflows})
+def _run_child(
+    url: str, tree: str, backend: str, shape: str, runs: int, workflows: int, env: dict[str, str] | None = None
+) -> Row:
+    """One measurement in a process of its own (its peak RSS is that measurement's), of ``env``'s code."""
+    spec = {"url": url, "tree": tree, "backend": backend, "shape": shape, "runs": runs, "workflows": workflows}
     done = subprocess.run(
-        [sys.executable, __file__, "--child", spec], capture_output=True, text=True, timeout=1800, check=False
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        env=env,
     )
     if done.returncode != 0:
-        raise SystemExit(f"the {backend} {shape} x{workflows} run failed:\n{done.stderr}")
+        raise SystemExit(f"the {tree} {backend} {shape} x{workflows} run failed:\n{done.stderr}")
     return Row(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -236,7 +250,9 @@ def _table(rows: list[Row]) -> Table:
         caption="; ".join(f"{b}: {d}" for b, d in durability.items())
         + "; max_concurrent_tasks=32; KB/workflow: (peak RSS - idle host RSS) / workflows at once",
     )
+    several = len({r.tree for r in rows}) > 1
     for column, justify in [
+        *([("tree", "left")] if several else []),
         ("backend", "left"),
         ("shape", "left"),
         ("tasks", "right"),
@@ -253,6 +269,7 @@ def _table(rows: list[Row]) -> Table:
     for r in rows:
         per = r.kb_per_workflow
         table.add_row(
+            *([r.tree] if several else []),
             r.backend,
             r.shape,
             str(r.tasks),
@@ -311,13 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated: " + ", ".join(SHAPES))
+    parser.add_argument("--baseline", metavar="GITREF", help="also run every row for this git commit, side by side")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one measurement, as JSON, in a process of its own
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.child:
         spec: dict[str, Any] = json.loads(args.child)
-        row = asyncio.run(_measure(spec["url"], spec["backend"], spec["shape"], spec["runs"], spec["workflows"]))
+        row = asyncio.run(
+            _measure(spec["url"], spec["tree"], spec["backend"], spec["shape"], spec["runs"], spec["workflows"])
+        )
         print(json.dumps(asdict(row)))
         return 0
 
@@ -330,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown shape(s) {', '.join(unknown)}" if unknown else "--workflows names no count")
     rows: list[Row] = []
     notes: list[str] = []
+    trees: dict[str, dict[str, str] | None] = {}
+    scratch = tempfile.TemporaryDirectory(prefix="cloacina-bench-baseline-")
+    if args.baseline:
+        trees[args.baseline] = environment(checkout(args.baseline, Path(scratch.name)))
+    trees[THIS_TREE] = None
     fsync: float | None = None
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if backend == "postgresql" and not pg:
@@ -339,16 +364,18 @@ def main(argv: list[str] | None = None) -> int:
         runs += [("pipeline", n, 0) for n in counts[1:] if "pipeline" in shapes]
         for shape, workflows, sequential in runs:
             console.print(f"[dim]{backend}: {shape}, {sequential} one by one, {workflows:,} at once...[/dim]")
-            with _sqlite_url() if backend == "sqlite" else postgres_schema(pg or "", "bench") as url:
-                if backend == "sqlite" and fsync is None:
-                    fsync = _fsync_ms(str(Path(url.removeprefix("sqlite:///")).parent))
-                    notes.append(f"An fsync on this disk takes {fsync:.2f} ms now (median of 100, 4 KiB writes).")
-                rows.append(_run_child(url, backend, shape, sequential, workflows))
+            for tree, env in trees.items():  # the baseline's row right before this tree's, each on a fresh database
+                with _sqlite_url() if backend == "sqlite" else postgres_schema(pg or "", "bench") as url:
+                    if backend == "sqlite" and fsync is None:
+                        fsync = _fsync_ms(str(Path(url.removeprefix("sqlite:///")).parent))
+                        notes.append(f"An fsync on this disk takes {fsync:.2f} ms now (median of 100, 4 KiB writes).")
+                    rows.append(_run_child(url, tree, backend, shape, sequential, workflows, env))
+    scratch.cleanup()
 
     console.print(_table(rows))
     for note in notes:
         console.print(note)
-    checks = _checks(rows)
+    checks = _checks([r for r in rows if r.tree == THIS_TREE])
     for text, ok in checks:
         console.print(f"target {text} {_verdict(ok)}")
     missed = any(not ok for _, ok in checks)

@@ -20,12 +20,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from _baseline import checkout, environment
 from rich.console import Console
 from rich.table import Table
 
@@ -53,20 +53,6 @@ def _medians(command: Sequence[str], cwd: Path, envs: Mapping[str, Env], runs: i
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _checkout(ref: str, where: Path) -> Path:
-    """The source tree of git commit ``ref``, extracted under ``where``."""
-    archive = where / "baseline.tar"
-    with archive.open("wb") as out:
-        subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref], stdout=out, check=True)
-    tree = where / "baseline"
-    with tarfile.open(archive) as tar:
-        if sys.version_info >= (3, 12):
-            tar.extractall(tree, filter="data")
-        else:  # our own repository's archive: nothing hostile in it
-            tar.extractall(tree)
-    return tree
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -84,9 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmp_name)
         envs: dict[str, Env] = {}
         if args.baseline:
-            tree = _checkout(args.baseline, tmp)
-            path = os.pathsep.join([str(tree), str(tree / "cloacina-workflow"), os.environ.get("PYTHONPATH", "")])
-            envs[args.baseline] = {**os.environ, "PYTHONPATH": path.rstrip(os.pathsep)}
+            envs[args.baseline] = environment(checkout(args.baseline, tmp))
         envs["this tree"] = dict(os.environ)
         project = Path(shutil.copytree(DEMO, tmp / "simple-packaged-demo"))
         archive = tmp / "simple-demo.cloacina"
