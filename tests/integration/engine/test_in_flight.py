@@ -40,7 +40,7 @@ async def test_waiting_executions_hold_no_asyncio_task_only_running_tasks_do(dat
             await asyncio.sleep(0.01)
         before = len(asyncio.all_tasks())  # the runner's own, and what the 3 running attempts hold
         ids += [await runner.submit(gated) for _ in range(40)]
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: a task a submit scheduled would exist now (not a wait)
         assert running == 3
         assert len(asyncio.all_tasks()) == before  # 40 more executions in flight, waiting: no task more
         assert len(runner.active_execution_ids) == 43
