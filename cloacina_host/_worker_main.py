@@ -320,12 +320,15 @@ def main(argv: list[str]) -> int:
 
     plain_running: set[object] = set()  # requests whose plain task runs in a reader thread now
 
+    def taken(request: dict[str, Any]) -> None:
+        """The request's attempt exists from now on: its output is caught, a cancel of it is answered."""
+        written_by[request["id"]] = out.AttemptOutput(str(request["task"]))
+
     def attempt_begins(request: dict[str, Any]) -> tuple[object, str, Any, Any]:
-        """Catch the attempt's output, and start its span here, a child of the host's (only when the
-        host sent its trace context): its id, task id, and what ``attempt_ends`` takes."""
+        """Catch the attempt's output (``taken``), and start its span here, a child of the host's (only
+        when the host sent its trace context): its id, task id, and what ``attempt_ends`` takes."""
         rid, task_id = request["id"], str(request["task"])
-        written = written_by[rid] = out.AttemptOutput(task_id)
-        token = out.enter(written)
+        token = out.enter(written_by[rid])
         traced = (
             None if "trace" not in request else tracing.remote_attempt(request["trace"], request["workflow"], task_id)
         )
@@ -350,8 +353,7 @@ def main(argv: list[str]) -> int:
         return f"{type(exc).__name__}: {exc}"
 
     def run_plain(request: dict[str, Any], task: Any) -> None:
-        """A plain task, in the reader thread that read its request, replying from there (``readers``)."""
-        plain_running.add(request["id"])
+        """A plain task, in the reader thread that read (and ``take``) its request, replying from there."""
         rid, task_id, token, traced = attempt_begins(request)
         error: str | None = None
         try:
@@ -371,6 +373,7 @@ def main(argv: list[str]) -> int:
 
     async def run_one(request: dict[str, Any]) -> None:
         """An async task's request (or one naming no task of this package: its failure is the reply)."""
+        taken(request)
         rid, task_id, token, traced = attempt_begins(request)
         error: str | None = "cancelled"
         try:
@@ -465,36 +468,48 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(RuntimeError):  # the loop has closed: the worker is ending
                 loop.call_soon_threadsafe(callback, *args)
 
+        def take(line: bytes) -> tuple[dict[str, Any], Any] | None:
+            """Take in one request, in the order read: to the loop, or, a plain task's, (request, task) to run
+            here, registered first (a cancel read after it finds it running)."""
+            try:
+                request = loads_limited(
+                    line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
+                )
+            except Exception as exc:  # noqa: BLE001  # answer the request if its id can be read, else it is lost
+                found = re.match(rb'\{"op":"run","id":(\d+),', line)
+                if found is not None:
+                    reply(failure(int(found.group(1)), exc))
+                return None
+            task = plain_task(request)
+            if task is None:
+                to_loop(dispatch, request)
+                return None
+            plain_running.add(request["id"])
+            taken(request)
+            return request, task
+
         def readers() -> None:
-            """Leader and followers: the thread holding ``read_lock`` reads one request, lets the next
-            thread read, and runs a plain task itself. Its request wakes one thread, not the loop and
-            then a pool thread; a spare reader is started whenever every reader is running a task."""
+            """Leader and followers: the thread holding ``read_lock`` reads and takes in one request, lets
+            the next thread read, and runs a plain task itself. Its request wakes one thread, not the loop
+            and then a pool thread; a spare reader is started whenever every reader is running a task."""
             nonlocal idle
             while True:
-                with read_lock:
+                with read_lock:  # one request at a time, in order: a request's cancel always comes after it
                     line = next_request()
-                if not line:
-                    to_loop(ended.set)
-                    return
-                try:
-                    request = loads_limited(
-                        line, "a request to the worker", max_bytes=max_request, max_depth=MAX_JSON_DEPTH + 1
-                    )
-                except Exception as exc:  # noqa: BLE001  # answer the request if its id can be read, else it is lost
-                    found = re.match(rb'\{"op":"run","id":(\d+),', line)
-                    if found is not None:
-                        reply(failure(int(found.group(1)), exc))
-                    continue
-                task = plain_task(request)
-                if task is None:
-                    to_loop(dispatch, request)
+                    if not line:
+                        to_loop(ended.set)
+                        return
+                    plain = take(line)
+                if plain is None:
                     continue
                 with idle_lock:
-                    spare = idle == 1  # this thread is the last one free: another must read meanwhile
-                    idle += 0 if spare else -1
+                    idle -= 1  # this one runs a task now
+                    spare = idle == 0
+                    if spare:
+                        idle += 1  # the reader started next
                 if spare:
                     threading.Thread(target=readers, name="cloacina-task", daemon=True).start()
-                run_plain(request, task)
+                run_plain(*plain)
                 with idle_lock:
                     idle += 1
 

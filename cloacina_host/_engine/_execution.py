@@ -70,7 +70,8 @@ class EngineServices:
 
 
 class ExecutionRun:
-    """Drives one execution. Build with ``new`` (then store ``insert_ops()``) or ``resume``; ``await start()``."""
+    """Drives one execution. Build with ``new`` (then store ``insert_ops()``) or ``resume``, then ``start()``
+    it: ``outcome`` is the future of its result."""
 
     __slots__ = (  # thousands may be in flight: no __dict__ each
         "_cancelled",
@@ -209,6 +210,12 @@ class ExecutionRun:
         return run
 
     # -- driving ----------------------------------------------------------------------------------
+
+    @property
+    def outcome(self) -> asyncio.Future[ExecutionResult]:
+        """The future of the execution's result, made by ``start``."""
+        assert self._done is not None, "not started"
+        return self._done
 
     def start(self) -> asyncio.Future[ExecutionResult]:
         """Start every task that can still run; return the future of the execution's result.
@@ -499,7 +506,7 @@ class ExecutionRun:
         if decision.retry:
             delay = decision.delay_s
             state.status = TaskStatus.RETRY_WAIT
-            await self._store_end(
+            await self._submit_end(
                 tid,
                 start,
                 [
@@ -597,7 +604,7 @@ class ExecutionRun:
         state.deferrals += 1
         state.status, state.ready_at, state.error = TaskStatus.DEFERRED, deferral.until, deferral.note
         eid = self.execution_id
-        await self._store_end(
+        await self._submit_end(
             tid,
             start,
             [
@@ -699,10 +706,6 @@ class ExecutionRun:
         if held is None:
             return start.then_submit(ops)
         return self.services.writer.submit(ops_.ran(held, ops))
-
-    async def _store_end(self, tid: str, start: HeldWrite, ops: list[Op]) -> None:
-        """Commit the writes of an attempt's end that does not end the execution (a retry, a deferral)."""
-        await self._submit_end(tid, start, ops)
 
     def _skip_ops(self, skipped: list[str]) -> list[Op]:
         """The writes that store the skips ``_settle`` made."""

@@ -100,8 +100,7 @@ class DefaultRunner:
         self._services: EngineServices | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_lock: asyncio.Lock | None = None
-        self._active: dict[str, asyncio.Future[ExecutionResult]] = {}  # each driven execution's result
-        self._runs: dict[str, ExecutionRun] = {}  # what each active execution's task drives (for a cancel)
+        self._runs: dict[str, ExecutionRun] = {}  # each execution this runner drives (``outcome``: its result)
         self._waiters: dict[str, list[asyncio.Future[ExecutionResult]]] = {}  # callers awaiting each one's end
         self._cancels: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -181,7 +180,7 @@ class DefaultRunner:
     @property
     def active_execution_ids(self) -> list[str]:
         """Executions this runner is driving now (new ones and resumed ones)."""
-        return list(self._active)
+        return list(self._runs)
 
     @property
     def database(self) -> Database:
@@ -265,7 +264,7 @@ class DefaultRunner:
                 r.cancel()
         await asyncio.gather(*recoveries, return_exceptions=True)
         await asyncio.gather(*list(self._cancels), return_exceptions=True)
-        active = list(self._active.values())
+        active = [run.outcome for run in self._runs.values()]
         if cancel:
             for t in active:
                 t.cancel()
@@ -315,12 +314,12 @@ class DefaultRunner:
         while True:
             await asyncio.sleep(interval)
             asked = time.monotonic()
-            if not self._active or self._writer is None:
+            if not self._runs or self._writer is None:
                 clock.renewed(asked)  # nothing held: nothing can lapse
                 continue
             try:
                 await self._writer.submit([ops_.renew_leases(self.owner, lease_expires_at=time.time() + self.lease_s)])
-                asked_to_cancel = await asyncio.to_thread(cancel_requests, self.database, list(self._active))
+                asked_to_cancel = await asyncio.to_thread(cancel_requests, self.database, list(self._runs))
             except HostError as exc:
                 log.warning("could not renew the leases of %s: %s", self.owner, exc)
                 clock.failed(exc)
@@ -365,8 +364,8 @@ class DefaultRunner:
         log.error("%s", self._failure)
         for t in self._recoveries:
             t.cancel()
-        for done in list(self._active.values()):
-            done.cancel()
+        for run in list(self._runs.values()):
+            run.outcome.cancel()
 
     def _outcome(self, execution_id: str, done: asyncio.Future[ExecutionResult]) -> asyncio.Future[ExecutionResult]:
         """What to await for the result of a driven execution (``LoopDiedError`` when the runner stopped).
@@ -451,7 +450,7 @@ class DefaultRunner:
     ) -> ExecutionResult:
         """Run ``workflow`` with ``context`` to its end; the result says whether it completed or failed."""
         execution_id = await self.submit(workflow, context, distributed=distributed)
-        done = self._active.get(execution_id)
+        done = self._outcome_of(execution_id)
         if done is not None:  # driven here (the usual case): awaited without wait()'s frame per caller
             return await self._outcome(execution_id, done)
         return await self.wait(execution_id)
@@ -483,12 +482,16 @@ class DefaultRunner:
     def _drive(self, run: ExecutionRun) -> None:
         if self._failure is not None:  # it stopped while this execution was being stored or claimed
             raise self._failure
+        run.start()  # its end calls _forget (EngineServices.on_end)
         self._runs[run.execution_id] = run
-        self._active[run.execution_id] = run.start()  # its end calls _forget (EngineServices.on_end)
+
+    def _outcome_of(self, execution_id: str) -> asyncio.Future[ExecutionResult] | None:
+        """The result's future of an execution this runner drives, else None."""
+        run = self._runs.get(execution_id)
+        return None if run is None else run.outcome
 
     def _forget(self, execution_id: str, done: asyncio.Future[ExecutionResult]) -> None:
         """An execution ended: forget it, and hand its end to whoever waits for it (``_outcome``)."""
-        self._active.pop(execution_id, None)
         self._runs.pop(execution_id, None)
         for waiter in self._waiters.pop(execution_id, ()):
             self._hand_over(waiter, done)
@@ -496,14 +499,14 @@ class DefaultRunner:
     async def wait(self, execution_id: str, *, poll_s: float = 0.5) -> ExecutionResult:
         """The result of an execution: awaited if this runner drives it, else read (and polled) from storage."""
         await self.start()
-        done = self._active.get(execution_id)
+        done = self._outcome_of(execution_id)
         if done is not None:
             return await self._outcome(execution_id, done)
         while True:
             record = await self.get_execution(execution_id)
             if record.status != "running":
                 return ExecutionResult.from_record(record)
-            done = self._active.get(execution_id)
+            done = self._outcome_of(execution_id)
             if done is not None:
                 return await self._outcome(execution_id, done)
             await asyncio.sleep(poll_s)
@@ -634,7 +637,7 @@ class DefaultRunner:
         resumed: list[str] = []
         now = time.time()
         for execution_id, namespace, owner, expires in await asyncio.to_thread(unfinished, db, self.tenant):
-            if execution_id in self._active or not self._is_stale(owner, expires, now):
+            if execution_id in self._runs or not self._is_stale(owner, expires, now):
                 continue
             try:
                 entry = await asyncio.to_thread(self.catalog.resolve, namespace)
@@ -727,4 +730,4 @@ class DefaultRunner:
 
     def __repr__(self) -> str:
         where = self._db.display_url if self._db is not None else (self._database_url or "default database")
-        return f"<DefaultRunner {where} tenant={self.tenant!r} active={len(self._active)}>"
+        return f"<DefaultRunner {where} tenant={self.tenant!r} active={len(self._runs)}>"

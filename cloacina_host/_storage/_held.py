@@ -56,19 +56,11 @@ class HeldWrite:
         first = self._future
         if first is None or (first.done() and first.exception() is None):
             return self._writer.submit(ops)
-        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        return asyncio.ensure_future(self._after(first, ops))  # rare: an attempt that ran past the delay
 
-        def after(flushed: asyncio.Future[None]) -> None:
-            if flushed.exception() is not None:
-                outcome.set_exception(flushed.exception())  # type: ignore[arg-type]
-            else:
-                self._writer.submit(ops).add_done_callback(lambda done: _copy(done, outcome))
-
-        if first.done():
-            after(first)
-        else:
-            first.add_done_callback(after)
-        return outcome
+    async def _after(self, first: asyncio.Future[None], ops: Sequence[Op]) -> None:
+        await first
+        await self._writer.submit(ops)
 
 
 class HeldWrites:
@@ -105,13 +97,6 @@ class HeldWrites:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-def _copy(done: asyncio.Future[None], outcome: asyncio.Future[None]) -> None:
-    if done.exception() is not None:
-        outcome.set_exception(done.exception())  # type: ignore[arg-type]
-    else:
-        outcome.set_result(None)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import time
 
 from cloacina_host import DefaultRunner, WorkflowCatalog
 from cloacina_workflow import Context, task, workflow
@@ -16,6 +15,7 @@ async def test_waiting_executions_hold_no_asyncio_task_only_running_tasks_do(dat
     """Thousands may be in flight: one waiting for a place under the limit costs no task, frame or future
     of asyncio; only the attempts running hold one each."""
     gate = asyncio.Event()
+    all_placed = asyncio.Event()
     running = 0
 
     @workflow(name="gated")
@@ -24,6 +24,8 @@ async def test_waiting_executions_hold_no_asyncio_task_only_running_tasks_do(dat
         async def first(ctx: Context) -> None:
             nonlocal running
             running += 1
+            if running == 3:
+                all_placed.set()
             await gate.wait()
             ctx.set("first", True)
 
@@ -34,13 +36,9 @@ async def test_waiting_executions_hold_no_asyncio_task_only_running_tasks_do(dat
     async with DefaultRunner(database_url, catalog=WorkflowCatalog(), recover=False, max_concurrent_tasks=3) as runner:
         runner.add_workflow(gated)
         ids = [await runner.submit(gated) for _ in range(3)]
-        deadline = time.monotonic() + 30
-        while running < 3:
-            assert time.monotonic() < deadline, f"only {running} of 3 places were taken"
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(all_placed.wait(), 30)
         before = len(asyncio.all_tasks())  # the runner's own, and what the 3 running attempts hold
-        ids += [await runner.submit(gated) for _ in range(40)]
-        await asyncio.sleep(0)  # one turn of the loop: a task a submit scheduled would exist now (not a wait)
+        ids += [await runner.submit(gated) for _ in range(40)]  # an asyncio task exists once it is created
         assert running == 3
         assert len(asyncio.all_tasks()) == before  # 40 more executions in flight, waiting: no task more
         assert len(runner.active_execution_ids) == 43
